@@ -1,0 +1,34 @@
+"""The Rx-Universe v2 API simulator: a Flask app factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api.errors import JSONRequest, register_error_handlers
+from api.routes.sim import sim
+from api.routes.v2 import v2
+from api.runtime import EXTENSION, Runtime
+from config.lab import load_lab
+from config.settings import Settings
+from shared.db import ensure_schema, make_engine, make_session_factory
+from shared.lab import Lab
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> Flask:
+    """Build the API for `settings` (default: from the environment) on its database."""
+    settings = settings or Settings.load()
+    lab = lab or load_lab(settings.lab_file)
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+
+    app = Flask(__name__)
+    app.request_class = JSONRequest
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the documented key order is part of the contract
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions[EXTENSION] = Runtime(settings, lab, engine, make_session_factory(engine))
+    register_error_handlers(app)
+    app.register_blueprint(v2)
+    app.register_blueprint(sim)
+    return app

@@ -1,0 +1,34 @@
+"""Rx-Universe's v2 endpoints, as documented."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from sqlalchemy.orm import Session
+
+from api.runtime import runtime, transactional
+from api.schemas import CompletionAcceptedSchema, OrderStatusSchema
+from shared.clock import utcnow
+from shared.completion import request_completion
+from shared.orders import get_order_state
+
+v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
+
+# `path` lets any identifier reach the view, even one with an encoded slash, so that it gets
+# Rx-Universe's "Order not found" rather than a routing 404.
+
+
+@v2.post("/orders/<path:order_identifier>/complete")
+@transactional(write=True)
+def complete_order(session: Session, order_identifier: str) -> tuple[dict[str, Any], int]:
+    """Flag an order for completion by the Job Tracker."""
+    number = request_completion(session, order_identifier, runtime().lab, now=utcnow())
+    return CompletionAcceptedSchema().dump({"order_number": number}), 201
+
+
+@v2.get("/orders/<path:order_identifier>/status")
+@transactional(write=False)
+def order_status(session: Session, order_identifier: str) -> dict[str, Any]:
+    """An order's status, current station and completion progress."""
+    return OrderStatusSchema().dump(get_order_state(session, order_identifier, runtime().lab))

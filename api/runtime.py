@@ -1,0 +1,49 @@
+"""What a request needs from its app (settings, lab, sessions), and its one transaction."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
+
+from flask import current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.settings import Settings
+from shared.db import transaction
+from shared.lab import Lab
+
+EXTENSION = "rx_jobtracker"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    lab: Lab
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+def runtime() -> Runtime:
+    """The running app's settings, lab and session factory."""
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def transactional(
+    *, write: bool
+) -> Callable[[Callable[Concatenate[Session, P], R]], Callable[P, R]]:
+    """Run the view in one transaction, committed before the response leaves, and pass its session."""
+
+    def decorate(view: Callable[Concatenate[Session, P], R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with transaction(runtime().session_factory, write=write) as session:
+                return view(session, *args, **kwargs)
+
+        return wrapper
+
+    return decorate

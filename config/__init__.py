@@ -1,0 +1,1 @@
+"""Settings from the environment and the lab's data (stations, addons, job flows)."""

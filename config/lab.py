@@ -1,0 +1,157 @@
+"""Reads a lab's job-flow data file (TOML) into the `shared.lab.Lab` the rules work on."""
+
+from __future__ import annotations
+
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from shared.lab import Addon, Lab, Process, Station
+
+# Rx-Universe's job-flow flags on an addon, and the process each one makes an order need.
+ADDON_FLAG_PROCESSES = {
+    "isAR": "ar",
+    "isBackside": "backside",
+    "isMirror": "mirror",
+    "isTint": "tint",
+    "isUV": "uv",
+    "requiresDropBall": "dropball",
+    "requiresEtching": "etching",
+    "requiresHarden": "harden",
+    "requiresPolish": "polish",
+}
+
+_code = fields.String(required=True, validate=validate.Length(1, 20))
+_text = fields.String(required=True, validate=validate.Length(1, 60))
+
+
+class LabFileError(Exception):
+    """The lab file cannot be read or does not describe a consistent lab."""
+
+
+class _ProcessSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    key = _code
+    name = _text
+    missing_message = fields.String(required=True, validate=validate.Length(1, 200))
+    not_needed_message = fields.String(required=True, validate=validate.Length(1, 200))
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> Process:
+        return Process(**data)
+
+
+class _StationSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    code = _code
+    description = _text
+    customer_description = _text
+    process = fields.String(load_default=None)
+    is_operator = fields.Boolean(load_default=False)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> Station:
+        return Station(**data)
+
+
+_AddonFields = Schema.from_dict(
+    {
+        "code": _code,
+        "description": _text,
+        **{flag: fields.Boolean(load_default=False) for flag in ADDON_FLAG_PROCESSES},
+    }
+)
+
+
+class _AddonSchema(_AddonFields):  # type: ignore[misc, valid-type]
+    class Meta:
+        unknown = RAISE
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> Addon:
+        needs = frozenset(p for flag, p in ADDON_FLAG_PROCESSES.items() if data[flag])
+        return Addon(code=data["code"], description=data["description"], processes=needs)
+
+
+class _LabSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    station_verify = fields.Boolean(load_default=True)
+    force_qa_on_addon_jobs = fields.Boolean(load_default=True)
+    final_qa_process = fields.String(load_default="final_qa")
+    completion_station = fields.String(required=True)
+    processes = fields.List(fields.Nested(_ProcessSchema), required=True)
+    stations = fields.List(fields.Nested(_StationSchema), required=True)
+    addons = fields.List(fields.Nested(_AddonSchema), required=True)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _consistent(self, data: dict[str, Any], **_: object) -> None:
+        known = {p.key for p in data["processes"]}
+        problems = [
+            f"{kind} {code!r} is listed twice"
+            for kind, codes in (
+                ("process", [p.key for p in data["processes"]]),
+                ("station", [s.code for s in data["stations"]]),
+                ("addon", [a.code for a in data["addons"]]),
+            )
+            for code, count in sorted(Counter(codes).items())
+            if count > 1
+        ]
+        problems += [
+            f"station {s.code!r} performs unknown process {s.process!r}"
+            for s in data["stations"]
+            if s.process is not None and s.process not in known
+        ]
+        problems += [
+            f"addon {a.code!r} needs process {p!r}, which no process entry describes"
+            for a in data["addons"]
+            for p in sorted(a.processes - known)
+        ]
+        if data["final_qa_process"] not in known:
+            problems.append(f"final_qa_process {data['final_qa_process']!r} is not a process")
+        if data["completion_station"] not in {s.code for s in data["stations"]}:
+            problems.append(f"completion_station {data['completion_station']!r} is not a station")
+        if problems:
+            raise ValidationError(problems)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> Lab:
+        return Lab(
+            processes=tuple(data["processes"]),
+            stations={s.code: s for s in data["stations"]},
+            addons={a.code: a for a in data["addons"]},
+            completion_station=data["completion_station"],
+            station_verify=data["station_verify"],
+            force_qa_on_addon_jobs=data["force_qa_on_addon_jobs"],
+            final_qa_process=data["final_qa_process"],
+        )
+
+
+def load_lab(path: str | Path) -> Lab:
+    """Read and check the lab file at `path`."""
+    try:
+        with open(path, "rb") as file:
+            raw = tomllib.load(file)
+        return _LabSchema().load(raw)
+    except OSError as error:
+        raise LabFileError(f"Cannot read lab file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise LabFileError(f"Lab file {path} is not valid TOML: {error}") from None
+    except ValidationError as error:
+        raise LabFileError(f"Lab file {path} is inconsistent: {error.messages}") from None

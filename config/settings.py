@@ -1,0 +1,89 @@
+"""The one place that reads the environment (and `.env`); both processes get the same Settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'rx_jobtracker.sqlite3'}"
+DEFAULT_LAB_FILE = Path(__file__).with_name("lab.toml")
+
+
+class SettingsError(Exception):
+    """A setting has a value the processes cannot start with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the API and the tracker read from their environment, parsed once."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 4567
+    tracker_interval: float = 5.0
+    tracker_batch_size: int = 500
+    tracker_id: str | None = None
+    lab_file: Path = DEFAULT_LAB_FILE
+    lab_timezone: ZoneInfo = ZoneInfo("UTC")
+    log_level: str = "INFO"
+
+    @classmethod
+    def load(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings from `environ` (default: the process's), over values from `env_file`."""
+        values: dict[str, str | None] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update(dotenv_values(env_file))
+        values.update(os.environ if environ is None else environ)
+        # An empty value (`PORT=` in .env) means "use the default", as it does for most tools.
+        present = {key: value for key, value in values.items() if value not in (None, "")}
+        try:
+            return cls(**_EnvSchema().load(present))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{key}: {' '.join(messages)}" for key, messages in sorted(error.messages.items())
+            )
+            raise SettingsError(f"Invalid settings: {problems}") from None
+
+
+class _EnvSchema(Schema):
+    """Names, types and limits of the environment variables we read."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    database_url = fields.String(data_key="DATABASE_URL")
+    host = fields.String(data_key="HOST")
+    port = fields.Integer(data_key="PORT", strict=False, validate=validate.Range(1, 65535))
+    tracker_interval = fields.Float(
+        data_key="TRACKER_INTERVAL",
+        validate=validate.Range(min=0, max=86400, min_inclusive=False),
+        allow_nan=False,
+    )
+    tracker_batch_size = fields.Integer(
+        data_key="TRACKER_BATCH_SIZE", validate=validate.Range(1, 10000)
+    )
+    tracker_id = fields.String(data_key="TRACKER_ID", validate=validate.Length(max=100))
+    lab_file = fields.Function(deserialize=Path, data_key="LAB_FILE")
+    lab_timezone = fields.Function(deserialize=lambda name: _zone(name), data_key="LAB_TIMEZONE")
+    log_level = fields.Function(deserialize=str.upper, data_key="LOG_LEVEL")
+
+    @validates("log_level")
+    def _known_level(self, value: str, **_: object) -> None:
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValidationError("Must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"Unknown time zone {name!r}.") from None

@@ -1,0 +1,77 @@
+"""Domain errors: each knows its condition and message, none knows HTTP."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the shared package raises on purpose."""
+
+
+class CompletionRejected(DomainError):
+    """An order cannot be completed; `code` and `message` are Rx-Universe's."""
+
+    code: str
+    message: str
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(f"{self.code}: {self.message}")
+
+
+class OrderNotFound(CompletionRejected):
+    code, message = "01", "Order not found"
+
+
+class OrderDeleted(CompletionRejected):
+    code, message = "02", "Order deleted"
+
+
+class OrderUnvalid(CompletionRejected):
+    code, message = "03", "Order unvalid"
+
+
+class OrderAlreadyCompleted(CompletionRejected):
+    code, message = "04", "Order already completed"
+
+
+class OrderOnHold(CompletionRejected):
+    code, message = "05", "Order on hold"
+
+
+class JobFlowIncomplete(CompletionRejected):
+    """The order has not passed a station for a process it needs; the message names it."""
+
+    code = "20"
+
+
+class RecordNotFound(DomainError):
+    """A read asked for a record that does not exist; `provided` is what the client sent."""
+
+    def __init__(self, provided: str) -> None:
+        self.provided = provided
+        super().__init__(f"No record found: {provided}")
+
+
+class InvalidInput(DomainError):
+    """Input that is well-formed but does not fit the data (a taken number, an unknown code)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class OrderNumberTaken(InvalidInput):
+    def __init__(self, order_number: int) -> None:
+        super().__init__("orderNumber", f"Order {order_number} already exists.")
+
+
+class UnknownStation(InvalidInput):
+    def __init__(self, field: str, code: str) -> None:
+        super().__init__(field, f"Unknown station {code!r}.")
+
+
+class UnknownAddon(InvalidInput):
+    def __init__(self, field: str, code: str) -> None:
+        super().__init__(field, f"Unknown addon {code!r}.")

@@ -1,0 +1,168 @@
+"""The tables both processes share, as typed SQLAlchemy 2 models."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    column,
+)
+from sqlalchemy import DateTime as _DateTime
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = _DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware UTC datetime is needed")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Big on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the fast rowid alias.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OrderStatus(enum.StrEnum):
+    """Stored statuses; Hold (`W`) is derived from `on_hold`, so the two never disagree."""
+
+    UNVALID = "U"
+    VALID = "V"
+    PROCESS = "P"
+    COMPLETE = "C"
+
+
+class JobType(enum.StrEnum):
+    FULL = "F"
+    UNCUT = "U"
+    ADDON = "A"
+    EDGE = "E"
+
+
+def _code_enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=1,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+class Order(Base):
+    """An order (a job), identified by its order number."""
+
+    __tablename__ = "orders"
+
+    order_number: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=False)
+    tray_number: Mapped[str | None] = mapped_column(String(5))
+    po_number: Mapped[str | None] = mapped_column(String(21))
+    job_type: Mapped[JobType] = mapped_column(_code_enum(JobType, "job_type"))
+    status: Mapped[OrderStatus] = mapped_column(_code_enum(OrderStatus, "status"))
+    on_hold: Mapped[bool] = mapped_column(default=False)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    unvalid_message: Mapped[str | None] = mapped_column(String(255))
+    rt_calculated: Mapped[bool] = mapped_column(default=True)
+    lt_calculated: Mapped[bool] = mapped_column(default=True)
+    date_ordered: Mapped[date]
+    date_completed: Mapped[date | None]
+    # The completion flag: set by the API, cleared by the Job Tracker when it completes or rejects.
+    completion_requested_at: Mapped[datetime | None]
+    completion_error_code: Mapped[str | None] = mapped_column(String(2))
+    completion_error_message: Mapped[str | None] = mapped_column(String(255))
+
+    addons: Mapped[list[OrderAddon]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", passive_deletes=True
+    )
+    checkins: Mapped[list[CheckIn]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # The tracker's queue: only flagged orders are in it, oldest first, so a poll costs the
+        # same whether the table holds a thousand orders or a million.
+        Index(
+            "ix_orders_completion_queue",
+            "completion_requested_at",
+            "order_number",
+            sqlite_where=column("completion_requested_at").is_not(None),
+            postgresql_where=column("completion_requested_at").is_not(None),
+        ),
+    )
+
+
+class OrderAddon(Base):
+    """An addon (treatment) an order carries."""
+
+    __tablename__ = "order_addons"
+
+    order_number: Mapped[int] = mapped_column(
+        ForeignKey("orders.order_number", ondelete="CASCADE"), primary_key=True
+    )
+    addon_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+    order: Mapped[Order] = relationship(back_populates="addons")
+
+
+class CheckIn(Base):
+    """An order's arrival at a station; the latest one is the order's current station."""
+
+    __tablename__ = "checkins"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    order_number: Mapped[int] = mapped_column(ForeignKey("orders.order_number", ondelete="CASCADE"))
+    station: Mapped[str] = mapped_column(String(20))
+    operator: Mapped[str | None] = mapped_column(String(20))
+    checked_in_at: Mapped[datetime]
+
+    order: Mapped[Order] = relationship(back_populates="checkins")
+
+    __table_args__ = (Index(None, "order_number", "checked_in_at", "id"),)
+
+
+class TrackerHeartbeat(Base):
+    """The last sign of life of one Job Tracker process."""
+
+    __tablename__ = "tracker_heartbeats"
+
+    tracker_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_heartbeat: Mapped[datetime]
+    interval_seconds: Mapped[float]
+    stopped_at: Mapped[datetime | None]

@@ -1,0 +1,152 @@
+"""The simulator's own powers: make orders in any state, change them, scan them, start over."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.errors import OrderNumberTaken, UnknownAddon, UnknownStation
+from shared.lab import Lab
+from shared.models import CheckIn, JobType, Order, OrderAddon, OrderStatus
+from shared.orders import find_order
+
+FIRST_ORDER_NUMBER = 10001
+
+
+class Unchanged(enum.Enum):
+    """Marks a value a change leaves alone, where None is a value of its own."""
+
+    UNCHANGED = enum.auto()
+
+
+UNCHANGED = Unchanged.UNCHANGED
+_ASSIGN_ATTEMPTS = 5
+
+
+def create_order(
+    session: Session,
+    lab: Lab,
+    *,
+    now: datetime,
+    today: date,
+    order_number: int | None = None,
+    tray_number: str | None = None,
+    po_number: str | None = None,
+    job_type: JobType = JobType.FULL,
+    status: OrderStatus = OrderStatus.PROCESS,
+    on_hold: bool = False,
+    deleted: bool = False,
+    unvalid_message: str | None = None,
+    rt_calculated: bool = True,
+    lt_calculated: bool = True,
+    addons: Sequence[str] = (),
+    stations: Sequence[str] = (),
+) -> Order:
+    """Create an order with its addons and the stations it has already passed, in order."""
+    for index, code in enumerate(addons):
+        if code not in lab.addons:
+            raise UnknownAddon(f"addons.{index}", code)
+    for index, code in enumerate(stations):
+        if code not in lab.stations:
+            raise UnknownStation(f"stations.{index}", code)
+    fields: dict[str, Any] = dict(
+        tray_number=tray_number,
+        po_number=po_number,
+        job_type=job_type,
+        status=status,
+        on_hold=on_hold,
+        deleted=deleted,
+        unvalid_message=unvalid_message,
+        rt_calculated=rt_calculated,
+        lt_calculated=lt_calculated,
+        date_ordered=today,
+        date_completed=today if status is OrderStatus.COMPLETE else None,
+        addons=[OrderAddon(addon_code=code) for code in dict.fromkeys(addons)],
+        checkins=[CheckIn(station=code, checked_in_at=now) for code in stations],
+    )
+    if order_number is not None:
+        if session.get(Order, order_number) is not None:
+            raise OrderNumberTaken(order_number)
+        return _insert(session, Order(order_number=order_number, **fields), order_number)
+    # Another writer may take the next number between our read and our insert (PostgreSQL):
+    # then read again rather than fail a client that asked for no particular number.
+    for _ in range(_ASSIGN_ATTEMPTS - 1):
+        try:
+            return _insert(session, Order(order_number=_next_number(session), **fields), None)
+        except OrderNumberTaken:
+            continue
+    return _insert(session, Order(order_number=_next_number(session), **fields), None)
+
+
+def _next_number(session: Session) -> int:
+    highest = session.execute(select(func.max(Order.order_number))).scalar_one()
+    return FIRST_ORDER_NUMBER if highest is None else highest + 1
+
+
+def _insert(session: Session, order: Order, asked_for: int | None) -> Order:
+    try:
+        with session.begin_nested():
+            session.add(order)
+    except IntegrityError:
+        raise OrderNumberTaken(asked_for or order.order_number) from None
+    return order
+
+
+def update_order(
+    session: Session,
+    identifier: str,
+    *,
+    today: date,
+    status: OrderStatus | None = None,
+    on_hold: bool | None = None,
+    deleted: bool | None = None,
+    unvalid_message: str | None | Unchanged = UNCHANGED,
+) -> Order:
+    """Change an order's status, hold, deletion or unvalid message, as a lab user would."""
+    order = find_order(session, identifier)
+    if status is not None and status is not order.status:
+        order.status = status
+        order.date_completed = today if status is OrderStatus.COMPLETE else None
+    if on_hold is not None:
+        order.on_hold = on_hold
+    if deleted is not None:
+        order.deleted = deleted
+    if not isinstance(unvalid_message, Unchanged):
+        order.unvalid_message = unvalid_message
+    return order
+
+
+def record_checkin(
+    session: Session,
+    lab: Lab,
+    identifier: str,
+    *,
+    station: str,
+    operator: str | None,
+    now: datetime,
+) -> Order:
+    """Scan an order into a station, without job-flow verification; a Valid order goes in Process."""
+    order = find_order(session, identifier)
+    if station not in lab.stations:
+        raise UnknownStation("station", station)
+    if operator is not None and not (
+        operator in lab.stations and lab.stations[operator].is_operator
+    ):
+        raise UnknownStation("operator", operator)
+    session.add(CheckIn(order=order, station=station, operator=operator, checked_in_at=now))
+    if order.status is OrderStatus.VALID:
+        order.status = OrderStatus.PROCESS
+    return order
+
+
+def reset(session: Session) -> int:
+    """Delete every order with its addons and check-ins; answer how many orders there were."""
+    session.execute(delete(CheckIn))
+    session.execute(delete(OrderAddon))
+    return session.execute(delete(Order)).rowcount

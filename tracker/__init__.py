@@ -1,0 +1,1 @@
+"""The Job Tracker: a daemon that completes the orders the API has flagged."""

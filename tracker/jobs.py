@@ -1,0 +1,90 @@
+"""The tracker's work as plain functions of a session factory and the time: callable from tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import heartbeats
+from shared.clock import local_date, utcnow
+from shared.completion import BatchOutcome, complete_flagged_orders
+from shared.db import transaction
+from shared.lab import Lab
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """What one tracker process needs to know to do its work."""
+
+    tracker_id: str
+    lab: Lab
+    interval: float
+    batch_size: int
+    timezone: tzinfo
+
+
+@dataclass
+class CycleSummary:
+    batches: int = 0
+    completed: int = 0
+    rejected: int = 0
+
+
+def process_batch(
+    session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime
+) -> BatchOutcome:
+    """Complete or reject up to one batch of flagged orders, in one transaction."""
+    with transaction(session_factory) as session:
+        return complete_flagged_orders(
+            session,
+            config.lab,
+            now=now,
+            today=local_date(now, config.timezone),
+            limit=config.batch_size,
+        )
+
+
+def beat(session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime) -> None:
+    """Write this tracker's heartbeat."""
+    with transaction(session_factory) as session:
+        heartbeats.record_heartbeat(session, config.tracker_id, now, config.interval)
+
+
+def run_cycle(
+    session_factory: sessionmaker[Session],
+    config: TrackerConfig,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> CycleSummary:
+    """One poll: heartbeat, then batches until the queue is drained or a stop is asked for."""
+    summary = CycleSummary()
+    last_beat = clock()
+    beat(session_factory, config, last_beat)
+    while not should_stop():
+        now = clock()
+        if (now - last_beat).total_seconds() >= config.interval:
+            beat(session_factory, config, now)  # a long drain must not look like a dead tracker
+            last_beat = now
+        outcome = process_batch(session_factory, config, now)
+        summary.batches += 1
+        summary.completed += len(outcome.completed)
+        summary.rejected += len(outcome.rejected)
+        progressed = len(outcome.completed) + len(outcome.rejected)
+        if outcome.taken < config.batch_size or progressed == 0:
+            break
+    if summary.completed or summary.rejected:
+        log.info("Completed %d orders, rejected %d", summary.completed, summary.rejected)
+    return summary
+
+
+def stop(session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime) -> None:
+    """Record a clean stop, so the API stops reporting this tracker as running at once."""
+    with transaction(session_factory) as session:
+        heartbeats.record_stop(session, config.tracker_id, now)
