@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from api.errors import JSONRequest, register_error_handlers
+from api.routes import IdentifierConverter
 from api.routes.sim import sim
 from api.routes.v2 import v2
 from api.runtime import EXTENSION, Runtime
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION] = Runtime(settings, lab, engine, make_session_factory(engine))
     register_error_handlers(app)
+    app.url_map.converters["identifier"] = IdentifierConverter
     app.register_blueprint(v2)
     app.register_blueprint(sim)
     return app

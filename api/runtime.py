@@ -36,7 +36,7 @@ def runtime() -> Runtime:
 def transactional(
     *, write: bool
 ) -> Callable[[Callable[Concatenate[Session, P], R]], Callable[P, R]]:
-    """Run the view in one transaction, committed before the response leaves, and pass its session."""
+    """Run the view in one transaction, committed before the response leaves; pass its session."""
 
     def decorate(view: Callable[Concatenate[Session, P], R]) -> Callable[P, R]:
         @functools.wraps(view)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -49,7 +49,7 @@ class UTCMillis(fields.Field[datetime]):
 class Digits(fields.Field[str]):
     """A number written with ASCII digits, given as a JSON string or a non-negative integer."""
 
-    default_error_messages = {
+    default_error_messages: ClassVar[dict[str, str]] = {
         "invalid": "Must be digits (0-9), as a string or an integer.",
         "too_long": "Must be at most {max_digits} digits.",
     }
@@ -81,9 +81,13 @@ class OrderNumber(Digits):
         return number
 
 
-def _flag(**kwargs: Any) -> fields.Boolean:
-    # JSON true/false only: "yes", 1 or "false" are more likely mistakes than intentions.
-    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+class Flag(fields.Boolean):
+    """JSON true or false only: "yes", 1 or "false" are more likely mistakes than intentions."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def _code_enum(enum_class: type[Any], **kwargs: Any) -> fields.Enum:
@@ -94,7 +98,7 @@ class _Input(Schema):
     class Meta:
         unknown = RAISE
 
-    error_messages = {"type": "The request body must be a JSON object."}
+    error_messages: ClassVar[dict[str, str]] = {"type": "The request body must be a JSON object."}
 
 
 # ---- v2 -------------------------------------------------------------------------------------
@@ -153,13 +157,13 @@ class NewOrderSchema(_Input):
     )
     job_type = _code_enum(JobType, data_key="jobType")
     status = _code_enum(OrderStatus, data_key="status")
-    on_hold = _flag(data_key="onHold")
-    deleted = _flag(data_key="deleted")
+    on_hold = Flag(data_key="onHold")
+    deleted = Flag(data_key="deleted")
     unvalid_message = fields.String(
         data_key="unvalidMessage", allow_none=True, validate=validate.Length(max=255)
     )
-    rt_calculated = _flag(data_key="rtCalculated")
-    lt_calculated = _flag(data_key="ltCalculated")
+    rt_calculated = Flag(data_key="rtCalculated")
+    lt_calculated = Flag(data_key="ltCalculated")
     addons = fields.List(
         fields.String(validate=validate.Length(1, 20)), validate=validate.Length(max=50)
     )
@@ -172,8 +176,8 @@ class OrderChangesSchema(_Input):
     """`PATCH /api/sim/orders/{id}`: at least one key."""
 
     status = _code_enum(OrderStatus, data_key="status")
-    on_hold = _flag(data_key="onHold")
-    deleted = _flag(data_key="deleted")
+    on_hold = Flag(data_key="onHold")
+    deleted = Flag(data_key="deleted")
     unvalid_message = fields.String(
         data_key="unvalidMessage", allow_none=True, validate=validate.Length(max=255)
     )

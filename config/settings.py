@@ -14,6 +14,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'rx_jobtracker.sqlite3'}"
 DEFAULT_LAB_FILE = Path(__file__).with_name("lab.toml")
+UTC_ZONE = ZoneInfo("UTC")
 
 
 class SettingsError(Exception):
@@ -31,7 +32,7 @@ class Settings:
     tracker_batch_size: int = 500
     tracker_id: str | None = None
     lab_file: Path = DEFAULT_LAB_FILE
-    lab_timezone: ZoneInfo = ZoneInfo("UTC")
+    lab_timezone: ZoneInfo = UTC_ZONE
     log_level: str = "INFO"
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The completion rules as pure functions of plain values: written once, called by both processes."""
+"""The completion rules as pure functions of plain values, written once for both processes."""
 
 from __future__ import annotations
 

@@ -106,7 +106,7 @@ def update_order(
     status: OrderStatus | None = None,
     on_hold: bool | None = None,
     deleted: bool | None = None,
-    unvalid_message: str | None | Unchanged = UNCHANGED,
+    unvalid_message: str | Unchanged | None = UNCHANGED,
 ) -> Order:
     """Change an order's status, hold, deletion or unvalid message, as a lab user would."""
     order = find_order(session, identifier)
@@ -131,7 +131,7 @@ def record_checkin(
     operator: str | None,
     now: datetime,
 ) -> Order:
-    """Scan an order into a station, without job-flow verification; a Valid order goes in Process."""
+    """Scan an order into a station without job-flow verification; a Valid order goes in Process."""
     order = find_order(session, identifier)
     if station not in lab.stations:
         raise UnknownStation("station", station)

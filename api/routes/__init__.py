@@ -1,1 +1,15 @@
 """The API's blueprints: Rx-Universe's v2 endpoints and the simulator's own controls."""
+
+from werkzeug.routing import BaseConverter
+
+
+class IdentifierConverter(BaseConverter):
+    """Any path segment text at all, slashes and newlines included, even none.
+
+    An identifier in the URL must always reach the view, so that whatever a client sends in it
+    (an encoded slash, a newline, nothing) gets Rx-Universe's own answer, not a routing 404.
+    """
+
+    regex = r"(?s:.*?)"
+    part_isolating = False
+    weight = 200

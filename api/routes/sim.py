@@ -51,7 +51,7 @@ def create_order(session: Session) -> tuple[dict[str, Any], int]:
     return _state(session, order), 201
 
 
-@sim.patch("/orders/<path:order_identifier>")
+@sim.patch("/orders/<identifier:order_identifier>")
 @transactional(write=True)
 def update_order(session: Session, order_identifier: str) -> dict[str, Any]:
     """Change an order's status, hold, deletion or unvalid message."""
@@ -61,7 +61,7 @@ def update_order(session: Session, order_identifier: str) -> dict[str, Any]:
     return _state(session, order)
 
 
-@sim.post("/orders/<path:order_identifier>/checkins")
+@sim.post("/orders/<identifier:order_identifier>/checkins")
 @transactional(write=True)
 def record_checkin(session: Session, order_identifier: str) -> tuple[dict[str, Any], int]:
     """Scan an order into a station, without verification."""

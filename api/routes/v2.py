@@ -15,11 +15,8 @@ from shared.orders import get_order_state
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
 
-# `path` lets any identifier reach the view, even one with an encoded slash, so that it gets
-# Rx-Universe's "Order not found" rather than a routing 404.
 
-
-@v2.post("/orders/<path:order_identifier>/complete")
+@v2.post("/orders/<identifier:order_identifier>/complete")
 @transactional(write=True)
 def complete_order(session: Session, order_identifier: str) -> tuple[dict[str, Any], int]:
     """Flag an order for completion by the Job Tracker."""
@@ -27,7 +24,7 @@ def complete_order(session: Session, order_identifier: str) -> tuple[dict[str, A
     return CompletionAcceptedSchema().dump({"order_number": number}), 201
 
 
-@v2.get("/orders/<path:order_identifier>/status")
+@v2.get("/orders/<identifier:order_identifier>/status")
 @transactional(write=False)
 def order_status(session: Session, order_identifier: str) -> dict[str, Any]:
     """An order's status, current station and completion progress."""

@@ -1,0 +1,73 @@
+"""Fixtures: a fresh database per test, the app on it, and the tracker's configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import create_app
+from config.lab import load_lab
+from config.settings import DEFAULT_LAB_FILE, UTC_ZONE, Settings
+from shared.db import ensure_schema, make_engine, make_session_factory
+from shared.lab import Lab
+from tracker.jobs import TrackerConfig
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    return load_lab(DEFAULT_LAB_FILE)
+
+
+@pytest.fixture
+def settings(tmp_path: Any) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'test.sqlite3'}", tracker_interval=1.0)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def app(settings: Settings, lab: Lab) -> Iterator[Flask]:
+    app = create_app(settings, lab=lab)
+    yield app
+    app.extensions["rx_jobtracker"].engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def tracker_config(lab: Lab) -> TrackerConfig:
+    return TrackerConfig(
+        tracker_id="test-tracker", lab=lab, interval=1.0, batch_size=100, timezone=UTC_ZONE
+    )
+
+
+@pytest.fixture
+def make_order(client: FlaskClient) -> Callable[..., str]:
+    """Create an order through the simulator API; answer its order number."""
+
+    def make(**fields: Any) -> str:
+        response = client.post("/api/sim/orders", json=fields)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        return response.get_json()["orderNumber"]
+
+    return make
