@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.once:
         summary = run_cycle(factory, config)
         stop(factory, config, utcnow())
-        print(f"Completed {summary.completed} orders, rejected {summary.rejected}")
+        print(f"Job Tracker: {summary.completed} completed, {summary.rejected} rejected")
         return 0
     run_forever(factory, config)
     return 0

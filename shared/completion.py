@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from shared.rules import OrderFacts, check_completable, parse_order_number
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR_CODE = "99"
-INTERNAL_ERROR_MESSAGE = "Internal error while verifying the order; see the Job Tracker log"
+INTERNAL_ERROR_MESSAGE = "Internal error while processing the order; see the Job Tracker log"
 
 _orders = Order.__table__
 _checkins = CheckIn.__table__
@@ -70,12 +70,13 @@ def _facts_query(number: int) -> Select[Any]:
     return select(*_FACT_COLUMNS).where(Order.order_number == number).with_for_update()
 
 
-def queue_query(limit: int) -> Select[Any]:
+def queue_query(limit: int, skip: Collection[int] = ()) -> Select[Any]:
     """The tracker's poll: flagged orders, oldest flag first, served by the queue index."""
+    query = select(*_FACT_COLUMNS).where(Order.completion_requested_at.is_not(None))
+    if skip:
+        query = query.where(Order.order_number.not_in(skip))
     return (
-        select(*_FACT_COLUMNS)
-        .where(Order.completion_requested_at.is_not(None))
-        .order_by(Order.completion_requested_at, Order.order_number)
+        query.order_by(Order.completion_requested_at, Order.order_number)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -124,10 +125,17 @@ def _grouped(pairs: Iterable[Row[Any]]) -> dict[int, frozenset[str]]:
 
 
 def complete_flagged_orders(
-    session: Session, lab: Lab, *, now: datetime, today: date, limit: int
+    session: Session,
+    lab: Lab,
+    *,
+    now: datetime,
+    today: date,
+    limit: int,
+    skip: Collection[int] = (),
 ) -> BatchOutcome:
-    """Re-check up to `limit` flagged orders, oldest first; complete or reject each one."""
-    rows = session.execute(queue_query(limit)).all()
+    """Re-check up to `limit` flagged orders, oldest first, but those in `skip`; complete or
+    reject each one. Orders the database refuses to write come back in `left_flagged`."""
+    rows = session.execute(queue_query(limit, skip)).all()
     outcome = BatchOutcome(taken=len(rows))
     if not rows:
         return outcome
@@ -233,6 +241,7 @@ class _Writes:
             with self.session.begin_nested():
                 self.apply(completed, rejected)
         except DBAPIError:
-            log.exception("Order %s cannot be written", (completed or rejected)[0])
+            number = completed[0] if completed else rejected[0].order_number
+            log.exception("Order %s cannot be written", number)
             return False
         return True

@@ -55,10 +55,13 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
+    """One transaction, begun at once: committed when the block ends, rolled back if it raises.
+
+    Beginning at once matters on SQLite, where a write transaction waits here for the write lock:
+    a time read inside the block is then a time at which this transaction holds it.
+    """
     with factory() as session, session.begin():
-        if not write:
-            session.connection(execution_options={_READ_ONLY: True})
+        session.connection(execution_options={_READ_ONLY: True} if not write else None)
         yield session
 
 

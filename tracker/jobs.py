@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -37,16 +37,22 @@ class CycleSummary:
 
 
 def process_batch(
-    session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime
+    session_factory: sessionmaker[Session],
+    config: TrackerConfig,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    skip: Collection[int] = (),
 ) -> BatchOutcome:
     """Complete or reject up to one batch of flagged orders, in one transaction."""
     with transaction(session_factory) as session:
+        now = clock()  # read once the transaction holds its locks, so no later write predates it
         return complete_flagged_orders(
             session,
             config.lab,
             now=now,
             today=local_date(now, config.timezone),
             limit=config.batch_size,
+            skip=skip,
         )
 
 
@@ -62,8 +68,14 @@ def run_cycle(
     *,
     clock: Callable[[], datetime] = utcnow,
     should_stop: Callable[[], bool] = lambda: False,
+    unwritable: set[int] | None = None,
 ) -> CycleSummary:
-    """One poll: heartbeat, then batches until the queue is drained or a stop is asked for."""
+    """One poll: heartbeat, then batches until the queue is drained or a stop is asked for.
+
+    Orders the database refused to write are added to `unwritable` and passed over from then on;
+    a tracker keeps that set across its polls, so they cannot hold up the queue behind them.
+    """
+    unwritable = set() if unwritable is None else unwritable
     summary = CycleSummary()
     last_beat = clock()
     beat(session_factory, config, last_beat)
@@ -72,15 +84,16 @@ def run_cycle(
         if (now - last_beat).total_seconds() >= config.interval:
             beat(session_factory, config, now)  # a long drain must not look like a dead tracker
             last_beat = now
-        outcome = process_batch(session_factory, config, now)
+        outcome = process_batch(session_factory, config, clock=clock, skip=unwritable)
+        unwritable.update(outcome.left_flagged)
         summary.batches += 1
         summary.completed += len(outcome.completed)
         summary.rejected += len(outcome.rejected)
-        progressed = len(outcome.completed) + len(outcome.rejected)
-        if outcome.taken < config.batch_size or progressed == 0:
+        # Every order taken was completed, rejected or added to `unwritable`: the queue shrinks.
+        if outcome.taken < config.batch_size:
             break
     if summary.completed or summary.rejected:
-        log.info("Completed %d orders, rejected %d", summary.completed, summary.rejected)
+        log.info("%d completed, %d rejected", summary.completed, summary.rejected)
     return summary
 
 

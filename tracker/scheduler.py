@@ -44,11 +44,14 @@ def run_forever(session_factory: sessionmaker[Session], config: TrackerConfig) -
     """Poll until SIGTERM or SIGINT, then finish the batch in hand and record the stop."""
     stopping = threading.Event()
     busy = threading.Lock()
+    unwritable: set[int] = set()
 
     def poll() -> None:
         with busy:
             try:
-                run_cycle(session_factory, config, should_stop=stopping.is_set)
+                run_cycle(
+                    session_factory, config, should_stop=stopping.is_set, unwritable=unwritable
+                )
             except OperationalError as error:
                 log.warning("Database unavailable, retrying at the next poll: %s", error.orig)
             except Exception:

@@ -1,0 +1,189 @@
+"""End to end: run_api.py and run_tracker.py as real processes on one SQLite file, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import live
+import pytest
+
+TRACKER_WAIT = 15.0
+CLIENTS = 8
+ORDERS_PER_CLIENT = 25
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return live.sqlite_url(tmp_path / "e2e.sqlite3")
+
+
+@pytest.fixture
+def live_api(database_url: str, tmp_path: Path) -> Iterator[live.Api]:
+    with live.run_api(database_url, tmp_path) as api:
+        yield api
+
+
+def create_ready_order(api: live.Api) -> str:
+    """An order that passes every completion check: addon BSC, and it passed station BSC."""
+    status, body = api.call("POST", "/api/sim/orders", {"addons": ["BSC"], "stations": ["BSC"]})
+    assert status == 201, body
+    return str(body["orderNumber"])
+
+
+def flag(api: live.Api, number: str) -> None:
+    assert api.call("POST", f"/api/v2/orders/{number}/complete") == (
+        201,
+        {"orderNumber": number, "message": "Successful"},
+    )
+
+
+def order_status(api: live.Api, number: str) -> dict[str, Any]:
+    status, body = api.call("GET", f"/api/v2/orders/{number}/status")
+    assert status == 200, body
+    return body
+
+
+def tracker_status(api: live.Api) -> dict[str, Any]:
+    status, body = api.call("GET", "/api/sim/tracker")
+    assert status == 200, body
+    return body
+
+
+def wait_until_completed(api: live.Api, number: str) -> dict[str, Any]:
+    def completed() -> dict[str, Any] | None:
+        body = order_status(api, number)
+        return body if body["status"] == "C" else None
+
+    return live.wait_until(completed, TRACKER_WAIT, f"order {number} to be completed")
+
+
+def assert_completed(body: dict[str, Any]) -> None:
+    assert body["status"] == "C"
+    assert body["currentStation"] == "CMP"
+    assert body["pendingCompletion"] is False
+    assert body["completionError"] is None
+
+
+@pytest.mark.e2e
+def test_the_running_tracker_completes_flagged_orders_and_both_stop_cleanly_on_sigterm(
+    live_api: live.Api, database_url: str, tmp_path: Path
+) -> None:
+    number = create_ready_order(live_api)
+    flag(live_api, number)
+    flagged = order_status(live_api, number)
+    assert (flagged["status"], flagged["pendingCompletion"]) == ("P", True)
+
+    with live.run_tracker(database_url, tmp_path, TRACKER_INTERVAL=0.2) as tracker:
+        assert_completed(wait_until_completed(live_api, number))
+        assert tracker_status(live_api)["running"] is True
+        # Still polling after its first drain: an order flagged now is completed too.
+        later = create_ready_order(live_api)
+        flag(live_api, later)
+        assert_completed(wait_until_completed(live_api, later))
+        assert tracker_status(live_api)["running"] is True
+        assert tracker.stop() == 0
+
+    # A clean stop is recorded, so the API stops counting the tracker as running at once.
+    after = tracker_status(live_api)
+    assert (after["running"], after["pending"]) == (False, 0)
+    assert live_api.stop() == 0
+
+
+@pytest.mark.e2e
+def test_an_order_flagged_while_no_tracker_runs_waits_until_run_tracker_once(
+    live_api: live.Api, database_url: str
+) -> None:
+    number = create_ready_order(live_api)
+    flag(live_api, number)
+    time.sleep(0.5)  # long enough for a tracker, were one running, to have taken it
+    waiting = order_status(live_api, number)
+    assert (waiting["status"], waiting["pendingCompletion"]) == ("P", True)
+    assert tracker_status(live_api) == {"running": False, "lastHeartbeat": None, "pending": 1}
+
+    drained = live.run_tracker_once(database_url, timeout=30.0)
+
+    assert drained.returncode == 0, drained.stdout + drained.stderr
+    assert "1 completed, 0 rejected" in drained.stdout
+    assert_completed(order_status(live_api, number))
+    after = tracker_status(live_api)
+    assert (after["running"], after["pending"]) == (False, 0)
+    assert live_api.stop() == 0
+
+
+@pytest.mark.e2e
+def test_concurrent_clients_and_a_busy_tracker_complete_every_order_exactly_once(
+    live_api: live.Api, database_url: str, tmp_path: Path
+) -> None:
+    def client() -> list[tuple[str, int, Any]]:
+        exchanges: list[tuple[str, int, Any]] = []
+        for _ in range(ORDERS_PER_CLIENT):
+            status, body = live_api.call("POST", "/api/sim/orders", {"stations": ["GEN"]})
+            exchanges.append(("create", status, body))
+            if status == 201:
+                number = body["orderNumber"]
+                status, body = live_api.call("POST", f"/api/v2/orders/{number}/complete")
+                exchanges.append((number, status, body))
+        return exchanges
+
+    with (
+        live.run_tracker(database_url, tmp_path, TRACKER_INTERVAL=0.05) as tracker,
+        ThreadPoolExecutor(CLIENTS) as pool,
+    ):
+        futures = [pool.submit(client) for _ in range(CLIENTS)]
+        exchanges = [exchange for future in futures for exchange in future.result(timeout=60)]
+        live.wait_until(
+            lambda: tracker_status(live_api)["pending"] == 0, TRACKER_WAIT, "an empty queue"
+        )
+        assert tracker.stop() == 0
+
+    assert "database is locked" not in json.dumps(exchanges)
+    assert [e for e in exchanges if e[1] != 201] == []
+    numbers = {action for action, _, _ in exchanges if action != "create"}
+    assert len(numbers) == CLIENTS * ORDERS_PER_CLIENT
+    for number in numbers:
+        body = order_status(live_api, number)
+        assert (
+            body["status"],
+            body["pendingCompletion"],
+            body["completionError"],
+            body["currentStation"],
+        ) == ("C", False, None, "CMP")
+    # The status endpoint cannot tell one completion from two; the check-in log can.
+    with closing(sqlite3.connect(f"file:{tmp_path / 'e2e.sqlite3'}?mode=ro", uri=True)) as db:
+        completions = dict(
+            db.execute(
+                "SELECT order_number, COUNT(*) FROM checkins WHERE station = 'CMP'"
+                " GROUP BY order_number"
+            ).fetchall()
+        )
+    assert completions == {int(number): 1 for number in numbers}
+    assert live_api.stop() == 0
+    for log in (live_api.log_path, tracker.log_path):
+        assert "database is locked" not in log.read_text()
+        assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.e2e
+def test_the_demo_runs_to_the_end_and_shows_the_refusals() -> None:
+    demo = subprocess.run(
+        [sys.executable, "scripts/demo.py"],
+        cwd=live.ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert "Needs Backside Coat!" in demo.stdout
+    assert "Order on hold" in demo.stdout

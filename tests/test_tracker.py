@@ -1,0 +1,565 @@
+"""The Job Tracker's jobs, called directly with frozen time on a real database."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from apscheduler.triggers.interval import IntervalTrigger
+from flask.testing import FlaskClient
+from freezegun import freeze_time
+from sqlalchemy import Engine, delete, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+import shared.completion
+from shared.completion import (
+    INTERNAL_ERROR_CODE,
+    INTERNAL_ERROR_MESSAGE,
+    Rejection,
+    queue_query,
+)
+from shared.db import transaction
+from shared.models import CheckIn, Order
+from shared.rules import OrderFacts
+from tracker.jobs import CycleSummary, TrackerConfig, beat, process_batch, run_cycle, stop
+from tracker.scheduler import POLL_JOB_ID, build_scheduler
+
+MakeOrder = Callable[..., str]
+Factory = sessionmaker[Session]
+
+CREATED = "2026-11-26T08:00:00Z"
+FLAGGED = "2026-11-27T09:00:00Z"
+PROCESSED = "2026-11-27T17:26:21.123456Z"
+PROCESSED_MS = "2026-11-27T17:26:21.123Z"
+PROCESSED_DAY = date(2026, 11, 27)
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def flag(client: FlaskClient, number: str) -> None:
+    response = client.post(f"/api/v2/orders/{number}/complete")
+    assert response.status_code == 201, response.get_data(as_text=True)
+
+
+def change(client: FlaskClient, number: str, **changes: Any) -> None:
+    response = client.patch(f"/api/sim/orders/{number}", json=changes)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def status(client: FlaskClient, number: str) -> dict[str, Any]:
+    response = client.get(f"/api/v2/orders/{number}/status")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def tracker_state(client: FlaskClient) -> dict[str, Any]:
+    response = client.get("/api/sim/tracker")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def completion(state: dict[str, Any]) -> tuple[str, bool, Any]:
+    """What a client polling the status endpoint sees of the completion."""
+    return state["status"], state["pendingCompletion"], state["completionError"]
+
+
+def checkins_at(session_factory: Factory, number: str, station: str) -> list[datetime]:
+    """When the order was checked in at `station`, read from the database."""
+    with transaction(session_factory, write=False) as session:
+        return list(
+            session.execute(
+                select(CheckIn.checked_in_at)
+                .where(CheckIn.order_number == int(number), CheckIn.station == station)
+                .order_by(CheckIn.id)
+            ).scalars()
+        )
+
+
+def date_completed(session_factory: Factory, number: str) -> date | None:
+    with transaction(session_factory, write=False) as session:
+        order = session.get(Order, int(number))
+        assert order is not None
+        return order.date_completed
+
+
+def process_at(instant: str, session_factory: Factory, config: TrackerConfig) -> Any:
+    """One batch, processed with the clock frozen at `instant`."""
+    with freeze_time(instant):
+        return process_batch(session_factory, config)
+
+
+def make_flagged(client: FlaskClient, make_order: MakeOrder, **fields: Any) -> str:
+    """An order created at CREATED and flagged at FLAGGED."""
+    with freeze_time(CREATED):
+        number = make_order(**fields)
+    with freeze_time(FLAGGED):
+        flag(client, number)
+    return number
+
+
+@pytest.fixture
+def small_batches(tracker_config: TrackerConfig) -> TrackerConfig:
+    return dataclasses.replace(tracker_config, batch_size=2)
+
+
+# ---- completing -------------------------------------------------------------------------------
+
+
+def test_a_flagged_order_that_passes_the_checks_is_completed_with_a_check_in_at_cmp(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    number = make_flagged(client, make_order, addons=["BSC"], stations=["GEN", "BSC"])
+    assert completion(status(client, number)) == ("P", True, None)
+
+    outcome = process_at(PROCESSED, session_factory, tracker_config)
+
+    assert outcome.completed == [int(number)]
+    state = status(client, number)
+    assert completion(state) == ("C", False, None)
+    assert (state["currentStation"], state["currentStationDateTime"]) == ("CMP", PROCESSED_MS)
+    assert checkins_at(session_factory, number, "CMP") == [
+        datetime(2026, 11, 27, 17, 26, 21, 123456, tzinfo=UTC)
+    ]
+    assert date_completed(session_factory, number) == PROCESSED_DAY
+
+
+def test_date_completed_is_the_labs_local_date_not_utcs(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    los_angeles = dataclasses.replace(tracker_config, timezone=ZoneInfo("America/Los_Angeles"))
+    number = make_flagged(client, make_order)
+
+    # 03:00 UTC on the 28th is still 19:00 on the 27th in Los Angeles.
+    process_at("2026-11-28T03:00:00Z", session_factory, los_angeles)
+
+    assert status(client, number)["status"] == "C"
+    assert date_completed(session_factory, number) == date(2026, 11, 27)
+
+
+def test_an_unflagged_order_is_left_alone(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    with freeze_time(CREATED):
+        number = make_order(stations=["GEN"])
+
+    outcome = process_at(PROCESSED, session_factory, tracker_config)
+
+    assert outcome.taken == 0
+    assert completion(status(client, number)) == ("P", False, None)
+    assert checkins_at(session_factory, number, "CMP") == []
+
+
+# ---- rejecting --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "message", "shown_status"),
+    [
+        pytest.param({"onHold": True}, "05", "Order on hold", "W", id="put-on-hold"),
+        pytest.param({"deleted": True}, "02", "Order deleted", "P", id="deleted"),
+        pytest.param(
+            {"status": "U", "unvalidMessage": "Missing PD"},
+            "03",
+            "Order unvalid",
+            "U",
+            id="made-unvalid",
+        ),
+        pytest.param({"status": "C"}, "04", "Order already completed", "C", id="completed"),
+    ],
+)
+def test_an_order_changed_after_flagging_is_rejected_and_the_reason_recorded(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+    changes: dict[str, Any],
+    code: str,
+    message: str,
+    shown_status: str,
+) -> None:
+    number = make_flagged(client, make_order, stations=["GEN"])
+    with freeze_time("2026-11-27T10:00:00Z"):
+        change(client, number, **changes)
+    before = status(client, number)
+    completed_on_before = date_completed(session_factory, number)
+    assert completion(before) == (shown_status, True, None)
+
+    outcome = process_at(PROCESSED, session_factory, tracker_config)
+
+    assert (outcome.completed, outcome.rejected) == ([], [Rejection(int(number), code, message)])
+    after = status(client, number)
+    assert completion(after) == (shown_status, False, {"code": code, "message": message})
+    assert after["currentStation"] == before["currentStation"] == "GEN"
+    assert checkins_at(session_factory, number, "CMP") == []
+    assert date_completed(session_factory, number) == completed_on_before
+
+
+def test_an_order_whose_required_station_scan_was_undone_is_rejected_code_20(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    number = make_flagged(client, make_order, addons=["BSC"], stations=["BSC"])
+    with transaction(session_factory) as session:
+        undone = session.execute(
+            delete(CheckIn).where(CheckIn.order_number == int(number), CheckIn.station == "BSC")
+        )
+        assert undone.rowcount == 1
+
+    process_at(PROCESSED, session_factory, tracker_config)
+
+    assert completion(status(client, number)) == (
+        "P",
+        False,
+        {"code": "20", "message": "Needs Backside Coat!"},
+    )
+    assert checkins_at(session_factory, number, "CMP") == []
+    assert date_completed(session_factory, number) is None
+
+
+def test_once_the_cause_is_fixed_the_client_may_ask_again_and_the_order_completes(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    number = make_flagged(client, make_order)
+    change(client, number, onHold=True)
+    process_at("2026-11-27T10:00:00Z", session_factory, tracker_config)
+    assert completion(status(client, number)) == (
+        "W",
+        False,
+        {"code": "05", "message": "Order on hold"},
+    )
+
+    change(client, number, onHold=False)
+    with freeze_time("2026-11-27T11:00:00Z"):
+        flag(client, number)
+    # The old rejection goes at once: the client must not read it as the answer to its new request.
+    assert completion(status(client, number)) == ("P", True, None)
+
+    process_at(PROCESSED, session_factory, tracker_config)
+
+    state = status(client, number)
+    assert completion(state) == ("C", False, None)
+    assert (state["currentStation"], state["currentStationDateTime"]) == ("CMP", PROCESSED_MS)
+
+
+# ---- the queue --------------------------------------------------------------------------------
+
+
+def test_the_oldest_flags_go_first_in_bounded_batches_and_a_cycle_drains_the_rest(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    small_batches: TrackerConfig,
+) -> None:
+    with freeze_time(CREATED):
+        numbers = [make_order() for _ in range(5)]
+    # Flagged in an order unlike their numbers, so that "oldest flag" and "lowest number" differ.
+    flag_order = [numbers[3], numbers[1], numbers[4], numbers[0], numbers[2]]
+    with freeze_time(FLAGGED) as frozen:
+        for number in flag_order:
+            frozen.tick(timedelta(minutes=1))
+            flag(client, number)
+    # The newest flag will be rejected, so the cycle's counts cover both outcomes.
+    change(client, flag_order[-1], onHold=True)
+
+    outcome = process_at(PROCESSED, session_factory, small_batches)
+
+    assert outcome.taken == 2
+    assert outcome.completed == [int(flag_order[0]), int(flag_order[1])]
+    assert [status(client, n)["status"] for n in flag_order] == ["C", "C", "P", "P", "W"]
+    assert [status(client, n)["pendingCompletion"] for n in flag_order] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+
+    with freeze_time("2026-11-27T17:30:00Z"):
+        summary = run_cycle(session_factory, small_batches)
+
+    assert summary == CycleSummary(batches=2, completed=2, rejected=1)
+    assert [completion(status(client, n)) for n in flag_order] == [
+        ("C", False, None),
+        ("C", False, None),
+        ("C", False, None),
+        ("C", False, None),
+        ("W", False, {"code": "05", "message": "Order on hold"}),
+    ]
+    assert tracker_state(client)["pending"] == 0
+
+
+def test_a_cycle_with_nothing_flagged_changes_nothing_but_writes_a_heartbeat(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    with freeze_time(CREATED):
+        number = make_order(stations=["GEN"])
+    before = status(client, number)
+    assert tracker_state(client) == {"running": False, "lastHeartbeat": None, "pending": 0}
+
+    with freeze_time(PROCESSED):
+        summary = run_cycle(session_factory, tracker_config)
+        tracker = tracker_state(client)
+
+    assert (summary.completed, summary.rejected) == (0, 0)
+    assert status(client, number) == before
+    assert tracker == {"running": True, "lastHeartbeat": PROCESSED_MS, "pending": 0}
+
+
+def test_a_stop_asked_for_during_a_drain_ends_the_cycle_after_the_batch_in_hand(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    small_batches: TrackerConfig,
+) -> None:
+    numbers = [make_flagged(client, make_order) for _ in range(5)]
+    asked: list[bool] = []
+
+    def should_stop() -> bool:
+        asked.append(True)
+        return len(asked) > 1  # a SIGTERM arrives while the first batch is in hand
+
+    with freeze_time(PROCESSED):
+        summary = run_cycle(session_factory, small_batches, should_stop=should_stop)
+
+    assert summary == CycleSummary(batches=1, completed=2, rejected=0)
+    assert [status(client, n)["status"] for n in numbers] == ["C", "C", "P", "P", "P"]
+    assert tracker_state(client)["pending"] == 3
+
+
+def test_the_poll_is_served_by_the_queue_index_not_a_table_scan(engine: Engine) -> None:
+    sql = str(
+        queue_query(100).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+    )
+    with engine.connect() as connection:
+        plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    assert any("ix_orders_completion_queue" in step for step in plan), plan
+    assert not any("SCAN orders" in step for step in plan), plan
+    # The index gives the rows in queue order: no sort of the whole queue on each poll.
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+# ---- heartbeats -------------------------------------------------------------------------------
+
+
+def test_the_api_reports_the_tracker_running_until_it_misses_three_polls(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    beat_at = datetime(2026, 11, 27, 17, 26, 21, 123456, tzinfo=UTC)
+    interval = timedelta(seconds=tracker_config.interval)
+    with freeze_time(beat_at) as frozen:
+        run_cycle(session_factory, tracker_config)
+        assert tracker_state(client) == {
+            "running": True,
+            "lastHeartbeat": PROCESSED_MS,
+            "pending": 0,
+        }
+
+        frozen.move_to(beat_at + 3 * interval)
+        assert tracker_state(client)["running"] is True
+
+        frozen.move_to(beat_at + 3 * interval + timedelta(seconds=1))
+        assert tracker_state(client) == {
+            "running": False,
+            "lastHeartbeat": PROCESSED_MS,
+            "pending": 0,
+        }
+
+
+def test_a_clean_stop_is_reported_at_once(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    with freeze_time(PROCESSED) as frozen:
+        run_cycle(session_factory, tracker_config)
+        frozen.tick(timedelta(milliseconds=100))
+        stop(session_factory, tracker_config, datetime.now(UTC))
+        assert tracker_state(client) == {
+            "running": False,
+            "lastHeartbeat": PROCESSED_MS,
+            "pending": 0,
+        }
+
+        # A tracker started again under the same id counts as running again.
+        frozen.tick(timedelta(seconds=1))
+        beat(session_factory, tracker_config, datetime.now(UTC))
+        assert tracker_state(client)["running"] is True
+
+
+def test_pending_counts_the_orders_waiting_for_the_tracker(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    waiting = [make_flagged(client, make_order) for _ in range(3)]
+    make_order()  # never flagged
+    change(client, waiting[0], onHold=True)
+    assert tracker_state(client)["pending"] == 3
+
+    with freeze_time(PROCESSED):
+        run_cycle(session_factory, tracker_config)
+        # Rejected orders no longer wait either.
+        assert tracker_state(client)["pending"] == 0
+
+
+def test_a_long_drain_keeps_the_tracker_reported_as_running(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    one_at_a_time = dataclasses.replace(tracker_config, batch_size=1)
+    numbers = [make_flagged(client, make_order) for _ in range(4)]
+    start = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
+    with freeze_time(start) as frozen:
+
+        def slow_clock() -> datetime:
+            frozen.tick(timedelta(seconds=1))  # each batch takes a whole poll interval
+            return datetime.now(UTC)
+
+        summary = run_cycle(session_factory, one_at_a_time, clock=slow_clock)
+        # Long after the cycle began, a tracker that beat only at its start would look dead.
+        assert datetime.now(UTC) - start > 3 * timedelta(seconds=tracker_config.interval)
+        state = tracker_state(client)
+        last_beat = datetime.fromisoformat(state["lastHeartbeat"])
+        assert datetime.now(UTC) - last_beat <= timedelta(seconds=tracker_config.interval)
+        assert (state["running"], state["pending"]) == (True, 0)
+    assert summary == CycleSummary(batches=5, completed=4, rejected=0)
+    assert [status(client, n)["status"] for n in numbers] == ["C"] * 4
+
+
+# ---- one bad order ----------------------------------------------------------------------------
+
+
+def test_an_order_whose_check_breaks_is_rejected_code_99_and_the_others_complete(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, bad, last = (make_flagged(client, make_order) for _ in range(3))
+    real_check = shared.completion.check_completable
+
+    def breaks_on_bad(facts: OrderFacts, lab: Any) -> None:
+        if facts.order_number == int(bad):
+            raise RuntimeError("a rule tripped over this order's data")
+        real_check(facts, lab)
+
+    monkeypatch.setattr(shared.completion, "check_completable", breaks_on_bad)
+
+    outcome = process_at(PROCESSED, session_factory, tracker_config)
+
+    assert outcome.completed == [int(first), int(last)]
+    for number in (first, last):
+        assert completion(status(client, number)) == ("C", False, None)
+    assert completion(status(client, bad)) == (
+        "P",
+        False,
+        {"code": INTERNAL_ERROR_CODE, "message": INTERNAL_ERROR_MESSAGE},
+    )
+    assert checkins_at(session_factory, bad, "CMP") == []
+
+
+@pytest.fixture
+def refuse_writes_to(session_factory: Factory) -> Callable[[str], None]:
+    """Make the database refuse every update of one order, as a broken row or constraint would."""
+
+    def refuse(number: str) -> None:
+        with transaction(session_factory) as session:
+            session.execute(
+                text(
+                    f"CREATE TRIGGER refuse_{int(number)} BEFORE UPDATE ON orders "
+                    f"WHEN OLD.order_number = {int(number)} "
+                    "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+                )
+            )
+
+    return refuse
+
+
+def test_an_order_the_database_refuses_to_write_stays_flagged_and_the_others_complete(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+    refuse_writes_to: Callable[[str], None],
+) -> None:
+    first, bad, last = (make_flagged(client, make_order, stations=["GEN"]) for _ in range(3))
+    refuse_writes_to(bad)
+
+    outcome = process_at(PROCESSED, session_factory, tracker_config)
+
+    assert outcome.completed == [int(first), int(last)]
+    assert outcome.rejected == []
+    assert outcome.left_flagged == [int(bad)]
+    for number in (first, last):
+        assert completion(status(client, number)) == ("C", False, None)
+        assert len(checkins_at(session_factory, number, "CMP")) == 1
+    bad_state = status(client, bad)
+    assert completion(bad_state) == ("P", True, None)
+    assert bad_state["currentStation"] == "GEN"
+    assert checkins_at(session_factory, bad, "CMP") == []
+    assert date_completed(session_factory, bad) is None
+
+
+def test_orders_the_database_refuses_to_write_do_not_block_the_queue_behind_them(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+    refuse_writes_to: Callable[[str], None],
+) -> None:
+    one_at_a_time = dataclasses.replace(tracker_config, batch_size=1)
+    bad = make_flagged(client, make_order)
+    with freeze_time("2026-11-27T09:30:00Z"):
+        good = make_order()
+        flag(client, good)
+    refuse_writes_to(bad)
+
+    unwritable: set[int] = set()  # what a tracker process keeps from one poll to the next
+    with freeze_time(PROCESSED):
+        run_cycle(session_factory, one_at_a_time, unwritable=unwritable)
+
+    assert completion(status(client, good)) == ("C", False, None)
+    assert unwritable == {int(bad)}
+    assert completion(status(client, bad))[1] is True  # still flagged, for a restarted tracker
+
+
+# ---- the scheduler ----------------------------------------------------------------------------
+
+
+def test_the_scheduler_has_one_poll_job_that_never_overlaps_itself() -> None:
+    def poll() -> None:
+        raise AssertionError("the scheduler is never started here")
+
+    scheduler = build_scheduler(poll, 0.25)
+
+    (job,) = scheduler.get_jobs()
+    assert job.id == POLL_JOB_ID
+    assert job.func is poll
+    assert (job.max_instances, job.coalesce) == (1, True)
+    assert isinstance(job.trigger, IntervalTrigger)
+    assert job.trigger.interval == timedelta(seconds=0.25)
+    assert not scheduler.running
