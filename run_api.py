@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 from api import create_app
 from config.lab import LabFileError, load_lab
 from config.settings import Settings, SettingsError
+from shared.schema import SchemaOutOfDate
 
 
 def main() -> int:
@@ -31,6 +32,9 @@ def main() -> int:
         app = create_app(settings, lab=lab)
     except OperationalError as error:
         print(f"run_api: cannot reach the database: {error.orig}", file=sys.stderr)
+        return 1
+    except SchemaOutOfDate as error:
+        print(f"run_api: {error}", file=sys.stderr)
         return 1
     try:
         server = make_server(settings.host, settings.port, app, threaded=True)

@@ -12,8 +12,9 @@ from sqlalchemy.exc import OperationalError
 
 from config.lab import LabFileError, load_lab
 from config.settings import Settings, SettingsError
+from shared import schema
 from shared.clock import utcnow
-from shared.db import ensure_schema, make_engine, make_session_factory
+from shared.db import make_engine, make_session_factory
 from tracker.jobs import TrackerConfig, run_cycle, stop
 from tracker.scheduler import run_forever
 
@@ -36,11 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     # APScheduler says "skipped: maximum number of running instances reached" whenever a drain
     # outlasts the interval; that is our design (max_instances=1), not a problem to report.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeout=settings.database_timeout)
     try:
-        ensure_schema(engine)
+        schema.prepare(engine)
     except OperationalError as error:
         print(f"run_tracker: cannot reach the database: {error.orig}", file=sys.stderr)
+        return 1
+    except schema.SchemaOutOfDate as error:
+        print(f"run_tracker: {error}", file=sys.stderr)
         return 1
     factory = make_session_factory(engine)
     config = TrackerConfig(

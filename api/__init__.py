@@ -11,7 +11,8 @@ from api.routes.v2 import v2
 from api.runtime import EXTENSION, Runtime
 from config.lab import load_lab
 from config.settings import Settings
-from shared.db import ensure_schema, make_engine, make_session_factory
+from shared import schema
+from shared.db import make_engine, make_session_factory
 from shared.lab import Lab
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -21,8 +22,8 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     """Build the API for `settings` (default: from the environment) on its database."""
     settings = settings or Settings.load()
     lab = lab or load_lab(settings.lab_file)
-    engine = make_engine(settings.database_url)
-    ensure_schema(engine)
+    engine = make_engine(settings.database_url, timeout=settings.database_timeout)
+    schema.prepare(engine)
 
     app = Flask(__name__)
     app.request_class = JSONRequest

@@ -28,6 +28,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
     port: int = 4567
+    database_timeout: float = 10.0
     tracker_interval: float = 5.0
     tracker_batch_size: int = 500
     tracker_id: str | None = None
@@ -64,6 +65,11 @@ class _EnvSchema(Schema):
     database_url = fields.String(data_key="DATABASE_URL")
     host = fields.String(data_key="HOST")
     port = fields.Integer(data_key="PORT", strict=False, validate=validate.Range(1, 65535))
+    database_timeout = fields.Float(
+        data_key="DATABASE_TIMEOUT",
+        validate=validate.Range(min=0, max=3600, min_inclusive=False),
+        allow_nan=False,
+    )
     tracker_interval = fields.Float(
         data_key="TRACKER_INTERVAL",
         validate=validate.Range(min=0, max=86400, min_inclusive=False),

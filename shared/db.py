@@ -7,27 +7,43 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.models import Base
-
 _READ_ONLY = "rx_read_only"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for `url`; SQLite is set up so two processes can write at once."""
-    engine = create_engine(url, **options)
+def make_engine(url: str, *, timeout: float = 10.0, **options: Any) -> Engine:
+    """An engine for `url` on which no wait (connect, lock, statement) outlasts `timeout` s.
+
+    SQLite is set up so two processes can write at once; PostgreSQL so that a process that
+    stalls inside a transaction (frozen, or cut off) loses it, and with it its row locks.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        millis = int(timeout * 1000)
+        limits = " ".join(
+            f"-c {name}={millis}"
+            for name in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout")
+        )
+        given = parsed.query.get("options")
+        parsed = parsed.update_query_dict({"options": f"{given} {limits}" if given else limits})
+        options = {
+            "pool_pre_ping": True,
+            "pool_timeout": timeout,
+            "connect_args": {"connect_timeout": max(1, round(timeout))},
+            **options,
+        }
+    engine = create_engine(parsed, **options)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        _prepare_sqlite(engine)
+        _prepare_sqlite(engine, busy_timeout_ms=int(timeout * 1000))
     return engine
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def _prepare_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     # WAL lets readers go on while one process writes; the busy timeout makes a writer wait for
     # the lock instead of failing; and taking the write lock at BEGIN (IMMEDIATE) means a write
     # transaction never has to upgrade a read lock half way, the one case a timeout cannot save.
@@ -36,7 +52,7 @@ def _prepare_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -63,9 +79,3 @@ def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterat
     with factory() as session, session.begin():
         session.connection(execution_options={_READ_ONLY: True} if not write else None)
         yield session
-
-
-def ensure_schema(engine: Engine) -> None:
-    """Create any missing table; safe when two processes start on a new database at once."""
-    with engine.begin() as connection:
-        Base.metadata.create_all(connection)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ class Unchanged(enum.Enum):
 
 UNCHANGED = Unchanged.UNCHANGED
 _ASSIGN_ATTEMPTS = 5
+_NUMBERING_LOCK = 4567_0001
 
 
 def create_order(
@@ -74,8 +75,10 @@ def create_order(
         if session.get(Order, order_number) is not None:
             raise OrderNumberTaken(order_number)
         return _insert(session, Order(order_number=order_number, **fields), order_number)
-    # Another writer may take the next number between our read and our insert (PostgreSQL):
-    # then read again rather than fail a client that asked for no particular number.
+    # On PostgreSQL writers run side by side: numbering waits its turn, or two would read the
+    # same highest number. A client giving its own number may still take ours: then read again.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _NUMBERING_LOCK})
     for _ in range(_ASSIGN_ATTEMPTS - 1):
         try:
             return _insert(session, Order(order_number=_next_number(session), **fields), None)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
 from config.lab import load_lab
 from config.settings import DEFAULT_LAB_FILE, UTC_ZONE, Settings
-from shared.db import ensure_schema, make_engine, make_session_factory
+from shared import schema
+from shared.db import make_engine, make_session_factory
 from shared.lab import Lab
 from tracker.jobs import TrackerConfig
 
@@ -25,14 +28,32 @@ def lab() -> Lab:
 
 
 @pytest.fixture
-def settings(tmp_path: Any) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'test.sqlite3'}", tracker_interval=1.0)
+def database_url(tmp_path: Any) -> Iterator[str]:
+    """A new, empty database: a SQLite file, or a schema of its own on TEST_DATABASE_URL."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = make_engine(server, timeout=5)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {name}")
+    url = make_url(server).update_query_dict({"options": f"-csearch_path={name}"})
+    yield url.render_as_string(hide_password=False)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, tracker_interval=1.0)
 
 
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings.database_url)
-    ensure_schema(engine)
+    schema.upgrade(engine)
     yield engine
     engine.dispose()
 

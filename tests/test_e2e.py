@@ -1,29 +1,26 @@
-"""End to end: run_api.py and run_tracker.py as real processes on one SQLite file, over HTTP."""
+"""End to end: run_api.py and run_tracker.py as real processes on one database, over HTTP."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import live
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.models import CheckIn
 
 TRACKER_WAIT = 15.0
 CLIENTS = 8
 ORDERS_PER_CLIENT = 25
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return live.sqlite_url(tmp_path / "e2e.sqlite3")
 
 
 @pytest.fixture
@@ -121,7 +118,7 @@ def test_an_order_flagged_while_no_tracker_runs_waits_until_run_tracker_once(
 
 @pytest.mark.e2e
 def test_concurrent_clients_and_a_busy_tracker_complete_every_order_exactly_once(
-    live_api: live.Api, database_url: str, tmp_path: Path
+    live_api: live.Api, database_url: str, tmp_path: Path, session_factory: sessionmaker[Session]
 ) -> None:
     def client() -> list[tuple[str, int, Any]]:
         exchanges: list[tuple[str, int, Any]] = []
@@ -158,12 +155,13 @@ def test_concurrent_clients_and_a_busy_tracker_complete_every_order_exactly_once
             body["currentStation"],
         ) == ("C", False, None, "CMP")
     # The status endpoint cannot tell one completion from two; the check-in log can.
-    with closing(sqlite3.connect(f"file:{tmp_path / 'e2e.sqlite3'}?mode=ro", uri=True)) as db:
+    with session_factory() as session:
         completions = dict(
-            db.execute(
-                "SELECT order_number, COUNT(*) FROM checkins WHERE station = 'CMP'"
-                " GROUP BY order_number"
-            ).fetchall()
+            session.execute(
+                select(CheckIn.order_number, func.count())
+                .where(CheckIn.station == "CMP")
+                .group_by(CheckIn.order_number)
+            ).all()
         )
     assert completions == {int(number): 1 for number in numbers}
     assert live_api.stop() == 0

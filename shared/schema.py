@@ -1,0 +1,63 @@
+"""The database schema's version, managed with Alembic: create, upgrade, or refuse to start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+UPGRADE_COMMAND = "python migrate.py"
+
+
+class SchemaOutOfDate(Exception):
+    """The database's schema is not the one this release needs; the message says what to run."""
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    """The revision this release's models are at (None only before the first migration)."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None for a database never migrated."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> None:
+    """Create the schema, or bring it up to this release's revision, in one transaction."""
+    with engine.begin() as connection:
+        command.upgrade(_config(connection), "head")
+
+
+def new_revision(engine: Engine, message: str) -> None:
+    """Write a migration from the difference between the models and an up-to-date database."""
+    with engine.begin() as connection:
+        command.revision(_config(connection), message=message, autogenerate=True)
+
+
+def prepare(engine: Engine) -> None:
+    """Create the schema in a new database; refuse, saying what to run, an out-of-date one."""
+    current = current_revision(engine)
+    if current is None and not inspect(engine).get_table_names():
+        upgrade(engine)
+        return
+    head = head_revision()
+    if current != head:
+        found = f"is at revision {current}" if current else "has tables but no schema revision"
+        raise SchemaOutOfDate(
+            f"The database {found}; this release needs revision {head}. "
+            f"Upgrade it with: {UPGRADE_COMMAND}"
+        )
