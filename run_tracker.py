@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         stop(factory, config, utcnow())
         print(f"Job Tracker: {summary.completed} completed, {summary.rejected} rejected")
         return 0
-    run_forever(factory, config)
+    run_forever(engine, config)
     return 0
 
 

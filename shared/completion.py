@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, insert, select, update
+from sqlalchemy import Row, Select, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,8 @@ from shared.rules import OrderFacts, check_completable, parse_order_number
 
 log = logging.getLogger(__name__)
 
+# PostgreSQL channel on which a flag is announced, so a tracker need not wait for its next poll.
+FLAGGED_CHANNEL = "rx_jobtracker_flagged"
 INTERNAL_ERROR_CODE = "99"
 INTERNAL_ERROR_MESSAGE = "Internal error while processing the order; see the Job Tracker log"
 
@@ -53,7 +55,7 @@ def request_completion(session: Session, identifier: str, lab: Lab, now: datetim
         raise OrderNotFound()
     (facts,) = load_facts(session, rows)
     check_completable(facts, lab)
-    session.execute(
+    flagged = session.execute(
         update(_orders)
         .where(_orders.c.order_number == number, _orders.c.completion_requested_at.is_(None))
         .values(
@@ -62,6 +64,9 @@ def request_completion(session: Session, identifier: str, lab: Lab, now: datetim
             completion_error_message=None,
         )
     )
+    if flagged.rowcount and session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit, and only if the transaction commits.
+        session.execute(text(f"NOTIFY {FLAGGED_CHANNEL}"))
     return facts.order_number
 
 
@@ -141,6 +146,7 @@ def complete_flagged_orders(
         return outcome
     completed: list[int] = []
     rejected: list[Rejection] = []
+    log.debug("Verifying a batch of %d orders", len(rows))
     for facts in load_facts(session, rows):
         try:
             check_completable(facts, lab)
@@ -155,6 +161,7 @@ def complete_flagged_orders(
         else:
             completed.append(facts.order_number)
     writes = _Writes(session, lab.completion_station, now, today)
+    log.debug("Writing %d completions and %d rejections", len(completed), len(rejected))
     try:
         with session.begin_nested():
             writes.apply(completed, rejected)

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.clock import utcnow
+from shared.db import make_session_factory
 from tracker.jobs import TrackerConfig, run_cycle, stop
+from tracker.wakeup import start_listener
 
 log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "process-flagged-orders"
+# The longest wait between two tries while the database is unreachable.
+MAX_BACKOFF = 30.0
 
 
 def build_scheduler(poll: Callable[[], None], interval: float) -> BlockingScheduler:
@@ -40,38 +49,75 @@ def build_scheduler(poll: Callable[[], None], interval: float) -> BlockingSchedu
     return scheduler
 
 
-def run_forever(session_factory: sessionmaker[Session], config: TrackerConfig) -> None:
-    """Poll until SIGTERM or SIGINT, then finish the batch in hand and record the stop."""
-    stopping = threading.Event()
-    busy = threading.Lock()
-    unwritable: set[int] = set()
+class Poller:
+    """The scheduled job: a drain of the queue, again at once if woken meanwhile, and backing
+    off while the database is unreachable."""
 
-    def poll() -> None:
-        with busy:
+    def __init__(self, session_factory: sessionmaker[Session], config: TrackerConfig) -> None:
+        self.session_factory = session_factory
+        self.config = config
+        self.stopping = threading.Event()
+        self.woken = threading.Event()
+        self.busy = threading.Lock()
+        self.unwritable: set[int] = set()
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def __call__(self) -> None:
+        with self.busy:
+            if time.monotonic() < self.retry_at:
+                return
             try:
-                run_cycle(
-                    session_factory, config, should_stop=stopping.is_set, unwritable=unwritable
-                )
+                while not self.stopping.is_set():
+                    self.woken.clear()
+                    run_cycle(
+                        self.session_factory,
+                        self.config,
+                        should_stop=self.stopping.is_set,
+                        unwritable=self.unwritable,
+                    )
+                    if not self.woken.is_set():
+                        break
             except OperationalError as error:
-                log.warning("Database unavailable, retrying at the next poll: %s", error.orig)
+                self._back_off(error)
             except Exception:
                 log.exception("Poll failed; retrying at the next poll")
+            else:
+                if self.failures:
+                    log.info("Database reachable again")
+                self.failures, self.retry_at = 0, 0.0
 
-    scheduler = build_scheduler(poll, config.interval)
+    def _back_off(self, error: OperationalError) -> None:
+        delay = min(self.config.interval * 2**self.failures, MAX_BACKOFF)
+        self.failures += 1
+        self.retry_at = time.monotonic() + delay
+        log.warning("Database unavailable (%s); retrying in %.1fs", str(error.orig).strip(), delay)
+
+
+def run_forever(engine: Engine, config: TrackerConfig) -> None:
+    """Poll until SIGTERM or SIGINT, then finish the batch in hand and record the stop."""
+    poller = Poller(make_session_factory(engine), config)
+    scheduler = build_scheduler(poller, config.interval)
+
+    def wake() -> None:
+        poller.woken.set()
+        with contextlib.suppress(JobLookupError, SchedulerNotRunningError):
+            scheduler.modify_job(POLL_JOB_ID, next_run_time=datetime.now(UTC))
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("Received %s: stopping after the batch in hand", signal.Signals(signum).name)
-        stopping.set()
+        poller.stopping.set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    start_listener(engine, wake, poller.stopping)
     log.info("Job Tracker %s polling every %gs", config.tracker_id, config.interval)
     scheduler.start()
-    with busy:  # wait for the batch in hand, if any
+    with poller.busy:  # wait for the batch in hand, if any
         pass
     try:
-        stop(session_factory, config, utcnow())
+        stop(poller.session_factory, config, utcnow())
     except OperationalError as error:
         log.warning("Could not record the stop: %s", error.orig)
     log.info("Job Tracker stopped")
