@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -55,9 +56,22 @@ def prepare(engine: Engine) -> None:
         upgrade(engine)
         return
     head = head_revision()
-    if current != head:
-        found = f"is at revision {current}" if current else "has tables but no schema revision"
+    if current == head:
+        return
+    if current is not None and not _known(current):
         raise SchemaOutOfDate(
-            f"The database {found}; this release needs revision {head}. "
-            f"Upgrade it with: {UPGRADE_COMMAND}"
+            f"The database is at revision {current}, which this release does not know: a newer "
+            f"release has migrated it. Run that release (this one needs revision {head})."
         )
+    found = f"is at revision {current}" if current else "has tables but no schema revision"
+    raise SchemaOutOfDate(
+        f"The database {found}; this release needs revision {head}. "
+        f"Upgrade it with: {UPGRADE_COMMAND}"
+    )
+
+
+def _known(revision: str) -> bool:
+    try:
+        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
