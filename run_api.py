@@ -8,34 +8,16 @@ import sys
 import threading
 from types import FrameType
 
-from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
 from api import create_app
-from config.lab import LabFileError, load_lab
-from config.settings import Settings, SettingsError
-from shared.schema import SchemaOutOfDate
+from config.startup import exit_if_database_unusable, start
 
 
 def main() -> int:
-    try:
-        settings = Settings.load()
-        lab = load_lab(settings.lab_file)
-    except (SettingsError, LabFileError) as error:
-        print(f"run_api: {error}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s [api] %(message)s"
-    )
-    log = logging.getLogger("run_api")
-    try:
+    settings, lab = start("run_api")
+    with exit_if_database_unusable("run_api"):
         app = create_app(settings, lab=lab)
-    except OperationalError as error:
-        print(f"run_api: cannot reach the database: {error.orig}", file=sys.stderr)
-        return 1
-    except SchemaOutOfDate as error:
-        print(f"run_api: {error}", file=sys.stderr)
-        return 1
     try:
         server = make_server(settings.host, settings.port, app, threaded=True)
     except OSError as error:
@@ -50,6 +32,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    log = logging.getLogger("run_api")
     log.info("Rx-Universe v2 API simulator listening on http://%s:%d", settings.host, server.port)
     server.serve_forever()
     server.server_close()

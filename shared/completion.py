@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, func, insert, select, text, update
+from sqlalchemy import Row, Select, Update, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -172,6 +172,18 @@ def complete_flagged_orders(
     return outcome
 
 
+def _still_flagged_update(**values: Any) -> Update:
+    """Clear the flag of order `b_number` and set `values`, only if it is still flagged."""
+    return (
+        update(_orders)
+        .where(
+            _orders.c.order_number == bindparam("b_number"),
+            _orders.c.completion_requested_at.is_not(None),
+        )
+        .values(completion_requested_at=None, **values)
+    )
+
+
 @dataclass
 class _Writes:
     """The batch's writes; each re-checks, in the statement itself, that the order is flagged."""
@@ -184,15 +196,9 @@ class _Writes:
     def apply(self, completed: Sequence[int], rejected: Sequence[Rejection]) -> None:
         if completed:
             self.session.execute(
-                update(_orders)
-                .where(
-                    _orders.c.order_number == bindparam("b_number"),
-                    _orders.c.completion_requested_at.is_not(None),
-                )
-                .values(
+                _still_flagged_update(
                     status=OrderStatus.COMPLETE,
                     date_completed=self.today,
-                    completion_requested_at=None,
                     completion_error_code=None,
                     completion_error_message=None,
                 ),
@@ -207,13 +213,7 @@ class _Writes:
             )
         if rejected:
             self.session.execute(
-                update(_orders)
-                .where(
-                    _orders.c.order_number == bindparam("b_number"),
-                    _orders.c.completion_requested_at.is_not(None),
-                )
-                .values(
-                    completion_requested_at=None,
+                _still_flagged_update(
                     completion_error_code=bindparam("b_code"),
                     completion_error_message=bindparam("b_message"),
                 ),

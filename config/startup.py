@@ -1,0 +1,42 @@
+"""What both run scripts do first: settings, the lab, logging, and a clean exit if they fail."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import OperationalError
+
+from config.lab import LabFileError, load_lab
+from config.settings import Settings, SettingsError
+from shared.lab import Lab
+from shared.schema import SchemaOutOfDate
+
+
+def start(program: str) -> tuple[Settings, Lab]:
+    """Settings and lab for `program`, with logging set up; exit 2 with the reason if invalid."""
+    try:
+        settings = Settings.load()
+        lab = load_lab(settings.lab_file)
+    except (SettingsError, LabFileError) as error:
+        print(f"{program}: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logging.basicConfig(
+        level=settings.log_level, format=f"%(asctime)s %(levelname)s [{program}] %(message)s"
+    )
+    return settings, lab
+
+
+@contextmanager
+def exit_if_database_unusable(program: str) -> Iterator[None]:
+    """Exit 1 with one line, not a traceback, when the database is unreachable or outdated."""
+    try:
+        yield
+    except OperationalError as error:
+        print(f"{program}: cannot reach the database: {error.orig}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except SchemaOutOfDate as error:
+        print(f"{program}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
