@@ -30,7 +30,7 @@ class Settings:
     port: int = 4567
     database_timeout: float = 10.0
     tracker_interval: float = 5.0
-    tracker_batch_size: int = 500
+    tracker_batch_size: int = 1000
     tracker_id: str | None = None
     lab_file: Path = DEFAULT_LAB_FILE
     lab_timezone: ZoneInfo = UTC_ZONE

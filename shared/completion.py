@@ -9,13 +9,25 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Update, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    and_,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from shared.errors import CompletionRejected, OrderNotFound
 from shared.lab import Lab
-from shared.models import CheckIn, Order, OrderAddon, OrderStatus
+from shared.models import CheckIn, Order, OrderAddon, OrderStatus, UTCDateTime
 from shared.rules import OrderFacts, check_completable, parse_order_number
 
 log = logging.getLogger(__name__)
@@ -172,21 +184,14 @@ def complete_flagged_orders(
     return outcome
 
 
-def _still_flagged_update(**values: Any) -> Update:
-    """Clear the flag of order `b_number` and set `values`, only if it is still flagged."""
-    return (
-        update(_orders)
-        .where(
-            _orders.c.order_number == bindparam("b_number"),
-            _orders.c.completion_requested_at.is_not(None),
-        )
-        .values(completion_requested_at=None, **values)
-    )
+def _still_flagged(numbers: Collection[int]) -> ColumnElement[bool]:
+    """Those of `numbers` still flagged: every write re-checks this in its own statement."""
+    return and_(_orders.c.order_number.in_(numbers), _orders.c.completion_requested_at.is_not(None))
 
 
 @dataclass
 class _Writes:
-    """The batch's writes; each re-checks, in the statement itself, that the order is flagged."""
+    """The batch's writes: a few set-based statements, whatever the batch's size."""
 
     session: Session
     station: str
@@ -195,32 +200,40 @@ class _Writes:
 
     def apply(self, completed: Sequence[int], rejected: Sequence[Rejection]) -> None:
         if completed:
+            # The check-in first: once the flag is cleared, the order no longer qualifies.
             self.session.execute(
-                _still_flagged_update(
+                insert(_checkins).from_select(
+                    ["order_number", "station", "checked_in_at"],
+                    select(
+                        _orders.c.order_number,
+                        literal(self.station, String()),
+                        literal(self.now, UTCDateTime()),
+                    ).where(_still_flagged(completed)),
+                )
+            )
+            self.session.execute(
+                update(_orders)
+                .where(_still_flagged(completed))
+                .values(
                     status=OrderStatus.COMPLETE,
                     date_completed=self.today,
+                    completion_requested_at=None,
                     completion_error_code=None,
                     completion_error_message=None,
-                ),
-                [{"b_number": number} for number in completed],
+                )
             )
+        reasons: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+        for r in rejected:
+            reasons[r.code, r.message].append(r.order_number)
+        for (code, message), numbers in reasons.items():
             self.session.execute(
-                insert(_checkins),
-                [
-                    {"order_number": n, "station": self.station, "checked_in_at": self.now}
-                    for n in completed
-                ],
-            )
-        if rejected:
-            self.session.execute(
-                _still_flagged_update(
-                    completion_error_code=bindparam("b_code"),
-                    completion_error_message=bindparam("b_message"),
-                ),
-                [
-                    {"b_number": r.order_number, "b_code": r.code, "b_message": r.message}
-                    for r in rejected
-                ],
+                update(_orders)
+                .where(_still_flagged(numbers))
+                .values(
+                    completion_requested_at=None,
+                    completion_error_code=code,
+                    completion_error_message=message,
+                )
             )
 
     def apply_one_by_one(
