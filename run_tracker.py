@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             stop(factory, config, utcnow())
         print(f"Job Tracker: {summary.completed} completed, {summary.rejected} rejected")
         return 0
-    run_forever(engine, config)
+    run_forever(engine, config, stop_grace=2 * settings.database_timeout)
     return 0
 
 

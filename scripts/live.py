@@ -24,6 +24,7 @@ SETTINGS_KEYS = (
     "DATABASE_URL",
     "HOST",
     "PORT",
+    "DATABASE_TIMEOUT",
     "TRACKER_INTERVAL",
     "TRACKER_BATCH_SIZE",
     "TRACKER_ID",
@@ -151,28 +152,56 @@ def _stopped_on_exit(service: Service) -> Iterator[None]:
         service.stop()
 
 
+def _spawn_api(name: str, command: list[str], env: Mapping[str, str], log_dir: Path) -> Api:
+    child = _spawn(name, command, env, log_dir)
+    return Api(child.name, child.process, child.log_path, f"http://127.0.0.1:{env['PORT']}")
+
+
 @contextmanager
-def run_api(
-    database_url: str, log_dir: Path, *, startup_timeout: float = 20.0, **settings: object
-) -> Iterator[Api]:
-    """Yielded only once it answers, so no caller races its startup; always stopped after."""
-    port = free_port()
-    env = make_env(database_url, HOST="127.0.0.1", PORT=port, **settings)
-    child = _spawn("api", ["run_api.py"], env, log_dir)
-    api = Api(child.name, child.process, child.log_path, f"http://127.0.0.1:{port}")
+def _serving(api: Api, startup_timeout: float) -> Iterator[Api]:
+    """Yield `api` once it answers, so no caller races its startup; always stopped after."""
     with _stopped_on_exit(api):
 
         def answers() -> bool:
             if api.process.poll() is not None:
+                command = " ".join(map(str, api.process.args[1:]))  # type: ignore[index]
                 raise RuntimeError(
-                    f"run_api.py exited with {api.process.returncode}:\n{api.log_tail()}"
+                    f"{command} exited with {api.process.returncode}:\n{api.log_tail()}"
                 )
             try:
                 return call("GET", api.base_url + "/api/sim/tracker", timeout=1.0)[0] == 200
             except OSError:  # not listening yet
                 return False
 
-        wait_until(answers, startup_timeout, "the API to answer")
+        wait_until(answers, startup_timeout, f"{api.name} to answer")
+        yield api
+
+
+@contextmanager
+def run_api(
+    database_url: str, log_dir: Path, *, startup_timeout: float = 20.0, **settings: object
+) -> Iterator[Api]:
+    """run_api.py, yielded only once it answers; always stopped after."""
+    env = make_env(database_url, HOST="127.0.0.1", PORT=free_port(), **settings)
+    with _serving(_spawn_api("api", ["run_api.py"], env, log_dir), startup_timeout) as api:
+        yield api
+
+
+@contextmanager
+def run_gunicorn(
+    database_url: str,
+    log_dir: Path,
+    workers: int = 4,
+    *,
+    startup_timeout: float = 20.0,
+    **settings: object,
+) -> Iterator[Api]:
+    """The API as production serves it, `workers` gunicorn workers each calling create_app();
+    yielded only once it answers, always stopped after (SIGTERM: gunicorn's graceful stop)."""
+    port = free_port()
+    env = make_env(database_url, HOST="127.0.0.1", PORT=port, **settings)
+    command = ["-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "api:create_app()"]
+    with _serving(_spawn_api("gunicorn", command, env, log_dir), startup_timeout) as api:
         yield api
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from shared.errors import CompletionRejected, OrderNotFound
@@ -178,7 +178,9 @@ def complete_flagged_orders(
         with session.begin_nested():
             writes.apply(completed, rejected)
         outcome.completed, outcome.rejected = completed, rejected
-    except DBAPIError:
+    except DBAPIError as error:
+        if isinstance(error, OperationalError) or error.connection_invalidated:
+            raise  # the database is gone, not one order: the tracker backs off and retries
         log.exception("Writing a batch of %d orders failed; writing them one by one", len(rows))
         writes.apply_one_by_one(completed, rejected, outcome)
     return outcome
@@ -260,7 +262,9 @@ class _Writes:
         try:
             with self.session.begin_nested():
                 self.apply(completed, rejected)
-        except DBAPIError:
+        except DBAPIError as error:
+            if isinstance(error, OperationalError) or error.connection_invalidated:
+                raise
             number = completed[0] if completed else rejected[0].order_number
             log.exception("Order %s cannot be written", number)
             return False

@@ -27,13 +27,22 @@ def make_engine(url: str, *, timeout: float = 10.0, **options: Any) -> Engine:
             for name in ("lock_timeout", "statement_timeout", "idle_in_transaction_session_timeout")
         )
         given = parsed.query.get("options")
-        parsed = parsed.update_query_dict({"options": f"{given} {limits}" if given else limits})
-        options = {
-            "pool_pre_ping": True,
-            "pool_timeout": timeout,
-            "connect_args": {"connect_timeout": max(1, round(timeout))},
-            **options,
-        }
+        # In the URL, not connect_args, so that a connection made outside the pool (the
+        # tracker's LISTEN) has the same limits. tcp_user_timeout and keepalives notice a
+        # server that vanished from the network; a server that still acknowledges packets but
+        # never answers is not caught (see the README).
+        parsed = parsed.update_query_dict(
+            {
+                "options": f"{given} {limits}" if given else limits,
+                "connect_timeout": str(max(1, round(timeout))),
+                "tcp_user_timeout": str(millis),
+                "keepalives": "1",
+                "keepalives_idle": str(max(1, round(timeout))),
+                "keepalives_interval": "1",
+                "keepalives_count": "3",
+            }
+        )
+        options = {"pool_pre_ping": True, "pool_timeout": timeout, **options}
     engine = create_engine(parsed, **options)
     if engine.dialect.name == "sqlite":
         database = engine.url.database

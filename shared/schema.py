@@ -13,6 +13,8 @@ from sqlalchemy import Connection, Engine, inspect
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 UPGRADE_COMMAND = "python migrate.py"
+# PostgreSQL advisory lock taken by every migration and start-up check (env.py takes it too).
+MIGRATION_LOCK = 4567
 
 
 class SchemaOutOfDate(Exception):
@@ -50,11 +52,18 @@ def new_revision(engine: Engine, message: str) -> None:
 
 
 def prepare(engine: Engine) -> None:
-    """Create the schema in a new database; refuse, saying what to run, an out-of-date one."""
-    current = current_revision(engine)
-    if current is None and not inspect(engine).get_table_names():
-        upgrade(engine)
-        return
+    """Create the schema in a new database; refuse, saying what to run, an out-of-date one.
+
+    Decided under the migration lock, so that processes starting together on a new database
+    (gunicorn's workers) see either no schema or the whole of it, never half.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current is None and not inspect(connection).get_table_names():
+            command.upgrade(_config(connection), "head")
+            return
     head = head_revision()
     if current == head:
         return

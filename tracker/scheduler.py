@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -94,8 +95,12 @@ class Poller:
         log.warning("Database unavailable (%s); retrying in %.1fs", str(error.orig).strip(), delay)
 
 
-def run_forever(engine: Engine, config: TrackerConfig) -> None:
-    """Poll until SIGTERM or SIGINT, then finish the batch in hand and record the stop."""
+def run_forever(engine: Engine, config: TrackerConfig, *, stop_grace: float = 20.0) -> None:
+    """Poll until SIGTERM or SIGINT, then finish the batch in hand and record the stop.
+
+    A batch stuck on a database that stopped answering is given `stop_grace` seconds; then the
+    process exits anyway (code 1), and the database rolls the batch back when the link drops.
+    """
     poller = Poller(make_session_factory(engine), config)
     scheduler = build_scheduler(poller, config.interval)
 
@@ -114,8 +119,11 @@ def run_forever(engine: Engine, config: TrackerConfig) -> None:
     start_listener(engine, wake, poller.stopping)
     log.info("Job Tracker %s polling every %gs", config.tracker_id, config.interval)
     scheduler.start()
-    with poller.busy:  # wait for the batch in hand, if any
-        pass
+    if not poller.busy.acquire(timeout=stop_grace):  # wait for the batch in hand, if any
+        log.warning("The batch in hand did not finish in %gs; exiting without it", stop_grace)
+        logging.shutdown()
+        os._exit(1)  # the stuck worker thread would otherwise hold the interpreter open
+    poller.busy.release()
     try:
         stop(poller.session_factory, config, utcnow())
     except OperationalError as error:

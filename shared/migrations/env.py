@@ -3,6 +3,7 @@
 from alembic import context
 
 from shared.models import Base
+from shared.schema import MIGRATION_LOCK
 
 connection = context.config.attributes["connection"]
 context.configure(
@@ -14,5 +15,5 @@ context.configure(
 with context.begin_transaction():
     if connection.dialect.name == "postgresql":
         # Two processes starting on a new database at once: one migrates, the other waits.
-        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4567)")
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     context.run_migrations()
