@@ -112,7 +112,8 @@ def run_forever(engine: Engine, config: TrackerConfig, *, stop_grace: float = 20
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("Received %s: stopping after the batch in hand", signal.Signals(signum).name)
         poller.stopping.set()
-        scheduler.shutdown(wait=False)
+        with contextlib.suppress(SchedulerNotRunningError):  # a second signal: already stopping
+            scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -1,0 +1,186 @@
+"""Completion endpoint throughput and latency under gunicorn, loaded by wrk from its own process."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench.baseline_app import NOTIFY_ENV
+from bench.databases import Target, engine_for, fresh_database
+from bench.processes import gunicorn
+from bench.seed import seed_orders
+from bench.sizes import Size
+from shared.models import Order
+
+THREADS = 2
+CONNECTIONS = 16
+WARM_UP_SECONDS = 1
+APP = "api:create_app()"
+BASELINE_APP = "bench.baseline_app:create_app()"
+
+# Each wrk thread walks its own stride of the order numbers, so most calls flag a new order;
+# done() prints the figures wrk's own report rounds or leaves out (p95) as one JSON line.
+_LUA = """
+local first, count, threads = {first}, {count}, {threads}
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  counter = id
+end
+function request()
+  local number = first + (counter % count)
+  counter = counter + threads
+  return wrk.format("POST", "/api/v2/orders/" .. number .. "/complete")
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {{"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d,' ..
+    ' "p50_us": %d, "p95_us": %d, "p99_us": %d}}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+class WrkMissing(RuntimeError):
+    """wrk is the load generator; without it the endpoint cannot be measured."""
+
+
+@dataclass(frozen=True)
+class Load:
+    """What wrk measured against one server."""
+
+    requests_per_second: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    newly_flagged: int  # orders wrk's calls flagged: the rest were repeats, answered 201 alike
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    """The API and its baseline under the same load on the same database engine."""
+
+    api: Load
+    baseline: Load
+
+
+def wrk_path() -> str:
+    """wrk's path, or a clear error saying how to install it."""
+    path = shutil.which("wrk")
+    if path is None:
+        raise WrkMissing("wrk is not installed: apt-get install -y wrk (scripts/bench does it)")
+    return path
+
+
+def measure(target: Target, size: Size, log_dir: Path) -> EndpointResult:
+    """Run the same wrk load against the API and against the bare baseline, each on a fresh DB."""
+    wrk_path()
+    return EndpointResult(
+        api=_load(target, size, log_dir, APP, "api"),
+        baseline=_load(target, size, log_dir, BASELINE_APP, "baseline"),
+    )
+
+
+def diagnose(target: Target, size: Size, log_dir: Path) -> dict[str, Load]:
+    """Loads that separate the causes of a miss: per-request cost (one connection, so nothing
+    waits on a lock) and, on PostgreSQL, the cost of the NOTIFY the API sends with each flag."""
+    loads = {
+        "API, 1 connection": _load(target, size, log_dir, APP, "api-c1", connections=1),
+        "baseline, 1 connection": _load(
+            target, size, log_dir, BASELINE_APP, "baseline-c1", connections=1
+        ),
+    }
+    if target.kind == "postgresql":
+        loads[f"baseline + NOTIFY, {CONNECTIONS} connections"] = _load(
+            target, size, log_dir, BASELINE_APP, "baseline-notify", extra_env={NOTIFY_ENV: "1"}
+        )
+    return loads
+
+
+def _load(
+    target: Target,
+    size: Size,
+    log_dir: Path,
+    app: str,
+    name: str,
+    *,
+    connections: int = CONNECTIONS,
+    extra_env: dict[str, str] | None = None,
+) -> Load:
+    with fresh_database(target, "endpoint") as url:
+        engine = engine_for(url)
+        try:
+            warm = seed_orders(engine, size.endpoint_orders // 10)
+            numbers = seed_orders(engine, size.endpoint_orders, first=warm.stop)
+            server = f"gunicorn-{target.kind}-{name}"
+            with gunicorn(app, url, log_dir, server, **(extra_env or {})) as base_url:
+                _wrk(base_url, warm, WARM_UP_SECONDS, log_dir, f"{server}-warm", connections)
+                figures = _wrk(
+                    base_url, numbers, size.endpoint_seconds, log_dir, server, connections
+                )
+            with engine.connect() as connection:
+                flagged = connection.execute(
+                    select(func.count()).where(
+                        Order.completion_requested_at.is_not(None),
+                        Order.order_number >= numbers.start,
+                    )
+                ).scalar_one()
+        finally:
+            engine.dispose()
+    return replace(figures, newly_flagged=flagged)
+
+
+def _wrk(
+    base_url: str, numbers: range, seconds: int, log_dir: Path, name: str, connections: int
+) -> Load:
+    threads = min(THREADS, connections)
+    script = log_dir / f"wrk-{name}.lua"
+    script.write_text(_LUA.format(first=numbers.start, count=len(numbers), threads=threads))
+    command = [
+        wrk_path(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        base_url,
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    (log_dir / f"wrk-{name}.out").write_text(run.stdout + run.stderr)
+    if run.returncode != 0:
+        raise RuntimeError(f"wrk failed ({run.returncode}): {run.stderr or run.stdout}")
+    return parse_wrk(run.stdout)
+
+
+def parse_wrk(output: str) -> Load:
+    """Requests/s from wrk's report, percentiles and error counts from our done() line."""
+    line = re.search(r"^BENCH (\{.*\})$", output, re.MULTILINE)
+    rate = re.search(r"^Requests/sec:\s+([0-9.]+)", output, re.MULTILINE)
+    if line is None or rate is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    figures = json.loads(line.group(1))
+    return Load(
+        requests_per_second=float(rate.group(1)),
+        p50_ms=figures["p50_us"] / 1000,
+        p95_ms=figures["p95_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        requests=figures["requests"],
+        non_2xx=figures["non_2xx"],
+        socket_errors=figures["socket_errors"],
+        newly_flagged=0,  # counted in the database afterwards
+    )

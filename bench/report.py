@@ -1,0 +1,481 @@
+"""docs/benchmarks.md: how to run, the machine, the table of ratios, the plots, the profiles."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on a server or in CI
+
+# pyplot after the backend is chosen, or it may pick an interactive one.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from bench import ROOT
+from bench.endpoint import CONNECTIONS, THREADS
+from bench.processes import WORKERS
+from bench.results import DatabaseRun, Row, rows
+from bench.tracker import BATCH_SIZE
+
+ANALYSIS = Path(__file__).with_name("analysis.md")
+SECTIONS = (
+    "## How to run",
+    "## The machine",
+    "## Results",
+    "## 1. Completion endpoint",
+    "## 2. Tracker throughput",
+    "## 3. Idle poll cost",
+    "## 4. Flag-to-complete latency",
+    "## 5. Memory",
+    "## Missed targets and their profiles",
+)
+COLOURS = {"SQLite": "#4c72b0", "PostgreSQL": "#dd8452"}
+
+
+def write(
+    output: Path,
+    runs: Sequence[DatabaseRun],
+    *,
+    size: str,
+    machine: dict[str, str],
+    command: str,
+    seconds: float,
+) -> None:
+    """Write the report and its PNGs (into `bench/` beside it)."""
+    images = output.parent / "bench"
+    images.mkdir(parents=True, exist_ok=True)
+    plots = {
+        "endpoint": _plot_endpoint(runs, images / "endpoint.png"),
+        "tracker": _plot_tracker(runs, images / "tracker.png"),
+        "poll": _plot_poll(runs, images / "poll.png"),
+        "latency": _plot_latency(runs, images / "latency.png"),
+        "memory": _plot_memory(runs, images / "memory.png"),
+    }
+    links = {key: os.path.relpath(path, output.parent) for key, path in plots.items()}
+    table = [row for run in runs for row in rows(run)]
+    text = "\n".join(
+        [
+            *_intro(size, command, seconds),
+            *_machine(machine),
+            *_results(table, size),
+            *_endpoint(runs, links["endpoint"]),
+            *_tracker(runs, links["tracker"]),
+            *_poll(runs, links["poll"]),
+            *_latency(runs, links["latency"]),
+            *_memory(runs, links["memory"]),
+            *_misses(runs, table),
+        ]
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text.rstrip() + "\n")
+
+
+def number(value: float, unit: str) -> str:
+    """A figure as the table shows it: thousands grouped, two or three significant digits."""
+    if math.isnan(value):
+        return "n/a"
+    if unit in ("req/s", "orders/s"):
+        return f"{value:,.0f} {unit}"
+    if unit == "MB":
+        return f"{value:,.1f} MB"
+    digits = 2 if value < 10 else 1 if value < 100 else 0
+    return f"{value:,.{digits}f} {unit}"
+
+
+def ratio(value: float) -> str:
+    """A ratio with the precision its size deserves."""
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.2f}x" if value < 10 else f"{value:,.0f}x"
+
+
+def _intro(size: str, command: str, seconds: float) -> list[str]:
+    return [
+        "# Benchmarks",
+        "",
+        "How fast the simulator completes orders, on SQLite and on PostgreSQL, written by the",
+        "benchmark suite (`bench/`). Absolute times on a shared machine are noise, so every",
+        "figure stands next to a **baseline measured in the same run on the same machine**, and",
+        "the ratio between them is the number to compare across machines.",
+        "",
+        "## How to run",
+        "",
+        "```sh",
+        "scripts/bench     # the issue's sizes, SQLite and PostgreSQL, into docs/benchmarks.md",
+        "scripts/bench --size tiny --databases sqlite --output /tmp/bench.md   # a smoke run",
+        "```",
+        "",
+        "`scripts/bench` sets up `.venv`, installs the `bench` extra (matplotlib) and `wrk` if",
+        "they are missing, then runs `python -m bench`. Options: `--size tiny|small|full`",
+        "(default `full`: 100,000 orders for tracker throughput, 1,000,000 for the idle poll and",
+        "memory), `--databases sqlite,postgresql`, `--postgres-url` (default `TEST_DATABASE_URL`",
+        "or the local `test` database; each measurement gets a schema of its own, dropped after),",
+        "`--output`. CI runs `--size tiny` through `tests/test_bench.py` only to keep the suite",
+        "working: nothing in CI judges a speed.",
+        "",
+        f"This report: `{command}`, size **{size}**, {seconds / 60:.1f} minutes.",
+        "",
+    ]
+
+
+def _machine(machine: dict[str, str]) -> list[str]:
+    lines = ["## The machine", "", "| | |", "| --- | --- |"]
+    lines += [f"| {key} | {value} |" for key, value in machine.items()]
+    return [*lines, ""]
+
+
+def _results(table: list[Row], size: str) -> list[str]:
+    lines = ["## Results", ""]
+    if size != "full":
+        lines += [
+            f"Size **{size}**: the targets are the issue's, set for `--size full`; at this size",
+            "start-up and warm-up dominate, so a miss here says nothing about the code.",
+            "",
+        ]
+    lines += [
+        "Ratio is measured over baseline. A load average above the CPU count (see above) means",
+        "other work shared the machine during the run: absolute figures moved with it, ratios",
+        "much less.",
+        "",
+        "| Database | Figure | Measured | Baseline | Ratio | Target | Met? |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in table:
+        met = "" if row.met is None else "yes" if row.met else "**MISSED**"
+        baseline = f"{number(row.baseline, row.unit)}: {row.baseline_label}"
+        lines.append(
+            f"| {row.database} | {row.figure} | {number(row.value, row.unit)} | {baseline} |"
+            f" {ratio(row.ratio)} | {row.target} | {met} |"
+        )
+    return [*lines, ""]
+
+
+def _endpoint(runs: Sequence[DatabaseRun], image: str) -> list[str]:
+    lines = [
+        "## 1. Completion endpoint",
+        "",
+        "`POST /api/v2/orders/N/complete` served as production serves it (`python -m gunicorn",
+        f"-w {WORKERS} ... 'api:create_app()'`, the README's worker count), loaded by `wrk",
+        f"-t{THREADS} -c{CONNECTIONS} --latency` from its own process, each call naming the",
+        "next order ready to complete, so nearly every call flags a new order. Baseline:",
+        "`bench/baseline_app.py`, a bare Flask app whose one route runs the same single-row",
+        "`UPDATE orders SET completion_requested_at = ? WHERE order_number = ? AND",
+        "completion_requested_at IS NULL` with the raw driver (sqlite3 in WAL mode with a busy",
+        "timeout, or psycopg), under the same gunicorn command, on a database seeded alike.",
+        "Each server gets a one-second warm-up first.",
+        "",
+        f"![Completion endpoint]({image})",
+        "",
+        "| Database | Server | Answered | Non-2xx | Socket errors | Orders newly flagged |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        loads = {"API": run.endpoint.api, "baseline": run.endpoint.baseline, **run.diagnostics}
+        for name, load in loads.items():
+            lines.append(
+                f"| {run.target.label} | {name} | {load.requests:,} | {load.non_2xx:,} |"
+                f" {load.socket_errors:,} | {load.newly_flagged:,} |"
+            )
+    diagnosed = [run for run in runs if run.diagnostics]
+    if diagnosed:
+        lines += [
+            "",
+            "Diagnostic loads, run because the throughput target was missed. With one",
+            "connection nothing waits on a lock: if the API's share of the baseline is no better",
+            "there than under 16 connections, the gap is what one request costs, not contention.",
+            "`baseline + NOTIFY` adds the API's `NOTIFY` to the baseline's transaction.",
+            "",
+            "| Database | Server | Requests/s | p50 | p99 |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for run in diagnosed:
+            for name, load in run.diagnostics.items():
+                lines.append(
+                    f"| {run.target.label} | {name} | {load.requests_per_second:,.0f} |"
+                    f" {number(load.p50_ms, 'ms')} | {number(load.p99_ms, 'ms')} |"
+                )
+    return [*lines, ""]
+
+
+def _tracker(runs: Sequence[DatabaseRun], image: str) -> list[str]:
+    lines = [
+        "## 2. Tracker throughput",
+        "",
+        f"`run_tracker.py --once` (`TRACKER_BATCH_SIZE={BATCH_SIZE}`) drains flagged orders",
+        "that each carry the addon BSC and a check-in at station BSC, so verification does",
+        "real work and passes; the run is checked afterwards (every order completed, one `CMP`",
+        "check-in each, none flagged). The drain is timed by the tracker's own clock, from the",
+        "heartbeat it writes as it starts work to the stop it records when done",
+        "(`TRACKER_INTERVAL=86400`, so it beats once); start-up and exit (imports, settings,",
+        "schema check) are paid once per process, not per order, and shown apart. Baselines:",
+        "the limit, one set-based `UPDATE` marking the",
+        "same orders complete (no verification, no check-ins); and a general-purpose job",
+        "queue's way, one transaction per order (take the next, load, verify, write the",
+        "completion and check-in, commit), measured with the tracker's own code and a batch of",
+        "one. On PostgreSQL, 1, 2 and 4 trackers drain the same number of orders side by side.",
+        "",
+        f"![Tracker throughput]({image})",
+        "",
+    ]
+    for run in runs:
+        t = run.tracker
+        lines.append(
+            f"- {run.target.label}: start-up and exit of one `--once` process"
+            f" {t.startup_seconds:.2f} s (not counted); per-order loop on"
+            f" {t.per_order_sample:,} orders."
+        )
+    return [*lines, ""]
+
+
+def _poll(runs: Sequence[DatabaseRun], image: str) -> list[str]:
+    lines = [
+        "## 3. Idle poll cost",
+        "",
+        "One tracker poll that finds nothing (`tracker.jobs.process_batch`: its transaction and",
+        "the queue query), timed in process, median of many after a warm-up, first with the",
+        "small table (the baseline), then after growing the same table to the large size with",
+        "completed orders. The whole poll with its heartbeat write (`run_cycle`) is shown too.",
+        "",
+        f"![Idle poll]({image})",
+        "",
+        "| Database | Orders | Polls | Median | p95 | With heartbeat, median |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        for times in (run.poll.small, run.poll.big):
+            p95 = sorted(times.batch_ms)[int(len(times.batch_ms) * 0.95) - 1]
+            lines.append(
+                f"| {run.target.label} | {times.orders:,} | {len(times.batch_ms):,} |"
+                f" {number(times.batch_median, 'ms')} | {number(p95, 'ms')} |"
+                f" {number(times.cycle_median, 'ms')} |"
+            )
+    return [*lines, ""]
+
+
+def _latency(runs: Sequence[DatabaseRun], image: str) -> list[str]:
+    lines = [
+        "## 4. Flag-to-complete latency",
+        "",
+        "`run_api.py` and a running `run_tracker.py`; orders flagged one at a time over HTTP,",
+        "each after a random pause (so flags fall anywhere in the poll interval), then the",
+        "status endpoint asked every 2 ms until it shows `C`. The figure runs from the 201 to",
+        "that answer. Polling alone: `TRACKER_INTERVAL=0.25` (on PostgreSQL the tracker always",
+        "listens, so this case runs `bench/polling_tracker.py`: `run_tracker.py` with its",
+        "listener switched off). With PostgreSQL's wake-up (LISTEN/NOTIFY), `run_tracker.py`",
+        "itself with `TRACKER_INTERVAL=30`, so only the wake-up can explain a fast completion.",
+        "Baseline: the flag request's own round trip, the shortest thing the measurement sees.",
+        "",
+        f"![Flag-to-complete latency]({image})",
+        "",
+        "| Database | Mode | Orders | p50 | p95 | Max |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        for mode in run.latency:
+            lines.append(
+                f"| {run.target.label} | {mode.mode} ({mode.interval:g} s) |"
+                f" {len(mode.flag_to_complete_ms)} | {number(mode.p50, 'ms')} |"
+                f" {number(mode.p95, 'ms')} | {number(max(mode.flag_to_complete_ms), 'ms')} |"
+            )
+    return [*lines, ""]
+
+
+def _memory(runs: Sequence[DatabaseRun], image: str) -> list[str]:
+    lines = [
+        "## 5. Memory",
+        "",
+        "`run_tracker.py --once` draining the flagged orders while its `/proc/<pid>/status` is",
+        "read every 50 ms: VmRSS over time, and VmHWM (the peak) as the figure. Baseline: the",
+        'same command\'s peak with nothing to do. "Flat after warm-up": RSS at 90% of the run',
+        "within 10% of RSS at 30%.",
+        "",
+        f"![Tracker memory]({image})",
+        "",
+    ]
+    for run in runs:
+        m = run.memory
+        lines.append(
+            f"- {run.target.label}: {m.orders:,} orders drained in {m.drain_seconds:.1f} s"
+            f" ({m.seconds:.1f} s with start-up and exit), peak"
+            f" {m.peak_mb:.1f} MB, idle peak {m.idle_peak_mb:.1f} MB, {len(m.samples)} samples."
+        )
+    return [*lines, ""]
+
+
+def _misses(runs: Sequence[DatabaseRun], table: list[Row]) -> list[str]:
+    missed = [row for row in table if row.met is False]
+    lines = ["## Missed targets and their profiles", ""]
+    if not missed:
+        lines += ["Every target was met.", ""]
+    else:
+        lines += [f"- {row.database}: {row.figure} ({row.target})" for row in missed]
+        lines.append("")
+    for run in runs:
+        for profile in run.profiles:
+            lines += [
+                f"### Profile: {profile.title}",
+                "",
+                f"`{profile.command}`",
+                "",
+                "```text",
+                profile.text,
+                "```",
+                "",
+            ]
+    if ANALYSIS.is_file():
+        lines += [ANALYSIS.read_text().rstrip(), ""]
+    return lines
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def _bars(
+    axes: Axes, labels: list[str], groups: dict[str, list[float]], unit: str, fmt: str = "{:,.0f}"
+) -> None:
+    """Grouped bars, each with its value: one group per label, one bar per series."""
+    width = 0.8 / max(len(groups), 1)
+    for index, (series, values) in enumerate(groups.items()):
+        positions = [x + (index - (len(groups) - 1) / 2) * width for x in range(len(labels))]
+        bars = axes.bar(positions, values, width, label=series)
+        axes.bar_label(bars, fmt=fmt, fontsize="x-small")
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_ylabel(unit)
+    axes.legend(fontsize="small")
+
+
+def _plot_endpoint(runs: Sequence[DatabaseRun], path: Path) -> Path:
+    figure, (rate, latency) = plt.subplots(1, 2, figsize=(11, 4))
+    labels = [run.target.label for run in runs]
+    _bars(
+        rate,
+        labels,
+        {
+            "API": [run.endpoint.api.requests_per_second for run in runs],
+            "baseline": [run.endpoint.baseline.requests_per_second for run in runs],
+        },
+        "requests/s",
+    )
+    rate.set_title(f"Throughput, gunicorn -w {WORKERS}, wrk -c{CONNECTIONS}")
+    groups: dict[str, list[float]] = {}
+    names: list[str] = []
+    for run in runs:
+        for server, load in (("API", run.endpoint.api), ("baseline", run.endpoint.baseline)):
+            names.append(f"{run.target.label}\n{server}")
+            for p in (50, 95, 99):
+                groups.setdefault(f"p{p}", []).append(getattr(load, f"p{p}_ms"))
+    _bars(latency, names, groups, "ms", fmt="{:,.1f}")
+    latency.set_title("Latency percentiles")
+    return _save(figure, path)
+
+
+def _plot_tracker(runs: Sequence[DatabaseRun], path: Path) -> Path:
+    scaled = [run for run in runs if run.tracker.scaling]
+    figure, axes = plt.subplots(1, 2 if scaled else 1, figsize=(11 if scaled else 6, 4))
+    rates = axes[0] if scaled else axes
+    _bars(
+        rates,
+        [run.target.label for run in runs],
+        {
+            "one job per order": [run.tracker.per_order_rate for run in runs],
+            "tracker": [run.tracker.tracker_rate for run in runs],
+            "set-based UPDATE": [run.tracker.set_based_rate for run in runs],
+        },
+        "orders/s (log scale)",
+    )
+    rates.set_yscale("log")
+    highest = max(run.tracker.set_based_rate for run in runs)
+    rates.set_ylim(top=highest * 30)  # room above the bars for the legend
+    rates.legend(fontsize="small", loc="upper left", ncols=3)
+    rates.set_title("Orders completed per second, one process")
+    if scaled:
+        for run in scaled:
+            counts = list(run.tracker.scaling)
+            axes[1].plot(
+                counts,
+                list(run.tracker.scaling.values()),
+                marker="o",
+                label=run.target.label,
+                color=COLOURS.get(run.target.label),
+            )
+            axes[1].set_xticks(counts)
+        axes[1].set_xlabel("tracker processes")
+        axes[1].set_ylabel("orders/s")
+        axes[1].set_ylim(bottom=0)
+        axes[1].set_title("Scaling: trackers draining one queue")
+        axes[1].legend(fontsize="small")
+    return _save(figure, path)
+
+
+def _plot_poll(runs: Sequence[DatabaseRun], path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(7, 4))
+    data, labels = [], []
+    for run in runs:
+        for times in (run.poll.small, run.poll.big):
+            data.append(times.batch_ms)
+            labels.append(f"{run.target.label}\n{times.orders:,} orders")
+    axes.boxplot(data, showfliers=False)
+    axes.set_xticks(range(1, len(labels) + 1), labels)
+    axes.set_ylabel("ms per idle poll")
+    axes.set_ylim(bottom=0)
+    axes.set_title("Idle poll against table size (whiskers: 1.5 IQR)")
+    return _save(figure, path)
+
+
+def _plot_latency(runs: Sequence[DatabaseRun], path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for run in runs:
+        for mode in run.latency:
+            values = sorted(mode.flag_to_complete_ms)
+            shares = [(index + 1) / len(values) for index in range(len(values))]
+            style = "-" if mode.mode == "wake-up" else "--"
+            axes.step(
+                values,
+                shares,
+                style,
+                where="post",
+                color=COLOURS.get(run.target.label),
+                label=f"{run.target.label}, {mode.mode} ({mode.interval:g} s)",
+            )
+    axes.set_xlabel("ms from the 201 to status C")
+    axes.set_ylabel("share of orders")
+    axes.set_xlim(left=0)
+    axes.set_title("Flag-to-complete latency (cumulative)")
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def _plot_memory(runs: Sequence[DatabaseRun], path: Path) -> Path:
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for run in runs:
+        m, colour = run.memory, COLOURS.get(run.target.label)
+        axes.plot(
+            [t for t, _ in m.samples],
+            [kib / 1024 for _, kib in m.samples],
+            color=colour,
+            label=f"{run.target.label}, {m.orders:,} orders",
+        )
+        axes.axhline(m.idle_peak_mb, color=colour, linestyle=":", linewidth=1)
+    axes.set_xlabel("seconds since the tracker started")
+    axes.set_ylabel("RSS, MB (dotted: idle tracker's peak)")
+    axes.set_ylim(bottom=0)
+    axes.set_title("Tracker resident memory while draining")
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def project_relative(path: Path) -> str:
+    """A path as the reader would type it from the project root."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)

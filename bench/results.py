@@ -1,0 +1,230 @@
+"""One database's measurements, and the table rows (figure, baseline, ratio, target) they give."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from bench.databases import Target
+from bench.endpoint import EndpointResult, Load
+from bench.latency import Latencies
+from bench.memory import MemoryResult
+from bench.poll import PollResult
+from bench.profiles import Profile
+from bench.tracker import TrackerResult
+
+ENDPOINT_SHARE = 0.70
+TRACKER_MINIMUM = {"sqlite": 20_000, "postgresql": 10_000}
+JOB_QUEUE_FACTOR = 30
+POLL_SPREAD = 0.5
+POLL_MAXIMUM_MS = 2.0
+WAKE_UP_P50_MS = 50.0
+PEAK_RSS_MB = 150.0
+RSS_DRIFT = 0.10
+
+
+@dataclass
+class DatabaseRun:
+    """Everything measured on one database engine in one run."""
+
+    target: Target
+    endpoint: EndpointResult
+    tracker: TrackerResult
+    poll: PollResult
+    latency: list[Latencies]
+    memory: MemoryResult
+    diagnostics: dict[str, Load] = field(default_factory=dict)
+    profiles: list[Profile] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table; `met` is None where the issue sets no target."""
+
+    database: str
+    figure: str
+    value: float
+    unit: str
+    baseline: float
+    baseline_label: str
+    target: str = ""
+    met: bool | None = None
+    profile: str | None = None  # the profile that explains a miss of this row's target
+
+    @property
+    def ratio(self) -> float:
+        """Measured over baseline: the number that survives a noisy, shared machine."""
+        return self.value / self.baseline if self.baseline else math.nan
+
+
+def rows(run: DatabaseRun) -> list[Row]:
+    """The table's rows for one database, in the issue's order."""
+    return [
+        *_endpoint_rows(run),
+        *_tracker_rows(run),
+        *_poll_rows(run),
+        *_latency_rows(run),
+        *_memory_rows(run),
+    ]
+
+
+def _endpoint_rows(run: DatabaseRun) -> list[Row]:
+    db, api, base = run.target.label, run.endpoint.api, run.endpoint.baseline
+    label = "bare Flask + raw driver, same gunicorn"
+    share = api.requests_per_second / base.requests_per_second if base.requests_per_second else 0
+    throughput = Row(
+        db,
+        "Completion endpoint throughput",
+        api.requests_per_second,
+        "req/s",
+        base.requests_per_second,
+        label,
+        f"≥ {ENDPOINT_SHARE:.0%} of baseline",
+        share >= ENDPOINT_SHARE,
+        "endpoint",
+    )
+    latencies = [
+        Row(
+            db,
+            f"Completion endpoint latency p{p}",
+            getattr(api, f"p{p}_ms"),
+            "ms",
+            getattr(base, f"p{p}_ms"),
+            label,
+        )
+        for p in (50, 95, 99)
+    ]
+    return [throughput, *latencies]
+
+
+def _tracker_rows(run: DatabaseRun) -> list[Row]:
+    db, t = run.target.label, run.tracker
+    minimum = TRACKER_MINIMUM[run.target.kind]
+    result = [
+        Row(
+            db,
+            f"Tracker throughput, 1 process, {t.orders:,} orders",
+            t.tracker_rate,
+            "orders/s",
+            t.set_based_rate,
+            "one set-based UPDATE of the same orders",
+            f"≥ {minimum:,} orders/s",
+            t.tracker_rate >= minimum,
+            "tracker",
+        ),
+        Row(
+            db,
+            "Tracker against one job per order",
+            t.tracker_rate,
+            "orders/s",
+            t.per_order_rate,
+            f"one transaction per order ({t.per_order_sample:,} orders)",
+            f"≥ {JOB_QUEUE_FACTOR}x baseline",
+            t.tracker_rate >= JOB_QUEUE_FACTOR * t.per_order_rate,
+            "tracker",
+        ),
+    ]
+    result += [
+        Row(
+            db,
+            f"Tracker throughput, {count} processes",
+            rate,
+            "orders/s",
+            t.scaling[1],
+            "1 process, same run",
+        )
+        for count, rate in t.scaling.items()
+        if count != 1
+    ]
+    return result
+
+
+def _poll_rows(run: DatabaseRun) -> list[Row]:
+    db, small, big = run.target.label, run.poll.small, run.poll.big
+    ratio = big.batch_median / small.batch_median
+    return [
+        Row(
+            db,
+            f"Idle poll, {big.orders:,} orders in the table",
+            big.batch_median,
+            "ms",
+            small.batch_median,
+            f"the same poll, {small.orders:,} orders",
+            f"within {POLL_SPREAD:.0%} of baseline, < {POLL_MAXIMUM_MS:g} ms",
+            abs(ratio - 1) <= POLL_SPREAD and big.batch_median < POLL_MAXIMUM_MS,
+            "poll",
+        ),
+        Row(
+            db,
+            f"Idle poll with its heartbeat, {big.orders:,} orders",
+            big.cycle_median,
+            "ms",
+            small.cycle_median,
+            f"the same, {small.orders:,} orders",
+        ),
+    ]
+
+
+def _latency_rows(run: DatabaseRun) -> list[Row]:
+    db, result = run.target.label, []
+    for mode in run.latency:
+        name = f"{mode.mode}, interval {mode.interval:g} s"
+        label = "the flag's own round trip (POST → 201)"
+        wake_up = mode.mode == "wake-up"
+        result.append(
+            Row(
+                db,
+                f"Flag-to-complete p50, {name}",
+                mode.p50,
+                "ms",
+                mode.round_trip_p50,
+                label,
+                f"< {WAKE_UP_P50_MS:g} ms" if wake_up else "",
+                mode.p50 < WAKE_UP_P50_MS if wake_up else None,
+                "latency" if wake_up else None,
+            )
+        )
+        result.append(
+            Row(db, f"Flag-to-complete p95, {name}", mode.p95, "ms", mode.round_trip_p50, label)
+        )
+    return result
+
+
+def _memory_rows(run: DatabaseRun) -> list[Row]:
+    db, m = run.target.label, run.memory
+    late, early = m.rss_mb_at(0.9), m.rss_mb_at(0.3)
+    return [
+        Row(
+            db,
+            f"Tracker peak RSS, {m.orders:,} orders",
+            m.peak_mb,
+            "MB",
+            m.idle_peak_mb,
+            "the same tracker with nothing to do",
+            f"< {PEAK_RSS_MB:g} MB",
+            m.peak_mb < PEAK_RSS_MB,
+            "memory",
+        ),
+        Row(
+            db,
+            "Tracker RSS at 90% of the drain",
+            late,
+            "MB",
+            early,
+            "RSS at 30% of the drain",
+            f"within {RSS_DRIFT:.0%} (flat)",
+            abs(late / early - 1) <= RSS_DRIFT if early else False,
+            "memory",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A run's measurements and context: everything the report needs, to write it again."""
+
+    runs: list[DatabaseRun]
+    size: str
+    machine: dict[str, str]
+    command: str
+    seconds: float
