@@ -29,7 +29,12 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     app.request_class = JSONRequest
     app.json.sort_keys = False  # type: ignore[attr-defined]  # the documented key order is part of the contract
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions[EXTENSION] = Runtime(settings, lab, engine, make_session_factory(engine))
+    autocommit_engine = make_engine(
+        settings.database_url, timeout=settings.database_timeout, autocommit=True
+    )
+    app.extensions[EXTENSION] = Runtime(
+        settings, lab, engine, make_session_factory(engine), autocommit_engine
+    )
     register_error_handlers(app)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.register_blueprint(v2)

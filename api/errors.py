@@ -10,7 +10,13 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from shared.errors import CompletionRejected, InvalidInput, OrderNotFound, RecordNotFound
+from shared.errors import (
+    CompletionRejected,
+    InvalidInput,
+    OrderContended,
+    OrderNotFound,
+    RecordNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(e: HTTPException) -> tuple[Response, int]:
         return error_response(e.code or 500, e.name, [e.description or e.name])
+
+    @app.errorhandler(OrderContended)
+    def _contended(e: OrderContended) -> tuple[Response, int]:
+        log.warning("%s", e)
+        return error_response(
+            503, "Service unavailable", ["The order is changing too often; try again"]
+        )
 
     @app.errorhandler(OperationalError)
     def _database_down(e: OperationalError) -> tuple[Response, int]:

@@ -26,6 +26,8 @@ class Runtime:
     lab: Lab
     engine: Engine
     session_factory: sessionmaker[Session]
+    # For the completion call, whose statements each commit alone (shared.completion says why).
+    autocommit_engine: Engine
 
 
 def runtime() -> Runtime:

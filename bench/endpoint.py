@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,10 +74,17 @@ class Load:
 
 @dataclass(frozen=True)
 class EndpointResult:
-    """The API and its baseline under the same load on the same database engine."""
+    """The API and its baseline under the same load on the same database engine, pooled over
+    rounds, and each round's pair."""
 
     api: Load
     baseline: Load
+    rounds: tuple[tuple[Load, Load], ...] = ()
+
+    @property
+    def round_shares(self) -> list[float]:
+        """The API's throughput over the baseline's, round by round."""
+        return [a.requests_per_second / b.requests_per_second for a, b in self.rounds]
 
 
 def wrk_path() -> str:
@@ -87,11 +96,39 @@ def wrk_path() -> str:
 
 
 def measure(target: Target, size: Size, log_dir: Path) -> EndpointResult:
-    """Run the same wrk load against the API and against the bare baseline, each on a fresh DB."""
+    """Run the same wrk load against the API and against the bare baseline, each on a fresh DB,
+    in alternating rounds: on a shared machine throughput drifts by a fifth within a minute, and
+    rounds that take turns going first spread that drift over both servers alike."""
     wrk_path()
+    rounds: list[tuple[Load, Load]] = []
+    for number in range(1, size.endpoint_rounds + 1):
+        if number % 2:
+            api = _load(target, size, log_dir, APP, f"api-{number}")
+            baseline = _load(target, size, log_dir, BASELINE_APP, f"baseline-{number}")
+        else:
+            baseline = _load(target, size, log_dir, BASELINE_APP, f"baseline-{number}")
+            api = _load(target, size, log_dir, APP, f"api-{number}")
+        rounds.append((api, baseline))
     return EndpointResult(
-        api=_load(target, size, log_dir, APP, "api"),
-        baseline=_load(target, size, log_dir, BASELINE_APP, "baseline"),
+        api=pooled([api for api, _ in rounds]),
+        baseline=pooled([baseline for _, baseline in rounds]),
+        rounds=tuple(rounds),
+    )
+
+
+def pooled(loads: Sequence[Load]) -> Load:
+    """Several runs of one server as one: requests over the total time, the median of each
+    percentile, and the counts summed."""
+    seconds = sum(load.requests / load.requests_per_second for load in loads)
+    return Load(
+        requests_per_second=sum(load.requests for load in loads) / seconds,
+        p50_ms=statistics.median(load.p50_ms for load in loads),
+        p95_ms=statistics.median(load.p95_ms for load in loads),
+        p99_ms=statistics.median(load.p99_ms for load in loads),
+        requests=sum(load.requests for load in loads),
+        non_2xx=sum(load.non_2xx for load in loads),
+        socket_errors=sum(load.socket_errors for load in loads),
+        newly_flagged=sum(load.newly_flagged for load in loads),
     )
 
 

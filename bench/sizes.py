@@ -11,7 +11,8 @@ class Size:
 
     name: str
     endpoint_orders: int  # ready orders wrk cycles over, more than it can flag in the run
-    endpoint_seconds: int  # wrk's measured run, per server
+    endpoint_seconds: int  # wrk's measured run, per server and round
+    endpoint_rounds: int  # alternating runs of the API and its baseline
     tracker_orders: int  # flagged orders one tracker drains
     per_order_sample: int  # orders the one-job-per-order loop completes
     trackers: tuple[int, ...]  # tracker counts for the PostgreSQL scaling run
@@ -30,6 +31,7 @@ SIZES = {
         name="tiny",
         endpoint_orders=20_000,
         endpoint_seconds=1,
+        endpoint_rounds=1,
         tracker_orders=300,
         per_order_sample=100,
         trackers=(1, 2),
@@ -46,6 +48,7 @@ SIZES = {
         name="small",
         endpoint_orders=100_000,
         endpoint_seconds=5,
+        endpoint_rounds=3,
         tracker_orders=20_000,
         per_order_sample=1_000,
         trackers=(1, 2, 4),
@@ -61,7 +64,8 @@ SIZES = {
     "full": Size(
         name="full",
         endpoint_orders=200_000,
-        endpoint_seconds=15,
+        endpoint_seconds=8,
+        endpoint_rounds=5,
         tracker_orders=100_000,
         per_order_sample=5_000,
         trackers=(1, 2, 4),

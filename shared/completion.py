@@ -2,33 +2,47 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Row,
+    Connection,
+    Dialect,
+    Executable,
     Select,
     String,
     and_,
+    any_,
+    bindparam,
     func,
     insert,
     literal,
     select,
-    text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from shared.errors import CompletionRejected, OrderNotFound
+from shared.driver import DriverStatement
+from shared.errors import CompletionRejected, OrderContended, OrderNotFound
+from shared.facts import (
+    FACT_COLUMNS,
+    completable,
+    to_facts,
+    unchanged,
+    unchanged_parameters,
+)
 from shared.lab import Lab
-from shared.models import CheckIn, Order, OrderAddon, OrderStatus, UTCDateTime
-from shared.rules import OrderFacts, check_completable, parse_order_number
+from shared.models import CheckIn, Order, OrderStatus, UTCDateTime
+from shared.rules import check_completable, parse_order_number
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +50,11 @@ log = logging.getLogger(__name__)
 FLAGGED_CHANNEL = "rx_jobtracker_flagged"
 INTERNAL_ERROR_CODE = "99"
 INTERNAL_ERROR_MESSAGE = "Internal error while processing the order; see the Job Tracker log"
+# How often a flag is tried again when the order's facts change between its check and its write.
+FLAG_ATTEMPTS = 5
 
 _orders = Order.__table__
 _checkins = CheckIn.__table__
-_FACT_COLUMNS = (Order.order_number, Order.status, Order.on_hold, Order.deleted, Order.job_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,43 +74,88 @@ class BatchOutcome:
     left_flagged: list[int] = field(default_factory=list)
 
 
-def request_completion(session: Session, identifier: str, lab: Lab, now: datetime) -> int:
-    """Check the order and flag it for the Job Tracker; a repeat while flagged changes nothing."""
+def request_completion(connection: Connection, identifier: str, lab: Lab, now: datetime) -> int:
+    """Check the order and flag it for the Job Tracker; a repeat while flagged changes nothing.
+
+    `connection` autocommits, and no lock is held while Python runs: concurrent calls wait on
+    each other only for one UPDATE, as a bare UPDATE would (docs/benchmarks.md). A completable
+    order takes that one statement: it sets the flag where the checks, written as SQL from the
+    same lab data (`completable`), pass. Any other order has its facts read and checked here,
+    which gives the documented reason, or finds a repeat; and should this check pass where the
+    SQL did not (the order changed in between), the flag is set by a write that re-checks the
+    order's own facts, and the whole check runs again if they moved.
+    """
     number = parse_order_number(identifier)
-    rows = [] if number is None else session.execute(_facts_query(number)).all()
-    if not rows:
+    if number is None:
         raise OrderNotFound()
-    (facts,) = load_facts(session, rows)
-    check_completable(facts, lab)
-    flagged = session.execute(
+    statements = _completion_statements(connection.dialect, lab)
+    if statements.flag_if_completable.fetch(connection, number=number, now=now):
+        return number
+    for _ in range(FLAG_ATTEMPTS):
+        rows = statements.read_facts.fetch(connection, number=number)
+        if not rows:
+            raise OrderNotFound()
+        (row,) = rows
+        check_completable(to_facts(row), lab)
+        if row.completion_requested_at is not None:
+            return number  # flagged already, and still completable: the repeat is a success
+        flagged = statements.flag_if_unchanged.fetch(
+            connection, number=number, now=now, **unchanged_parameters(row)
+        )
+        if flagged:
+            return number
+    raise OrderContended(number, FLAG_ATTEMPTS)
+
+
+class _CompletionStatements(NamedTuple):
+    flag_if_completable: DriverStatement
+    read_facts: DriverStatement
+    flag_if_unchanged: DriverStatement
+
+
+@functools.cache
+def _completion_statements(dialect: Dialect, lab: Lab) -> _CompletionStatements:
+    """The completion call's statements, run on the driver (shared.driver says why)."""
+    read_facts = select(*FACT_COLUMNS).where(_orders.c.order_number == bindparam("number"))
+    return _CompletionStatements(
+        flag_if_completable=DriverStatement.compile(_flag(dialect.name, completable(lab)), dialect),
+        read_facts=DriverStatement.compile(read_facts, dialect),
+        flag_if_unchanged=DriverStatement.compile(_flag(dialect.name, unchanged()), dialect),
+    )
+
+
+def _flag(dialect: str, guard: ColumnElement[bool]) -> Executable:
+    """The flag, set where `guard` holds, returning a row when set; on PostgreSQL it also
+    announces the flag, in the same statement, so the announcement goes out when it commits."""
+    flag = (
         update(_orders)
-        .where(_orders.c.order_number == number, _orders.c.completion_requested_at.is_(None))
+        .where(
+            _orders.c.order_number == bindparam("number"),
+            _orders.c.completion_requested_at.is_(None),
+            guard,
+        )
         .values(
-            completion_requested_at=now,
+            completion_requested_at=bindparam("now", type_=UTCDateTime()),
             completion_error_code=None,
             completion_error_message=None,
         )
+        .returning(_orders.c.order_number)
     )
-    if flagged.rowcount and session.get_bind().dialect.name == "postgresql":
-        # Delivered at commit, and only if the transaction commits.
-        session.execute(text(f"NOTIFY {FLAGGED_CHANNEL}"))
-    return facts.order_number
-
-
-def _facts_query(number: int) -> Select[Any]:
-    # Locked so a concurrent tracker cannot complete the order between our check and our flag.
-    return select(*_FACT_COLUMNS).where(Order.order_number == number).with_for_update()
+    if dialect != "postgresql":
+        return flag
+    flagged = flag.cte("flagged")
+    return select(func.pg_notify(FLAGGED_CHANNEL, "")).select_from(flagged)
 
 
 def queue_query(limit: int, skip: Collection[int] = ()) -> Select[Any]:
     """The tracker's poll: flagged orders, oldest flag first, served by the queue index."""
-    query = select(*_FACT_COLUMNS).where(Order.completion_requested_at.is_not(None))
+    query = select(*FACT_COLUMNS).where(Order.completion_requested_at.is_not(None))
     if skip:
         query = query.where(Order.order_number.not_in(skip))
     return (
         query.order_by(Order.completion_requested_at, Order.order_number)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=_orders)
     )
 
 
@@ -103,42 +163,6 @@ def count_flagged(session: Session) -> int:
     """How many orders wait for the tracker."""
     query = select(func.count()).where(Order.completion_requested_at.is_not(None))
     return session.execute(query).scalar_one()
-
-
-def load_facts(session: Session, rows: Sequence[Row[Any]]) -> list[OrderFacts]:
-    """OrderFacts for order rows of `_FACT_COLUMNS`, with two queries whatever their number."""
-    numbers = [row.order_number for row in rows]
-    addons = _grouped(
-        session.execute(
-            select(OrderAddon.order_number, OrderAddon.addon_code).where(
-                OrderAddon.order_number.in_(numbers)
-            )
-        )
-    )
-    stations = _grouped(
-        session.execute(
-            select(CheckIn.order_number, CheckIn.station).where(CheckIn.order_number.in_(numbers))
-        )
-    )
-    return [
-        OrderFacts(
-            order_number=row.order_number,
-            status=row.status,
-            on_hold=row.on_hold,
-            deleted=row.deleted,
-            job_type=row.job_type,
-            addons=addons.get(row.order_number, frozenset()),
-            stations=stations.get(row.order_number, frozenset()),
-        )
-        for row in rows
-    ]
-
-
-def _grouped(pairs: Iterable[Row[Any]]) -> dict[int, frozenset[str]]:
-    groups: defaultdict[int, set[str]] = defaultdict(set)
-    for number, value in pairs:
-        groups[number].add(value)
-    return {number: frozenset(values) for number, values in groups.items()}
 
 
 def complete_flagged_orders(
@@ -159,7 +183,7 @@ def complete_flagged_orders(
     completed: list[int] = []
     rejected: list[Rejection] = []
     log.debug("Verifying a batch of %d orders", len(rows))
-    for facts in load_facts(session, rows):
+    for facts in map(to_facts, rows):
         try:
             check_completable(facts, lab)
         except CompletionRejected as reason:
@@ -186,9 +210,16 @@ def complete_flagged_orders(
     return outcome
 
 
-def _still_flagged(numbers: Collection[int]) -> ColumnElement[bool]:
+def _still_flagged(numbers: Collection[int], dialect: str) -> ColumnElement[bool]:
     """Those of `numbers` still flagged: every write re-checks this in its own statement."""
-    return and_(_orders.c.order_number.in_(numbers), _orders.c.completion_requested_at.is_not(None))
+    if dialect == "postgresql":
+        # One array parameter, not a thousand: PostgreSQL plans and binds it far faster.
+        listed = _orders.c.order_number == any_(
+            bindparam("numbers", list(numbers), type_=ARRAY(BigInteger()))
+        )
+    else:
+        listed = _orders.c.order_number.in_(numbers)
+    return and_(listed, _orders.c.completion_requested_at.is_not(None))
 
 
 @dataclass
@@ -200,6 +231,10 @@ class _Writes:
     now: datetime
     today: date
 
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
     def apply(self, completed: Sequence[int], rejected: Sequence[Rejection]) -> None:
         if completed:
             # The check-in first: once the flag is cleared, the order no longer qualifies.
@@ -210,12 +245,12 @@ class _Writes:
                         _orders.c.order_number,
                         literal(self.station, String()),
                         literal(self.now, UTCDateTime()),
-                    ).where(_still_flagged(completed)),
+                    ).where(_still_flagged(completed, self.dialect)),
                 )
             )
             self.session.execute(
                 update(_orders)
-                .where(_still_flagged(completed))
+                .where(_still_flagged(completed, self.dialect))
                 .values(
                     status=OrderStatus.COMPLETE,
                     date_completed=self.today,
@@ -230,7 +265,7 @@ class _Writes:
         for (code, message), numbers in reasons.items():
             self.session.execute(
                 update(_orders)
-                .where(_still_flagged(numbers))
+                .where(_still_flagged(numbers, self.dialect))
                 .values(
                     completion_requested_at=None,
                     completion_error_code=code,

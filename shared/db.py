@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 _READ_ONLY = "rx_read_only"
+T = TypeVar("T")
 
 
-def make_engine(url: str, *, timeout: float = 10.0, **options: Any) -> Engine:
+def make_engine(
+    url: str, *, timeout: float = 10.0, autocommit: bool = False, **options: Any
+) -> Engine:
     """An engine for `url` on which no wait (connect, lock, statement) outlasts `timeout` s.
+
+    With `autocommit`, each statement commits on its own and no transaction is ever begun; such
+    an engine is used through `run_autocommit`, which stands in for the ping before each use.
 
     SQLite is set up so two processes can write at once; PostgreSQL so that a process that
     stalls inside a transaction (frozen, or cut off) loses it, and with it its row locks.
@@ -42,17 +49,20 @@ def make_engine(url: str, *, timeout: float = 10.0, **options: Any) -> Engine:
                 "keepalives_count": "3",
             }
         )
-        options = {"pool_pre_ping": True, "pool_timeout": timeout, **options}
+        options = {"pool_pre_ping": not autocommit, "pool_timeout": timeout, **options}
+    if autocommit:
+        # Nothing is ever left to roll back, so a connection goes back to the pool as it is.
+        options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None, **options}
     engine = create_engine(parsed, **options)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        _prepare_sqlite(engine, busy_timeout_ms=int(timeout * 1000))
+        _prepare_sqlite(engine, busy_timeout_ms=int(timeout * 1000), autocommit=autocommit)
     return engine
 
 
-def _prepare_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _prepare_sqlite(engine: Engine, busy_timeout_ms: int, autocommit: bool) -> None:
     # WAL lets readers go on while one process writes; the busy timeout makes a writer wait for
     # the lock instead of failing; and taking the write lock at BEGIN (IMMEDIATE) means a write
     # transaction never has to upgrade a read lock half way, the one case a timeout cannot save.
@@ -66,6 +76,9 @@ def _prepare_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
+
+    if autocommit:
+        return
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -88,3 +101,18 @@ def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterat
     with factory() as session, session.begin():
         session.connection(execution_options={_READ_ONLY: True} if not write else None)
         yield session
+
+
+def run_autocommit(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """`work` on a connection of an autocommit engine; run once more, on a new connection, if the
+    first turned out dead (a database restarted since it was pooled). `work` must be safe to
+    repeat. This costs nothing while connections are alive, where a ping costs a round trip on
+    every request: on the completion call, a quarter of its time on PostgreSQL."""
+    try:
+        with engine.connect() as connection:
+            return work(connection)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    with engine.connect() as connection:
+        return work(connection)

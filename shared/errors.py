@@ -75,3 +75,11 @@ class UnknownStation(InvalidInput):
 class UnknownAddon(InvalidInput):
     def __init__(self, field: str, code: str) -> None:
         super().__init__(field, f"Unknown addon {code!r}.")
+
+
+class OrderContended(DomainError):
+    """Every attempt to flag the order found its facts changed between the check and the write."""
+
+    def __init__(self, order_number: int, attempts: int) -> None:
+        self.order_number = order_number
+        super().__init__(f"Order {order_number} changed under each of {attempts} attempts")

@@ -36,9 +36,13 @@ class Addon:
     processes: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Lab:
-    """Everything job-flow verification needs to know about one lab."""
+    """Everything job-flow verification needs to know about one lab.
+
+    Hashed by identity: a process loads its lab once, and what is built from it (the SQL of its
+    checks) is cached per lab.
+    """
 
     processes: tuple[Process, ...]
     stations: Mapping[str, Station]

@@ -68,6 +68,7 @@ def app(settings: Settings, lab: Lab) -> Iterator[Flask]:
     app = create_app(settings, lab=lab)
     yield app
     app.extensions["rx_jobtracker"].engine.dispose()
+    app.extensions["rx_jobtracker"].autocommit_engine.dispose()
 
 
 @pytest.fixture

@@ -11,21 +11,29 @@ from api.runtime import runtime, transactional
 from api.schemas import CompletionAcceptedSchema, OrderStatusSchema
 from shared.clock import utcnow
 from shared.completion import request_completion
+from shared.db import run_autocommit
 from shared.orders import get_order_state
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
 
 
+_accepted = CompletionAcceptedSchema()
+_order_status = OrderStatusSchema()
+
+
 @v2.post("/orders/<identifier:order_identifier>/complete")
-@transactional(write=True)
-def complete_order(session: Session, order_identifier: str) -> tuple[dict[str, Any], int]:
+def complete_order(order_identifier: str) -> tuple[dict[str, Any], int]:
     """Flag an order for completion by the Job Tracker."""
-    number = request_completion(session, order_identifier, runtime().lab, now=utcnow())
-    return CompletionAcceptedSchema().dump({"order_number": number}), 201
+    app = runtime()
+    number = run_autocommit(
+        app.autocommit_engine,
+        lambda connection: request_completion(connection, order_identifier, app.lab, utcnow()),
+    )
+    return _accepted.dump({"order_number": number}), 201
 
 
 @v2.get("/orders/<identifier:order_identifier>/status")
 @transactional(write=False)
 def order_status(session: Session, order_identifier: str) -> dict[str, Any]:
     """An order's status, current station and completion progress."""
-    return OrderStatusSchema().dump(get_order_state(session, order_identifier, runtime().lab))
+    return _order_status.dump(get_order_state(session, order_identifier, runtime().lab))

@@ -1,0 +1,106 @@
+"""Core statements compiled once and run on the driver's own cursor.
+
+For the completion call only: there SQLAlchemy's work on each execution (cache key, execution
+context, result wrapping, about 40 us a statement) cost more than the statements themselves and
+held the API to 60% of a bare endpoint's throughput (docs/benchmarks.md). The SQL is still built
+by SQLAlchemy, and values still go through the columns' own types, both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Dialect, Executable
+from sqlalchemy.exc import DBAPIError
+
+_Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """One statement as the driver takes it, with what it takes to fill and read it."""
+
+    sql: str
+    positions: tuple[str, ...] | None  # parameter names in order, for positional drivers
+    fixed: Mapping[str, Any]  # values the statement carries itself, ready for the driver
+    binds: Mapping[str, _Processor]
+    row: type[NamedTuple] | None
+    results: tuple[_Processor | None, ...]
+
+    @classmethod
+    def compile(cls, statement: Executable, dialect: Dialect) -> DriverStatement:
+        compiled = statement.compile(dialect=dialect)
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError("an IN list of one parameter cannot run on the driver: list values")
+        required = {bind.key for bind in compiled.binds.values() if bind.required}
+        every = compiled.construct_params(dict.fromkeys(required))
+        binds = {
+            name: processor
+            for name in every
+            if (processor := _bind_processor(compiled.binds[name].type, dialect)) is not None
+        }
+        fixed = {
+            name: binds[name](value) if name in binds else value
+            for name, value in every.items()
+            if name not in required
+        }
+        columns = list(getattr(statement, "exported_columns", ()))
+        row = NamedTuple("Row", [(c.key or f"column_{i}", Any) for i, c in enumerate(columns)])
+        return cls(
+            sql=compiled.string,
+            positions=tuple(compiled.positiontup or ()) if compiled.positional else None,
+            fixed=fixed,
+            binds={name: p for name, p in binds.items() if name in required},
+            row=row if columns else None,
+            results=tuple(_result_processor(c.type, dialect) for c in columns),
+        )
+
+    def fetch(self, connection: Connection, **parameters: Any) -> list[Any]:
+        """Run on `connection`'s driver connection; the rows, each a named tuple, if any.
+
+        A driver error is raised as SQLAlchemy would raise it, and a lost connection is
+        invalidated as SQLAlchemy would, so callers and error handlers see no difference.
+        """
+        values = dict(self.fixed)
+        for name, value in parameters.items():
+            processor = self.binds.get(name)
+            values[name] = processor(value) if processor else value
+        arguments: Any = values if self.positions is None else [values[n] for n in self.positions]
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        try:
+            try:
+                cursor.execute(self.sql, arguments)
+                # Known from the statement: asking the cursor (description) costs psycopg more
+                # than the fetch.
+                raw = cursor.fetchall() if self.row is not None else []
+            finally:
+                cursor.close()
+        except connection.dialect.loaded_dbapi.Error as error:
+            lost = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
+            if lost:
+                connection.invalidate()
+            raise DBAPIError.instance(
+                self.sql,
+                arguments,
+                error,
+                connection.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=connection.dialect,
+            ) from error
+        if self.row is None:
+            return raw
+        return [
+            self.row(*(p(v) if p else v for p, v in zip(self.results, found, strict=True)))
+            for found in raw
+        ]
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> _Processor | None:
+    return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> _Processor | None:
+    return type_.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]

@@ -1,0 +1,131 @@
+"""An order's facts as the completion checks see them, read in one statement, and the guard that
+lets a later write go through only if the order's own ones are still what was checked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, and_, bindparam, exists, false, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from shared.lab import Lab
+from shared.models import CheckIn, JobType, Order, OrderAddon, OrderStatus
+from shared.rules import OrderFacts
+
+_orders = Order.__table__
+_addons = OrderAddon.__table__
+_checkins = CheckIn.__table__
+
+
+class _JSONList(FunctionElement[str]):
+    """The values of a column over a set of rows as a JSON array text (`[]` when none)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_JSONList, "sqlite")
+def _json_list_sqlite(element: _JSONList, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_JSONList, "postgresql")
+def _json_list_postgresql(element: _JSONList, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"COALESCE(CAST(json_agg({compiler.process(element.clauses, **kw)}) AS TEXT), '[]')"
+
+
+def _codes_of_order(column: Any) -> ColumnElement[str]:
+    # JSON, so that no code, whatever characters it holds, can be mistaken for two.
+    table = column.table
+    return (
+        select(_JSONList(column))
+        .where(table.c.order_number == _orders.c.order_number)
+        .correlate(_orders)
+        .scalar_subquery()
+    )
+
+
+# The order's own facts, which a write can re-check in its WHERE clause at no cost.
+_OWN_FACTS = (_orders.c.status, _orders.c.on_hold, _orders.c.deleted, _orders.c.job_type)
+# Every fact a check looks at, in one row per order; the flag comes with them, so the API knows
+# a repeated call without asking again.
+FACT_COLUMNS = (
+    _orders.c.order_number,
+    *_OWN_FACTS,
+    _codes_of_order(_addons.c.addon_code).label("addons"),
+    _codes_of_order(_checkins.c.station).label("stations"),
+    _orders.c.completion_requested_at,
+)
+
+
+def completable(lab: Lab) -> ColumnElement[bool]:
+    """`check_completable` as one SQL condition on an order row, built from the same lab data:
+    true exactly when the check would pass (tests/test_facts.py holds the two to the same answer
+    on every kind of order). It lets the API flag a completable order in one statement; the
+    Python check stays the judge of every order it turns away, and of every order the tracker
+    completes.
+    """
+    conditions = [
+        ~_orders.c.deleted,
+        _one_of(_orders.c.status, [OrderStatus.VALID, OrderStatus.PROCESS]),
+        ~_orders.c.on_hold,
+    ]
+    if lab.station_verify:
+        for process in lab.processes:
+            needs = []
+            if needing := [c for c, addon in lab.addons.items() if process.key in addon.processes]:
+                needs.append(_order_has_any(_addons.c.addon_code, needing))
+            if lab.force_qa_on_addon_jobs and process.key == lab.final_qa_process:
+                needs.append(_orders.c.job_type == JobType.ADDON)
+            if not needs:
+                continue
+            performing = [
+                c for c, station in lab.stations.items() if station.process == process.key
+            ]
+            passed = _order_has_any(_checkins.c.station, performing) if performing else false()
+            conditions.append(or_(~or_(*needs), passed))
+    return and_(*conditions)
+
+
+def _order_has_any(column: Any, codes: list[str]) -> ColumnElement[bool]:
+    """Whether the order has a row in `column`'s table with one of `codes`."""
+    return exists().where(
+        column.table.c.order_number == _orders.c.order_number, _one_of(column, sorted(codes))
+    )
+
+
+def _one_of(column: Any, values: list[Any]) -> ColumnElement[bool]:
+    # Each value its own parameter, not one list that would have to be expanded on each call.
+    return column.in_([literal(value, column.type) for value in values])  # type: ignore[no-any-return]
+
+
+def to_facts(row: Any) -> OrderFacts:
+    """The OrderFacts of a row read with FACT_COLUMNS."""
+    return OrderFacts(
+        order_number=row.order_number,
+        status=row.status,
+        on_hold=row.on_hold,
+        deleted=row.deleted,
+        job_type=row.job_type,
+        addons=frozenset(json.loads(row.addons)),
+        stations=frozenset(json.loads(row.stations)),
+    )
+
+
+def unchanged() -> ColumnElement[bool]:
+    """True for an order whose own facts (status, hold, deletion, job type) still equal those
+    read into the `fact_*` parameters (see `unchanged_parameters`).
+
+    Its addons and check-ins are not compared: an undone scan is caught by the tracker's own
+    check (code 20), whether it came just before the flag was written or just after the 201,
+    which no client can tell apart; comparing them would double the cost of every flag.
+    """
+    return and_(*(column == bindparam(f"fact_{column.name}") for column in _OWN_FACTS))
+
+
+def unchanged_parameters(row: Any) -> dict[str, Any]:
+    """The parameters `unchanged()` compares with, from a row read with FACT_COLUMNS."""
+    return {f"fact_{column.name}": getattr(row, column.name) for column in _OWN_FACTS}
