@@ -6,7 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, bindparam, exists, false, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -74,26 +85,40 @@ def completable(lab: Lab) -> ColumnElement[bool]:
         ~_orders.c.on_hold,
     ]
     if lab.station_verify:
-        for process in lab.processes:
-            needs = []
-            if needing := [c for c, addon in lab.addons.items() if process.key in addon.processes]:
-                needs.append(_order_has_any(_addons.c.addon_code, needing))
-            if lab.force_qa_on_addon_jobs and process.key == lab.final_qa_process:
-                needs.append(_orders.c.job_type == JobType.ADDON)
-            if not needs:
-                continue
-            performing = [
-                c for c, station in lab.stations.items() if station.process == process.key
-            ]
-            passed = _order_has_any(_checkins.c.station, performing) if performing else false()
-            conditions.append(or_(~or_(*needs), passed))
+        # No addon of the order needs a process the order has not passed a station for: one
+        # look at the order's few addons, and for each only its own processes' check-ins...
+        missing = [
+            (_addons.c.addon_code == code, or_(*(~_passed(lab, p) for p in sorted(processes))))
+            for code, processes in sorted((c, a.processes) for c, a in lab.addons.items())
+            if processes
+        ]
+        if missing:
+            conditions.append(
+                ~exists().where(
+                    _addons.c.order_number == _orders.c.order_number,
+                    case(*missing, else_=false()),
+                )
+            )
+        # ...and an addon job has passed final QA, where the lab forces it.
+        if lab.force_qa_on_addon_jobs:
+            conditions.append(
+                or_(_orders.c.job_type != JobType.ADDON, _passed(lab, lab.final_qa_process))
+            )
     return and_(*conditions)
 
 
-def _order_has_any(column: Any, codes: list[str]) -> ColumnElement[bool]:
-    """Whether the order has a row in `column`'s table with one of `codes`."""
-    return exists().where(
-        column.table.c.order_number == _orders.c.order_number, _one_of(column, sorted(codes))
+def _passed(lab: Lab, process: str) -> ColumnElement[bool]:
+    """Whether the order has been checked in at a station that performs `process`."""
+    performing = sorted(c for c, station in lab.stations.items() if station.process == process)
+    if not performing:
+        return false()
+    return (
+        exists()
+        .where(
+            _checkins.c.order_number == _orders.c.order_number,
+            _one_of(_checkins.c.station, performing),
+        )
+        .correlate(_orders)
     )
 
 
