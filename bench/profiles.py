@@ -108,6 +108,7 @@ def endpoint(target: Target, requests: int) -> Profile:
             seconds = time.perf_counter() - started
         finally:
             app.extensions["rx_jobtracker"].engine.dispose()
+            app.extensions["rx_jobtracker"].autocommit_engine.dispose()
     per_request = seconds / requests * 1000
     command = (
         f"cProfile of {requests:,} POST /api/v2/orders/N/complete through Flask's test client,"

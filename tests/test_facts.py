@@ -35,15 +35,29 @@ def _random_orders(lab: Lab, seed: int) -> Iterator[dict[str, Any]]:
     addons = [*lab.addons, "ZZZ"]
     stations = [*lab.stations, "NOPE"]
     for number in range(1, CASES + 1):
-        yield {
-            "order_number": number,
-            "status": chooser.choice(list(OrderStatus)),
-            "on_hold": chooser.random() < 0.1,
-            "deleted": chooser.random() < 0.1,
-            "job_type": chooser.choice(list(JobType)),
-            "addons": chooser.sample(addons, chooser.randint(0, 3)),
-            "stations": chooser.sample(stations, chooser.randint(0, len(stations))),
-        }
+        yield _order(
+            number,
+            status=chooser.choice(list(OrderStatus)),
+            on_hold=chooser.random() < 0.1,
+            deleted=chooser.random() < 0.1,
+            job_type=chooser.choice(list(JobType)),
+            addons=chooser.sample(addons, chooser.randint(0, 3)),
+            stations=chooser.sample(stations, chooser.randint(0, len(stations))),
+        )
+
+
+def _order(number: int, **changes: Any) -> dict[str, Any]:
+    """A ready order, as `_store` takes it, with `changes`."""
+    return {
+        "order_number": number,
+        "status": OrderStatus.PROCESS,
+        "on_hold": False,
+        "deleted": False,
+        "job_type": JobType.FULL,
+        "addons": [],
+        "stations": [],
+        **changes,
+    }
 
 
 def _store(engine: Engine, orders: list[dict[str, Any]]) -> None:
@@ -95,20 +109,7 @@ def test_the_sql_checks_give_the_python_checks_answer_on_every_kind_of_order(
 
 def test_the_facts_keep_codes_with_any_characters_whole(engine: Engine, lab: Lab) -> None:
     odd = ["a,b", 'q"uote', "ünï", "x\x1fy", "[]"]
-    _store(
-        engine,
-        [
-            dict(
-                order_number=7,
-                status=OrderStatus.PROCESS,
-                on_hold=False,
-                deleted=False,
-                job_type=JobType.FULL,
-                addons=odd,
-                stations=[*odd, "BSC"],
-            )
-        ],
-    )
+    _store(engine, [_order(7, addons=odd, stations=[*odd, "BSC"])])
     with engine.connect() as connection:
         (row,) = connection.execute(select(*FACT_COLUMNS)).all()
     facts = to_facts(row)
@@ -117,20 +118,7 @@ def test_the_facts_keep_codes_with_any_characters_whole(engine: Engine, lab: Lab
 
 def test_a_driver_statement_reads_values_through_the_column_types(engine: Engine) -> None:
     flagged_at = datetime(2026, 11, 27, 10, 30, 15, 123456, tzinfo=UTC)
-    _store(
-        engine,
-        [
-            dict(
-                order_number=9,
-                status=OrderStatus.VALID,
-                on_hold=True,
-                deleted=False,
-                job_type=JobType.ADDON,
-                addons=[],
-                stations=[],
-            )
-        ],
-    )
+    _store(engine, [_order(9, status=OrderStatus.VALID, on_hold=True, job_type=JobType.ADDON)])
     with engine.begin() as connection:
         connection.execute(update(Order).values(completion_requested_at=flagged_at))
     read = DriverStatement.compile(select(*FACT_COLUMNS), engine.dialect)
