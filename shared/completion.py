@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Executable,
+    Integer,
     Select,
     String,
     and_,
@@ -147,16 +148,20 @@ def _flag(dialect: str, guard: ColumnElement[bool]) -> Executable:
     return select(func.pg_notify(FLAGGED_CHANNEL, "")).select_from(flagged)
 
 
-def queue_query(limit: int, skip: Collection[int] = ()) -> Select[Any]:
-    """The tracker's poll: flagged orders, oldest flag first, served by the queue index."""
-    query = select(*FACT_COLUMNS).where(Order.completion_requested_at.is_not(None))
-    if skip:
-        query = query.where(Order.order_number.not_in(skip))
-    return (
-        query.order_by(Order.completion_requested_at, Order.order_number)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=_orders)
-    )
+def queue_query(skip: Collection[int] = ()) -> Select[Any]:
+    """The tracker's poll: flagged orders but those in `skip`, oldest flag first, served by the
+    queue index; how many is the `limit` parameter (100 unless given)."""
+    return _QUEUE.where(Order.order_number.not_in(skip)) if skip else _QUEUE
+
+
+# Built once: rebuilding it on every poll cost a third of an idle poll on PostgreSQL.
+_QUEUE = (
+    select(*FACT_COLUMNS)
+    .where(Order.completion_requested_at.is_not(None))
+    .order_by(Order.completion_requested_at, Order.order_number)
+    .limit(bindparam("limit", 100, type_=Integer()))
+    .with_for_update(skip_locked=True, of=_orders)
+)
 
 
 def count_flagged(session: Session) -> int:
@@ -176,7 +181,7 @@ def complete_flagged_orders(
 ) -> BatchOutcome:
     """Re-check up to `limit` flagged orders, oldest first, but those in `skip`; complete or
     reject each one. Orders the database refuses to write come back in `left_flagged`."""
-    rows = session.execute(queue_query(limit, skip)).all()
+    rows = session.execute(queue_query(skip), {"limit": limit}).all()
     outcome = BatchOutcome(taken=len(rows))
     if not rows:
         return outcome

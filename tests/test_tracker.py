@@ -349,9 +349,7 @@ def test_a_stop_asked_for_during_a_drain_ends_the_cycle_after_the_batch_in_hand(
 
 
 def test_the_poll_is_served_by_the_queue_index_not_a_table_scan(engine: Engine) -> None:
-    sql = str(
-        queue_query(100).compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-    )
+    sql = str(queue_query().compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
     # Only the poll's own steps: the per-order subqueries that gather an order's addons and
     # stations sort those few codes, which is not a sort of the queue.
     with engine.begin() as connection:
