@@ -1,5 +1,6 @@
-"""An order's facts as the completion checks see them, read in one statement, and the guard that
-lets a later write go through only if the order's own ones are still what was checked."""
+"""An order's facts as the completion checks see them, read in one statement; the checks as one
+SQL condition; and the guard that lets a write go through only if the order's own facts are still
+those that were checked."""
 
 from __future__ import annotations
 
