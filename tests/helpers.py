@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import live
 from werkzeug.test import TestResponse
 
 
@@ -20,3 +21,26 @@ def completion_error(code: str, message: str) -> dict[str, Any]:
         "error": "Could not complete order",
         "details": [f"Error Code: {code}", f"Error Message: {message}"],
     }
+
+
+# ---- a running API (scripts/live.py) ------------------------------------------------------
+
+
+def create_ready_order(api: live.Api) -> str:
+    """An order that passes every completion check: addon BSC, and it passed station BSC."""
+    status, body = api.call("POST", "/api/sim/orders", {"addons": ["BSC"], "stations": ["BSC"]})
+    assert status == 201, body
+    return str(body["orderNumber"])
+
+
+def flag(api: live.Api, number: str) -> None:
+    assert api.call("POST", f"/api/v2/orders/{number}/complete") == (
+        201,
+        {"orderNumber": number, "message": "Successful"},
+    )
+
+
+def order_status(api: live.Api, number: str) -> dict[str, Any]:
+    status, body = api.call("GET", f"/api/v2/orders/{number}/status")
+    assert status == 200, body
+    return body

@@ -13,6 +13,7 @@ from typing import Any
 
 import live
 import pytest
+from helpers import create_ready_order, flag, order_status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,26 +28,6 @@ ORDERS_PER_CLIENT = 25
 def live_api(database_url: str, tmp_path: Path) -> Iterator[live.Api]:
     with live.run_api(database_url, tmp_path) as api:
         yield api
-
-
-def create_ready_order(api: live.Api) -> str:
-    """An order that passes every completion check: addon BSC, and it passed station BSC."""
-    status, body = api.call("POST", "/api/sim/orders", {"addons": ["BSC"], "stations": ["BSC"]})
-    assert status == 201, body
-    return str(body["orderNumber"])
-
-
-def flag(api: live.Api, number: str) -> None:
-    assert api.call("POST", f"/api/v2/orders/{number}/complete") == (
-        201,
-        {"orderNumber": number, "message": "Successful"},
-    )
-
-
-def order_status(api: live.Api, number: str) -> dict[str, Any]:
-    status, body = api.call("GET", f"/api/v2/orders/{number}/status")
-    assert status == 200, body
-    return body
 
 
 def tracker_status(api: live.Api) -> dict[str, Any]:

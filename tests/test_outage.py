@@ -20,6 +20,7 @@ from typing import Any
 
 import live
 import pytest
+from helpers import create_ready_order, flag, order_status
 from proxy import CutMode, Proxy
 from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,26 +73,6 @@ def tracker_link() -> Iterator[Proxy]:
     with Proxy() as link:
         yield link
     assert link.threads() == []
-
-
-def create_ready_order(api: live.Api) -> str:
-    """An order that passes every completion check: addon BSC, and it passed station BSC."""
-    status, body = api.call("POST", "/api/sim/orders", {"addons": ["BSC"], "stations": ["BSC"]})
-    assert status == 201, body
-    return str(body["orderNumber"])
-
-
-def flag(api: live.Api, number: str) -> None:
-    assert api.call("POST", f"/api/v2/orders/{number}/complete") == (
-        201,
-        {"orderNumber": number, "message": "Successful"},
-    )
-
-
-def order_status(api: live.Api, number: str) -> dict[str, Any]:
-    status, body = api.call("GET", f"/api/v2/orders/{number}/status")
-    assert status == 200, body
-    return body
 
 
 def wait_until_completed(api: live.Api, number: str, timeout: float = TRACKER_WAIT) -> None:
