@@ -44,3 +44,17 @@ def order_status(api: live.Api, number: str) -> dict[str, Any]:
     status, body = api.call("GET", f"/api/v2/orders/{number}/status")
     assert status == 200, body
     return body
+
+
+def create_and_flag(api: live.Api, orders: int) -> list[tuple[str, int, Any]]:
+    """Create `orders` orders (each scanned at GEN) and ask to complete each; every exchange as
+    (order number, or "create", status, body)."""
+    exchanges: list[tuple[str, int, Any]] = []
+    for _ in range(orders):
+        status, body = api.call("POST", "/api/sim/orders", {"stations": ["GEN"]})
+        exchanges.append(("create", status, body))
+        if status == 201:
+            number = body["orderNumber"]
+            status, body = api.call("POST", f"/api/v2/orders/{number}/complete")
+            exchanges.append((number, status, body))
+    return exchanges

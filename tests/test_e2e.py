@@ -13,7 +13,7 @@ from typing import Any
 
 import live
 import pytest
-from helpers import create_ready_order, flag, order_status
+from helpers import create_and_flag, create_ready_order, flag, order_status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,22 +101,13 @@ def test_an_order_flagged_while_no_tracker_runs_waits_until_run_tracker_once(
 def test_concurrent_clients_and_a_busy_tracker_complete_every_order_exactly_once(
     live_api: live.Api, database_url: str, tmp_path: Path, session_factory: sessionmaker[Session]
 ) -> None:
-    def client() -> list[tuple[str, int, Any]]:
-        exchanges: list[tuple[str, int, Any]] = []
-        for _ in range(ORDERS_PER_CLIENT):
-            status, body = live_api.call("POST", "/api/sim/orders", {"stations": ["GEN"]})
-            exchanges.append(("create", status, body))
-            if status == 201:
-                number = body["orderNumber"]
-                status, body = live_api.call("POST", f"/api/v2/orders/{number}/complete")
-                exchanges.append((number, status, body))
-        return exchanges
-
     with (
         live.run_tracker(database_url, tmp_path, TRACKER_INTERVAL=0.05) as tracker,
         ThreadPoolExecutor(CLIENTS) as pool,
     ):
-        futures = [pool.submit(client) for _ in range(CLIENTS)]
+        futures = [
+            pool.submit(create_and_flag, live_api, ORDERS_PER_CLIENT) for _ in range(CLIENTS)
+        ]
         exchanges = [exchange for future in futures for exchange in future.result(timeout=60)]
         live.wait_until(
             lambda: tracker_status(live_api)["pending"] == 0, TRACKER_WAIT, "an empty queue"

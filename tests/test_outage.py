@@ -20,7 +20,7 @@ from typing import Any
 
 import live
 import pytest
-from helpers import create_ready_order, flag, order_status
+from helpers import create_and_flag, create_ready_order, flag, order_status
 from proxy import CutMode, Proxy
 from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,7 +31,8 @@ from shared.models import CheckIn, Order
 
 DATABASE_TIMEOUT = 2.0
 # What an API call may take beyond DATABASE_TIMEOUT during an outage: a reconnect after a failed
-# pre-ping, the request's own work, a loaded test machine.
+# pre-ping (or, for the completion call, after a first attempt on a dead connection), the
+# request's own work, a loaded test machine.
 MARGIN = 3.0
 BOUND = DATABASE_TIMEOUT + MARGIN
 TRACKER_INTERVAL = 0.2
@@ -428,17 +429,6 @@ def test_a_flag_wakes_the_tracker_at_once_instead_of_at_its_next_poll(
 def test_gunicorn_workers_and_a_tracker_complete_every_order_exactly_once(
     database_url: str, tmp_path: Path, session_factory: sessionmaker[Session]
 ) -> None:
-    def client(api: live.Api) -> list[tuple[str, int, Any]]:
-        exchanges: list[tuple[str, int, Any]] = []
-        for _ in range(ORDERS_PER_CLIENT):
-            status, body = api.call("POST", "/api/sim/orders", {"stations": ["GEN"]})
-            exchanges.append(("create", status, body))
-            if status == 201:
-                number = body["orderNumber"]
-                status, body = api.call("POST", f"/api/v2/orders/{number}/complete")
-                exchanges.append((number, status, body))
-        return exchanges
-
     # The session_factory fixture has created the schema already: four workers creating it at
     # once on a brand-new database can kill one (see the xfail above on prepare()'s race).
     with (
@@ -446,7 +436,7 @@ def test_gunicorn_workers_and_a_tracker_complete_every_order_exactly_once(
         live.run_tracker(database_url, tmp_path, TRACKER_INTERVAL=0.1) as tracker,
         ThreadPoolExecutor(CLIENTS) as pool,
     ):
-        futures = [pool.submit(client, api) for _ in range(CLIENTS)]
+        futures = [pool.submit(create_and_flag, api, ORDERS_PER_CLIENT) for _ in range(CLIENTS)]
         exchanges = [exchange for future in futures for exchange in future.result(timeout=60)]
         live.wait_until(
             lambda: api.call("GET", "/api/sim/tracker")[1]["pending"] == 0,
