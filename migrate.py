@@ -13,8 +13,8 @@ import sys
 from sqlalchemy.exc import OperationalError
 
 from config.settings import Settings, SettingsError
-from shared import schema
-from shared.db import make_engine
+from shared.db import schema
+from shared.db.engine import make_engine
 
 
 def main(argv: list[str] | None = None) -> int:

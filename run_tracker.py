@@ -9,9 +9,9 @@ import socket
 import sys
 
 from config.startup import exit_if_database_unusable, start
-from shared import schema
-from shared.clock import utcnow
-from shared.db import make_engine, make_session_factory
+from shared.db import schema
+from shared.db.engine import make_engine, make_session_factory
+from shared.domain.clock import utcnow
 from tracker.jobs import TrackerConfig, run_cycle, stop
 from tracker.scheduler import run_forever
 

@@ -9,11 +9,11 @@ from api.routes import IdentifierConverter
 from api.routes.sim import sim
 from api.routes.v2 import v2
 from api.runtime import EXTENSION, Runtime
-from config.lab import load_lab
+from config.lab_file import load_lab
 from config.settings import Settings
-from shared import schema
-from shared.db import make_engine, make_session_factory
-from shared.lab import Lab
+from shared.db import schema
+from shared.db.engine import make_engine, make_session_factory
+from shared.domain.lab import Lab
 
 MAX_BODY_BYTES = 1024 * 1024
 

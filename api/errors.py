@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from shared.errors import (
+from shared.domain.errors import (
     CompletionRejected,
     InvalidInput,
     OrderContended,

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from shared.db import transaction
-from shared.lab import Lab
+from shared.db.engine import transaction
+from shared.domain.lab import Lab
 
 EXTENSION = "rx_jobtracker"
 P = ParamSpec("P")
@@ -26,7 +26,7 @@ class Runtime:
     lab: Lab
     engine: Engine
     session_factory: sessionmaker[Session]
-    # For the completion call, whose statements each commit alone (shared.completion says why).
+    # For the completion call, whose statements each commit alone (shared.completion.flag says why).
     autocommit_engine: Engine
 
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from shared.models import JobType, OrderStatus
+from shared.domain.codes import JobType, OrderStatus
 from shared.orders import OrderState
 
 STATUS_DESCRIPTIONS = {

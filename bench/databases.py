@@ -15,7 +15,7 @@ import live
 from sqlalchemy import Engine, make_url, text
 
 from bench import ROOT
-from shared.db import make_engine
+from shared.db.engine import make_engine
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KINDS = ("sqlite", "postgresql")

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bench.databases import Target, engine_for, fresh_database
 from bench.seed import seed_orders
 from bench.sizes import Size
-from config.lab import load_lab
+from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE, Settings
-from shared.db import make_session_factory
+from shared.db.engine import make_session_factory
 from tracker.jobs import TrackerConfig, process_batch, run_cycle
 
 WARM_UP = 20

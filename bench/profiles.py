@@ -20,7 +20,7 @@ from bench.processes import drain
 from bench.seed import seed_orders
 from bench.tracker import BATCH_SIZE
 from config.settings import Settings
-from shared.db import make_session_factory
+from shared.db.engine import make_session_factory
 from tracker.jobs import process_batch, run_cycle
 
 TOP = 25

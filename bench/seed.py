@@ -19,7 +19,8 @@ from sqlalchemy import (
     text,
 )
 
-from shared.models import CheckIn, JobType, Order, OrderAddon, OrderStatus, UTCDateTime
+from shared.domain.codes import JobType, OrderStatus
+from shared.models import CheckIn, Order, OrderAddon, UTCDateTime
 
 FIRST_NUMBER = 100_001
 # An addon that needs a process, and a check-in at a station performing it: verification of

@@ -11,10 +11,11 @@ from bench.databases import Target, engine_for, fresh_database
 from bench.processes import drain
 from bench.seed import count_completed, seed_orders, today
 from bench.sizes import Size
-from config.lab import load_lab
+from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE, UTC_ZONE
-from shared.db import make_session_factory
-from shared.models import Order, OrderStatus
+from shared.db.engine import make_session_factory
+from shared.domain.codes import OrderStatus
+from shared.models import Order
 from tracker.jobs import TrackerConfig, process_batch
 
 BATCH_SIZE = 2000

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 
 from sqlalchemy.exc import OperationalError
 
-from config.lab import LabFileError, load_lab
+from config.lab_file import LabFileError, load_lab
 from config.settings import Settings, SettingsError
-from shared.lab import Lab
-from shared.schema import SchemaOutOfDate
+from shared.db.schema import SchemaOutOfDate
+from shared.domain.lab import Lab
 
 
 def start(program: str) -> tuple[Settings, Lab]:

@@ -5,7 +5,7 @@ import sys
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from shared.db import make_engine
+from shared.db.engine import make_engine
 
 engine = make_engine(sys.argv[1], timeout=2)
 try:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from shared.completion import count_flagged
+from shared.completion.batch import count_flagged
 from shared.models import TrackerHeartbeat
 
 # A tracker that has missed this many polls in a row is taken to be stopped.

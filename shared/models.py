@@ -21,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.domain.codes import JobType, OrderStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
@@ -44,22 +46,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # Big on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the fast rowid alias.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class OrderStatus(enum.StrEnum):
-    """Stored statuses; Hold (`W`) is derived from `on_hold`, so the two never disagree."""
-
-    UNVALID = "U"
-    VALID = "V"
-    PROCESS = "P"
-    COMPLETE = "C"
-
-
-class JobType(enum.StrEnum):
-    FULL = "F"
-    UNCUT = "U"
-    ADDON = "A"
-    EDGE = "E"
 
 
 def _code_enum(enum_class: type[enum.Enum], name: str) -> Enum:

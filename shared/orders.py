@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.errors import RecordNotFound
-from shared.lab import Lab
+from shared.domain.errors import RecordNotFound
+from shared.domain.lab import Lab
+from shared.domain.rules import effective_status, parse_order_number
 from shared.models import CheckIn, Order
-from shared.rules import effective_status, parse_order_number
 
 
 @dataclass(frozen=True)

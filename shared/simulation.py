@@ -11,9 +11,10 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.errors import OrderNumberTaken, UnknownAddon, UnknownStation
-from shared.lab import Lab
-from shared.models import CheckIn, JobType, Order, OrderAddon, OrderStatus
+from shared.domain.codes import JobType, OrderStatus
+from shared.domain.errors import OrderNumberTaken, UnknownAddon, UnknownStation
+from shared.domain.lab import Lab
+from shared.models import CheckIn, Order, OrderAddon
 from shared.orders import find_order
 
 FIRST_ORDER_NUMBER = 10001

@@ -14,11 +14,11 @@ from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import create_app
-from config.lab import load_lab
+from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE, UTC_ZONE, Settings
-from shared import schema
-from shared.db import make_engine, make_session_factory
-from shared.lab import Lab
+from shared.db import schema
+from shared.db.engine import make_engine, make_session_factory
+from shared.domain.lab import Lab
 from tracker.jobs import TrackerConfig
 
 

@@ -26,8 +26,9 @@ import pytest
 from sqlalchemy import Engine, func, insert, make_url, select
 from sqlalchemy.orm import Session
 
-from shared.db import make_session_factory, transaction
-from shared.models import CheckIn, JobType, Order, OrderAddon, OrderStatus, TrackerHeartbeat
+from shared.db.engine import make_session_factory, transaction
+from shared.domain.codes import JobType, OrderStatus
+from shared.models import CheckIn, Order, OrderAddon, TrackerHeartbeat
 
 COMPLETION_STATION = "CMP"
 STARTUP_TIMEOUT = 20.0

@@ -25,8 +25,8 @@ from proxy import CutMode, Proxy
 from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import schema
-from shared.db import make_engine
+from shared.db import schema
+from shared.db.engine import make_engine
 from shared.models import CheckIn, Order
 
 DATABASE_TIMEOUT = 2.0
@@ -47,7 +47,7 @@ RETRY = re.compile(r"Database unavailable \(.*?\); retrying in ([0-9.]+)s", re.D
 # the WITH that announces it on PostgreSQL).
 BATCH_WRITE = b"UPDATE orders SET status="
 FLAG_WRITE = b"UPDATE orders SET completion_requested_at="
-# SQLAlchemy's inspector listing the tables, as shared.schema.prepare asks for it.
+# SQLAlchemy's inspector listing the tables, as shared.db.schema.prepare asks for it.
 TABLE_LIST = b"pg_catalog.pg_class.relpersistence !="
 WAKE_UP_ORDERS = 10
 WAKE_UP_LIMIT = 2.0
@@ -318,9 +318,10 @@ def test_a_database_lost_in_the_middle_of_a_batch_is_logged_as_an_outage_without
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="KNOWN LIMITATION: shared/db.py bounds waits on the server's side and at TCP level "
-    "(tcp_user_timeout, keepalives); a link that still acknowledges packets but never answers "
-    "(a frozen server) has no client-side deadline, so a request on it waits until it returns",
+    reason="KNOWN LIMITATION: shared/db/engine.py bounds waits on the server's side and at TCP "
+    "level (tcp_user_timeout, keepalives); a link that still acknowledges packets but never "
+    "answers (a frozen server) has no client-side deadline, so a request on it waits until it "
+    "returns",
 )
 def test_a_request_on_a_frozen_database_link_answers_503_within_the_timeout(
     postgresql_url: str, tmp_path: Path, api_link: Proxy

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from shared.errors import (
+from shared.domain.codes import JobType, OrderStatus
+from shared.domain.errors import (
     CompletionRejected,
     JobFlowIncomplete,
     OrderAlreadyCompleted,
@@ -14,9 +15,8 @@ from shared.errors import (
     OrderOnHold,
     OrderUnvalid,
 )
-from shared.lab import Lab
-from shared.models import JobType, OrderStatus
-from shared.rules import OrderFacts, check_completable, effective_status, parse_order_number
+from shared.domain.lab import Lab
+from shared.domain.rules import OrderFacts, check_completable, effective_status, parse_order_number
 
 
 def facts(**changes: object) -> OrderFacts:

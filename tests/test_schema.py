@@ -9,9 +9,9 @@ from sqlalchemy import Engine, inspect, text
 
 from api import create_app
 from config.settings import Settings
-from shared import schema
-from shared.db import make_engine
-from shared.lab import Lab
+from shared.db import schema
+from shared.db.engine import make_engine
+from shared.domain.lab import Lab
 from shared.models import Base
 
 

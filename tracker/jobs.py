@@ -10,10 +10,10 @@ from datetime import datetime, tzinfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import heartbeats
-from shared.clock import local_date, utcnow
-from shared.completion import BatchOutcome, complete_flagged_orders
-from shared.db import transaction
-from shared.lab import Lab
+from shared.completion.batch import BatchOutcome, complete_flagged_orders
+from shared.db.engine import transaction
+from shared.domain.clock import local_date, utcnow
+from shared.domain.lab import Lab
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.clock import utcnow
-from shared.db import make_session_factory
+from shared.db.engine import make_session_factory
+from shared.domain.clock import utcnow
 from tracker.jobs import TrackerConfig, run_cycle, stop
 from tracker.wakeup import start_listener
 

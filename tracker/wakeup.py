@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from shared.completion import FLAGGED_CHANNEL
+from shared.completion.flag import FLAGGED_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from api.schemas import (
     TrackerStatusSchema,
 )
 from shared import simulation
-from shared.clock import local_date, utcnow
+from shared.domain.clock import local_date, utcnow
 from shared.heartbeats import tracker_status
 from shared.models import Order
 from shared.orders import order_state

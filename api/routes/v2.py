@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from api.runtime import runtime, transactional
 from api.schemas import CompletionAcceptedSchema, OrderStatusSchema
-from shared.clock import utcnow
-from shared.completion import request_completion
-from shared.db import run_autocommit
+from shared.completion.flag import request_completion
+from shared.db.engine import run_autocommit
+from shared.domain.clock import utcnow
 from shared.orders import get_order_state
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")

@@ -6,15 +6,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shared.errors import (
+from shared.domain.codes import JobType, OrderStatus
+from shared.domain.errors import (
     JobFlowIncomplete,
     OrderAlreadyCompleted,
     OrderDeleted,
     OrderOnHold,
     OrderUnvalid,
 )
-from shared.lab import Lab
-from shared.models import JobType, OrderStatus
+from shared.domain.lab import Lab
 
 # ASCII digits only: `\d` and str.isdigit() would let other scripts' digits through to int().
 _ORDER_NUMBER = re.compile(r"[0-9]{1,18}")

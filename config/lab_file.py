@@ -1,4 +1,4 @@
-"""Reads a lab's job-flow data file (TOML) into the `shared.lab.Lab` the rules work on."""
+"""Reads a lab's job-flow data file (TOML) into the `shared.domain.lab.Lab` the rules work on."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from shared.lab import Addon, Lab, Process, Station
+from shared.domain.lab import Addon, Lab, Process, Station
 
 # Rx-Universe's job-flow flags on an addon, and the process each one makes an order need.
 ADDON_FLAG_PROCESSES = {

@@ -1,31 +1,18 @@
-"""An order's facts as the completion checks see them, read in one statement; the checks as one
-SQL condition; and the guard that lets a write go through only if the order's own facts are still
-those that were checked."""
+"""An order's facts as the completion checks see them, read in one statement, and the guard that
+lets a write go through only if the order's own facts are still those that were checked."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    String,
-    and_,
-    bindparam,
-    case,
-    exists,
-    false,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, String, and_, bindparam, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from shared.lab import Lab
-from shared.models import CheckIn, JobType, Order, OrderAddon, OrderStatus
-from shared.rules import OrderFacts
+from shared.domain.rules import OrderFacts
+from shared.models import CheckIn, Order, OrderAddon
 
 _orders = Order.__table__
 _addons = OrderAddon.__table__
@@ -71,61 +58,6 @@ FACT_COLUMNS = (
     _codes_of_order(_checkins.c.station).label("stations"),
     _orders.c.completion_requested_at,
 )
-
-
-def completable(lab: Lab) -> ColumnElement[bool]:
-    """`check_completable` as one SQL condition on an order row, built from the same lab data:
-    true exactly when the check would pass (tests/test_facts.py holds the two to the same answer
-    on every kind of order). It lets the API flag a completable order in one statement; the
-    Python check stays the judge of every order it turns away, and of every order the tracker
-    completes.
-    """
-    conditions = [
-        ~_orders.c.deleted,
-        _one_of(_orders.c.status, [OrderStatus.VALID, OrderStatus.PROCESS]),
-        ~_orders.c.on_hold,
-    ]
-    if lab.station_verify:
-        # No addon of the order needs a process the order has not passed a station for: one
-        # look at the order's few addons, and for each only its own processes' check-ins...
-        missing = [
-            (_addons.c.addon_code == code, or_(*(~_passed(lab, p) for p in sorted(processes))))
-            for code, processes in sorted((c, a.processes) for c, a in lab.addons.items())
-            if processes
-        ]
-        if missing:
-            conditions.append(
-                ~exists().where(
-                    _addons.c.order_number == _orders.c.order_number,
-                    case(*missing, else_=false()),
-                )
-            )
-        # ...and an addon job has passed final QA, where the lab forces it.
-        if lab.force_qa_on_addon_jobs:
-            conditions.append(
-                or_(_orders.c.job_type != JobType.ADDON, _passed(lab, lab.final_qa_process))
-            )
-    return and_(*conditions)
-
-
-def _passed(lab: Lab, process: str) -> ColumnElement[bool]:
-    """Whether the order has been checked in at a station that performs `process`."""
-    performing = sorted(c for c, station in lab.stations.items() if station.process == process)
-    if not performing:
-        return false()
-    return (
-        exists()
-        .where(
-            _checkins.c.order_number == _orders.c.order_number,
-            _one_of(_checkins.c.station, performing),
-        )
-        .correlate(_orders)
-    )
-
-
-def _one_of(column: Any, values: list[Any]) -> ColumnElement[bool]:
-    # Each value its own parameter, not one list that would have to be expanded on each call.
-    return column.in_([literal(value, column.type) for value in values])  # type: ignore[no-any-return]
 
 
 def to_facts(row: Any) -> OrderFacts:

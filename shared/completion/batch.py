@@ -1,21 +1,17 @@
-"""Completion: the API flags an order, the Job Tracker completes or rejects the flagged ones."""
+"""The Job Tracker's batch: take the flagged orders, re-check each, complete or reject them."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Connection,
-    Dialect,
-    Executable,
     Integer,
     Select,
     String,
@@ -32,27 +28,17 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from shared.driver import DriverStatement
-from shared.errors import CompletionRejected, OrderContended, OrderNotFound
-from shared.facts import (
-    FACT_COLUMNS,
-    completable,
-    to_facts,
-    unchanged,
-    unchanged_parameters,
-)
-from shared.lab import Lab
-from shared.models import CheckIn, Order, OrderStatus, UTCDateTime
-from shared.rules import check_completable, parse_order_number
+from shared.completion.facts import FACT_COLUMNS, to_facts
+from shared.domain.codes import OrderStatus
+from shared.domain.errors import CompletionRejected
+from shared.domain.lab import Lab
+from shared.domain.rules import check_completable
+from shared.models import CheckIn, Order, UTCDateTime
 
 log = logging.getLogger(__name__)
 
-# PostgreSQL channel on which a flag is announced, so a tracker need not wait for its next poll.
-FLAGGED_CHANNEL = "rx_jobtracker_flagged"
 INTERNAL_ERROR_CODE = "99"
 INTERNAL_ERROR_MESSAGE = "Internal error while processing the order; see the Job Tracker log"
-# How often a flag is tried again when the order's facts change between its check and its write.
-FLAG_ATTEMPTS = 5
 
 _orders = Order.__table__
 _checkins = CheckIn.__table__
@@ -73,79 +59,6 @@ class BatchOutcome:
     completed: list[int] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     left_flagged: list[int] = field(default_factory=list)
-
-
-def request_completion(connection: Connection, identifier: str, lab: Lab, now: datetime) -> int:
-    """Check the order and flag it for the Job Tracker; a repeat while flagged changes nothing.
-
-    `connection` autocommits, and no lock is held while Python runs: concurrent calls wait on
-    each other only for one UPDATE, as a bare UPDATE would (docs/benchmarks.md). A completable
-    order takes that one statement: it sets the flag where the checks, written as SQL from the
-    same lab data (`completable`), pass. Any other order has its facts read and checked here,
-    which gives the documented reason, or finds a repeat; and should this check pass where the
-    SQL did not (the order changed in between), the flag is set by a write that re-checks the
-    order's own facts, and the whole check runs again if they moved.
-    """
-    number = parse_order_number(identifier)
-    if number is None:
-        raise OrderNotFound()
-    statements = _completion_statements(connection.dialect, lab)
-    if statements.flag_if_completable.fetch(connection, number=number, now=now):
-        return number
-    for _ in range(FLAG_ATTEMPTS):
-        rows = statements.read_facts.fetch(connection, number=number)
-        if not rows:
-            raise OrderNotFound()
-        (row,) = rows
-        check_completable(to_facts(row), lab)
-        if row.completion_requested_at is not None:
-            return number  # flagged already, and still completable: the repeat is a success
-        flagged = statements.flag_if_unchanged.fetch(
-            connection, number=number, now=now, **unchanged_parameters(row)
-        )
-        if flagged:
-            return number
-    raise OrderContended(number, FLAG_ATTEMPTS)
-
-
-class _CompletionStatements(NamedTuple):
-    flag_if_completable: DriverStatement
-    read_facts: DriverStatement
-    flag_if_unchanged: DriverStatement
-
-
-@functools.cache
-def _completion_statements(dialect: Dialect, lab: Lab) -> _CompletionStatements:
-    """The completion call's statements, run on the driver (shared.driver says why)."""
-    read_facts = select(*FACT_COLUMNS).where(_orders.c.order_number == bindparam("number"))
-    return _CompletionStatements(
-        flag_if_completable=DriverStatement.compile(_flag(dialect.name, completable(lab)), dialect),
-        read_facts=DriverStatement.compile(read_facts, dialect),
-        flag_if_unchanged=DriverStatement.compile(_flag(dialect.name, unchanged()), dialect),
-    )
-
-
-def _flag(dialect: str, guard: ColumnElement[bool]) -> Executable:
-    """The flag, set where `guard` holds, returning a row when set; on PostgreSQL it also
-    announces the flag, in the same statement, so the announcement goes out when it commits."""
-    flag = (
-        update(_orders)
-        .where(
-            _orders.c.order_number == bindparam("number"),
-            _orders.c.completion_requested_at.is_(None),
-            guard,
-        )
-        .values(
-            completion_requested_at=bindparam("now", type_=UTCDateTime()),
-            completion_error_code=None,
-            completion_error_message=None,
-        )
-        .returning(_orders.c.order_number)
-    )
-    if dialect != "postgresql":
-        return flag
-    flagged = flag.cte("flagged")
-    return select(func.pg_notify(FLAGGED_CHANNEL, "")).select_from(flagged)
 
 
 def queue_query(skip: Collection[int] = ()) -> Select[Any]:

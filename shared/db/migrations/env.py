@@ -1,9 +1,9 @@
-"""Alembic's environment: migrations run on the connection `shared.schema` hands over."""
+"""Alembic's environment: migrations run on the connection `shared.db.schema` hands over."""
 
 from alembic import context
 
+from shared.db.schema import MIGRATION_LOCK
 from shared.models import Base
-from shared.schema import MIGRATION_LOCK
 
 connection = context.config.attributes["connection"]
 context.configure(

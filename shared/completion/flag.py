@@ -1,0 +1,106 @@
+"""The API's completion call: check an order and flag it for the Job Tracker."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Dialect,
+    Executable,
+    bindparam,
+    func,
+    select,
+    update,
+)
+
+from shared.completion.checks_sql import completable
+from shared.completion.facts import FACT_COLUMNS, to_facts, unchanged, unchanged_parameters
+from shared.db.driver import DriverStatement
+from shared.domain.errors import OrderContended, OrderNotFound
+from shared.domain.lab import Lab
+from shared.domain.rules import check_completable, parse_order_number
+from shared.models import Order, UTCDateTime
+
+# PostgreSQL channel on which a flag is announced, so a tracker need not wait for its next poll.
+FLAGGED_CHANNEL = "rx_jobtracker_flagged"
+# How often a flag is tried again when the order's facts change between its check and its write.
+FLAG_ATTEMPTS = 5
+
+_orders = Order.__table__
+
+
+def request_completion(connection: Connection, identifier: str, lab: Lab, now: datetime) -> int:
+    """Check the order and flag it for the Job Tracker; a repeat while flagged changes nothing.
+
+    `connection` autocommits, and no lock is held while Python runs: concurrent calls wait on
+    each other only for one UPDATE, as a bare UPDATE would (docs/benchmarks.md). A completable
+    order takes that one statement: it sets the flag where the checks, written as SQL from the
+    same lab data (`completable`), pass. Any other order has its facts read and checked here,
+    which gives the documented reason, or finds a repeat; and should this check pass where the
+    SQL did not (the order changed in between), the flag is set by a write that re-checks the
+    order's own facts, and the whole check runs again if they moved.
+    """
+    number = parse_order_number(identifier)
+    if number is None:
+        raise OrderNotFound()
+    statements = _completion_statements(connection.dialect, lab)
+    if statements.flag_if_completable.fetch(connection, number=number, now=now):
+        return number
+    for _ in range(FLAG_ATTEMPTS):
+        rows = statements.read_facts.fetch(connection, number=number)
+        if not rows:
+            raise OrderNotFound()
+        (row,) = rows
+        check_completable(to_facts(row), lab)
+        if row.completion_requested_at is not None:
+            return number  # flagged already, and still completable: the repeat is a success
+        flagged = statements.flag_if_unchanged.fetch(
+            connection, number=number, now=now, **unchanged_parameters(row)
+        )
+        if flagged:
+            return number
+    raise OrderContended(number, FLAG_ATTEMPTS)
+
+
+class _CompletionStatements(NamedTuple):
+    flag_if_completable: DriverStatement
+    read_facts: DriverStatement
+    flag_if_unchanged: DriverStatement
+
+
+@functools.cache
+def _completion_statements(dialect: Dialect, lab: Lab) -> _CompletionStatements:
+    """The completion call's statements, run on the driver (shared.db.driver says why)."""
+    read_facts = select(*FACT_COLUMNS).where(_orders.c.order_number == bindparam("number"))
+    return _CompletionStatements(
+        flag_if_completable=DriverStatement.compile(_flag(dialect.name, completable(lab)), dialect),
+        read_facts=DriverStatement.compile(read_facts, dialect),
+        flag_if_unchanged=DriverStatement.compile(_flag(dialect.name, unchanged()), dialect),
+    )
+
+
+def _flag(dialect: str, guard: ColumnElement[bool]) -> Executable:
+    """The flag, set where `guard` holds, returning a row when set; on PostgreSQL it also
+    announces the flag, in the same statement, so the announcement goes out when it commits."""
+    flag = (
+        update(_orders)
+        .where(
+            _orders.c.order_number == bindparam("number"),
+            _orders.c.completion_requested_at.is_(None),
+            guard,
+        )
+        .values(
+            completion_requested_at=bindparam("now", type_=UTCDateTime()),
+            completion_error_code=None,
+            completion_error_message=None,
+        )
+        .returning(_orders.c.order_number)
+    )
+    if dialect != "postgresql":
+        return flag
+    flagged = flag.cte("flagged")
+    return select(func.pg_notify(FLAGGED_CHANNEL, "")).select_from(flagged)
