@@ -16,7 +16,8 @@ from tracker.jobs import TrackerConfig, run_cycle, stop
 from tracker.scheduler import run_forever
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, wake_up: bool = True) -> int:
+    """Run the tracker; `wake_up=False` polls only (the benchmark's polling-alone case)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--once", action="store_true", help="process what is flagged now, then exit"
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             stop(factory, config, utcnow())
         print(f"Job Tracker: {summary.completed} completed, {summary.rejected} rejected")
         return 0
-    run_forever(engine, config, stop_grace=2 * settings.database_timeout)
+    run_forever(engine, config, stop_grace=2 * settings.database_timeout, wake_up=wake_up)
     return 0
 
 

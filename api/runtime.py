@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Concatenate, ParamSpec, TypeVar
 
 from flask import current_app
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from shared.db.engine import transaction
+from shared.db.engine import run_autocommit, transaction
 from shared.domain.lab import Lab
 
 EXTENSION = "rx_jobtracker"
@@ -49,3 +49,17 @@ def transactional(
         return wrapper
 
     return decorate
+
+
+def autocommitting(view: Callable[Concatenate[Connection, P], R]) -> Callable[P, R]:
+    """Run the view on a connection whose statements each commit alone (the completion call:
+    `shared.completion.flag` says why); pass the connection. Should the pooled connection turn
+    out dead, the view runs once more on a new one, so it must be safe to repeat."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        return run_autocommit(
+            runtime().autocommit_engine, lambda connection: view(connection, *args, **kwargs)
+        )
+
+    return wrapper

@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import live
 from sqlalchemy import Engine, make_url, text
 
 from bench import ROOT
+from scripts import live
 from shared.db.engine import make_engine
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import live
 from sqlalchemy import select
 
 from bench import ROOT
 from bench.databases import engine_for
+from scripts import live
 from shared.models import TrackerHeartbeat
 
 # README: production serves the API with `python -m gunicorn -w 4 ...`; the baseline gets the same.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import live
 from werkzeug.test import TestResponse
+
+from scripts import live
 
 
 def assert_body(response: TestResponse, status: int, body: dict[str, Any]) -> None:

@@ -11,12 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import live
 import pytest
 from helpers import create_and_flag, create_ready_order, flag, order_status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from scripts import live
 from shared.models import CheckIn
 
 TRACKER_WAIT = 15.0

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import live
 import pytest
 from sqlalchemy import Engine, func, insert, make_url, select
 from sqlalchemy.orm import Session
 
+from scripts import live
 from shared.db.engine import make_session_factory, transaction
 from shared.domain.codes import JobType, OrderStatus
 from shared.models import CheckIn, Order, OrderAddon, TrackerHeartbeat

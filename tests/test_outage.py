@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import live
 import pytest
 from helpers import create_and_flag, create_ready_order, flag, order_status
 from proxy import CutMode, Proxy
 from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from scripts import live
 from shared.db import schema
 from shared.db.engine import make_engine
 from shared.models import CheckIn, Order

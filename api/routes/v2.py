@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from api.runtime import runtime, transactional
+from api.runtime import autocommitting, runtime, transactional
 from api.schemas import CompletionAcceptedSchema, OrderStatusSchema
 from shared.completion.flag import request_completion
-from shared.db.engine import run_autocommit
 from shared.domain.clock import utcnow
 from shared.orders import get_order_state
 
@@ -22,13 +22,10 @@ _order_status = OrderStatusSchema()
 
 
 @v2.post("/orders/<identifier:order_identifier>/complete")
-def complete_order(order_identifier: str) -> tuple[dict[str, Any], int]:
+@autocommitting
+def complete_order(connection: Connection, order_identifier: str) -> tuple[dict[str, Any], int]:
     """Flag an order for completion by the Job Tracker."""
-    app = runtime()
-    number = run_autocommit(
-        app.autocommit_engine,
-        lambda connection: request_completion(connection, order_identifier, app.lab, utcnow()),
-    )
+    number = request_completion(connection, order_identifier, runtime().lab, utcnow())
     return _accepted.dump({"order_number": number}), 201
 
 

@@ -1,0 +1,1 @@
+"""Developer scripts; `scripts.live` starts the real processes for the demo, tests and bench."""
