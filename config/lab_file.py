@@ -17,20 +17,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from shared.domain.lab import Addon, Lab, Process, Station
-
-# Rx-Universe's job-flow flags on an addon, and the process each one makes an order need.
-ADDON_FLAG_PROCESSES = {
-    "isAR": "ar",
-    "isBackside": "backside",
-    "isMirror": "mirror",
-    "isTint": "tint",
-    "isUV": "uv",
-    "requiresDropBall": "dropball",
-    "requiresEtching": "etching",
-    "requiresHarden": "harden",
-    "requiresPolish": "polish",
-}
+from shared.domain.lab import ADDON_FLAG_PROCESSES, Addon, Lab, Process, Station
 
 _code = fields.String(required=True, validate=validate.Length(1, 20))
 _text = fields.String(required=True, validate=validate.Length(1, 60))
@@ -63,6 +50,8 @@ class _StationSchema(Schema):
     customer_description = _text
     process = fields.String(load_default=None)
     is_operator = fields.Boolean(load_default=False)
+    non_cancel = fields.Boolean(load_default=False)
+    requires_operator = fields.Boolean(load_default=False)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: object) -> Station:
@@ -73,6 +62,8 @@ _AddonFields = Schema.from_dict(
     {
         "code": _code,
         "description": _text,
+        "excludeFromRxSite": fields.Boolean(load_default=False),
+        "externalCode": fields.String(load_default=None, validate=validate.Length(1, 20)),
         **{flag: fields.Boolean(load_default=False) for flag in ADDON_FLAG_PROCESSES},
     }
 )
@@ -85,7 +76,21 @@ class _AddonSchema(_AddonFields):  # type: ignore[misc, valid-type]
     @post_load
     def _make(self, data: dict[str, Any], **_: object) -> Addon:
         needs = frozenset(p for flag, p in ADDON_FLAG_PROCESSES.items() if data[flag])
-        return Addon(code=data["code"], description=data["description"], processes=needs)
+        return Addon(
+            code=data["code"],
+            description=data["description"],
+            processes=needs,
+            exclude_from_rx_site=data["excludeFromRxSite"],
+            external_code=data["externalCode"],
+        )
+
+
+class _DeleteReasonSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    code = _code
+    description = _text
 
 
 class _LabSchema(Schema):
@@ -96,6 +101,8 @@ class _LabSchema(Schema):
     force_qa_on_addon_jobs = fields.Boolean(load_default=True)
     final_qa_process = fields.String(load_default="final_qa")
     completion_station = fields.String(required=True)
+    delete_reason_required = fields.Boolean(load_default=False)
+    delete_reasons = fields.List(fields.Nested(_DeleteReasonSchema), load_default=list)
     processes = fields.List(fields.Nested(_ProcessSchema), required=True)
     stations = fields.List(fields.Nested(_StationSchema), required=True)
     addons = fields.List(fields.Nested(_AddonSchema), required=True)
@@ -109,6 +116,7 @@ class _LabSchema(Schema):
                 ("process", [p.key for p in data["processes"]]),
                 ("station", [s.code for s in data["stations"]]),
                 ("addon", [a.code for a in data["addons"]]),
+                ("delete reason", [r["code"] for r in data["delete_reasons"]]),
             )
             for code, count in sorted(Counter(codes).items())
             if count > 1
@@ -122,6 +130,16 @@ class _LabSchema(Schema):
             f"addon {a.code!r} needs process {p!r}, which no process entry describes"
             for a in data["addons"]
             for p in sorted(a.processes - known)
+        ]
+        problems += [
+            f"operator {s.code!r} cannot {what}"
+            for s in data["stations"]
+            if s.is_operator
+            for what, wrong in (
+                ("perform a process", s.process is not None),
+                ("require an operator", s.requires_operator),
+            )
+            if wrong
         ]
         if data["final_qa_process"] not in known:
             problems.append(f"final_qa_process {data['final_qa_process']!r} is not a process")
@@ -140,6 +158,8 @@ class _LabSchema(Schema):
             station_verify=data["station_verify"],
             force_qa_on_addon_jobs=data["force_qa_on_addon_jobs"],
             final_qa_process=data["final_qa_process"],
+            delete_reason_required=data["delete_reason_required"],
+            delete_reasons={r["code"]: r["description"] for r in data["delete_reasons"]},
         )
 
 

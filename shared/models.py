@@ -16,7 +16,10 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    and_,
     column,
+    false,
+    literal_column,
 )
 from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -57,6 +60,11 @@ def _code_enum(enum_class: type[enum.Enum], name: str) -> Enum:
         length=1,
         values_callable=lambda members: [m.value for m in members],
     )
+
+
+# An active order: not completed, not cancelled. Literals, not parameters, so that SQLite can see
+# that a query with this condition may use the partial index that has it.
+_ACTIVE = and_(column("status") != literal_column("'C'"), column("deleted") == false())
 
 
 class Base(DeclarativeBase):
@@ -111,6 +119,16 @@ class Order(Base):
             sqlite_where=column("completion_requested_at").is_not(None),
             postgresql_where=column("completion_requested_at").is_not(None),
         ),
+        # Tray lookups (v2 identifiers): a tray names an active order only, and trays are reused,
+        # so only active orders are indexed (shared.orders.active_orders is the same condition).
+        Index(
+            "ix_orders_active_tray",
+            "tray_number",
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+        # PO lookups (v2 identifiers).
+        Index("ix_orders_po_number", "po_number"),
     )
 
 

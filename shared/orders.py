@@ -1,16 +1,17 @@
-"""Reading an order's state the way the status endpoint shows it."""
+"""Finding orders by any identifier, and reading them as the v2 endpoints show them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import RecordNotFound
 from shared.domain.lab import Lab
-from shared.domain.rules import effective_status, parse_order_number
+from shared.domain.rules import OrderFacts, effective_status, parse_order_number
 from shared.models import CheckIn, Order
 
 
@@ -45,8 +46,12 @@ class OrderState:
     completion_error: CompletionError | None
 
 
+# Tray numbers are digits, at most 5 of them; a tray names an order only while it is active.
+_TRAY_DIGITS = 5
+
+
 def find_order(session: Session, identifier: str) -> Order:
-    """The order an identifier names, or RecordNotFound echoing what was provided."""
+    """The order an order number names, or RecordNotFound echoing what was provided."""
     number = parse_order_number(identifier)
     order = None if number is None else session.get(Order, number)
     if order is None:
@@ -54,9 +59,57 @@ def find_order(session: Session, identifier: str) -> Order:
     return order
 
 
+def active_orders() -> ColumnElement[bool]:
+    """Orders still in the lab: not completed, not cancelled. The same expression, literals
+    included, as the active tray index's condition, so the database uses that index."""
+    return and_(Order.status != literal_column("'C'"), Order.deleted == false())
+
+
+def lookup_order(session: Session, identifier: str, *, lock: bool = False) -> Order:
+    """The order any v2 identifier names: its order number; else the tray number of an active
+    order; else a PO number that names exactly one order. Each lookup is served by an index.
+
+    A tray or a PO shared by several such orders names none of them: a client acting on "the"
+    order of an ambiguous reference must not act on a guess. With `lock`, the order's row is
+    locked for the rest of the transaction (PostgreSQL; SQLite's write lock covers it).
+    """
+    number = parse_order_number(identifier)
+    if number is not None:
+        query = select(Order).where(Order.order_number == number)
+        order = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+        if order is not None:
+            return order
+    candidates: list[Select[tuple[Order]]] = []
+    if identifier.isascii() and identifier.isdigit() and len(identifier) <= _TRAY_DIGITS:
+        candidates.append(select(Order).where(Order.tray_number == identifier, active_orders()))
+    candidates.append(select(Order).where(Order.po_number == identifier))
+    for query in candidates:
+        found = (
+            session.execute((query.with_for_update() if lock else query).limit(2)).scalars().all()
+        )
+        if len(found) == 1:
+            return found[0]
+        if found:
+            break  # ambiguous: not found, rather than a guess
+    raise RecordNotFound(identifier)
+
+
 def get_order_state(session: Session, identifier: str, lab: Lab) -> OrderState:
-    """The state of the order `identifier` names."""
-    return order_state(session, find_order(session, identifier), lab)
+    """The state of the order `identifier` names (order, tray or PO number)."""
+    return order_state(session, lookup_order(session, identifier), lab)
+
+
+def order_facts(order: Order) -> OrderFacts:
+    """What the rules look at, from a loaded order."""
+    return OrderFacts(
+        order_number=order.order_number,
+        status=order.status,
+        on_hold=order.on_hold,
+        deleted=order.deleted,
+        job_type=order.job_type,
+        addons=frozenset(a.addon_code for a in order.addons),
+        stations=frozenset(c.station for c in order.checkins),
+    )
 
 
 def order_state(session: Session, order: Order, lab: Lab) -> OrderState:
@@ -91,4 +144,121 @@ def order_state(session: Session, order: Order, lab: Lab) -> OrderState:
         current_station=current,
         pending_completion=order.completion_requested_at is not None,
         completion_error=error,
+    )
+
+
+@dataclass(frozen=True)
+class AddonOfOrder:
+    code: str
+    description: str | None
+
+
+@dataclass(frozen=True)
+class OrderDetails:
+    """A whole order: its state, and what else the lab knows of it."""
+
+    state: OrderState
+    job_type: JobType
+    deleted: bool
+    date_ordered: date
+    date_completed: date | None
+    addons: list[AddonOfOrder]
+    ar_code: str | None
+    ar_description: str | None
+
+
+def order_details(session: Session, order: Order, lab: Lab) -> OrderDetails:
+    """The whole of a loaded order. `arCode` is its first addon (by code) that is an AR coating."""
+    addons = [
+        AddonOfOrder(code, lab.addons[code].description if code in lab.addons else None)
+        for code in sorted(a.addon_code for a in order.addons)
+    ]
+    ar = next(
+        (a for a in addons if a.code in lab.addons and "ar" in lab.addons[a.code].processes), None
+    )
+    return OrderDetails(
+        state=order_state(session, order, lab),
+        job_type=order.job_type,
+        deleted=order.deleted,
+        date_ordered=order.date_ordered,
+        date_completed=order.date_completed,
+        addons=addons,
+        ar_code=ar.code if ar else None,
+        ar_description=ar.description if ar else None,
+    )
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    code: str
+    description: str | None
+    customer_description: str | None
+    operator: str | None
+    checked_in_at: datetime
+
+
+def order_history(session: Session, order: Order, lab: Lab) -> list[HistoryEntry]:
+    """An order's check-ins, oldest first."""
+    rows = session.execute(
+        select(CheckIn.station, CheckIn.operator, CheckIn.checked_in_at)
+        .where(CheckIn.order_number == order.order_number)
+        .order_by(CheckIn.checked_in_at, CheckIn.id)
+    ).all()
+    entries = []
+    for row in rows:
+        station = lab.stations.get(row.station)
+        entries.append(
+            HistoryEntry(
+                code=row.station,
+                description=station.description if station else None,
+                customer_description=station.customer_description if station else None,
+                operator=row.operator,
+                checked_in_at=row.checked_in_at,
+            )
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    total: int
+    orders: list[OrderDetails]
+
+
+def list_orders(
+    session: Session,
+    lab: Lab,
+    *,
+    status: str | None = None,
+    station: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> OrderPage:
+    """Orders newest (highest number) first, filtered by shown status (`W` is on hold) and by
+    current station; `total` counts every match, ignoring `limit` and `offset`."""
+    conditions: list[ColumnElement[bool]] = []
+    if status is not None:
+        if status == "W":
+            conditions.append(Order.on_hold == True)  # noqa: E712  (SQL, not Python truth)
+        else:
+            conditions += [Order.status == OrderStatus(status), Order.on_hold == false()]
+    if station is not None:
+        conditions.append(_current_station() == station)
+    total = session.execute(select(func.count()).select_from(Order).where(*conditions)).scalar_one()
+    query = select(Order).where(*conditions).order_by(Order.order_number.desc()).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    orders = session.execute(query).scalars().all()
+    return OrderPage(total, [order_details(session, order, lab) for order in orders])
+
+
+def _current_station() -> ColumnElement[str]:
+    """The station of an order's latest check-in, served by the check-ins' per-order index."""
+    return (
+        select(CheckIn.station)
+        .where(CheckIn.order_number == Order.order_number)
+        .order_by(CheckIn.checked_in_at.desc(), CheckIn.id.desc())
+        .limit(1)
+        .correlate(Order)
+        .scalar_subquery()
     )

@@ -83,3 +83,80 @@ class OrderContended(DomainError):
     def __init__(self, order_number: int, attempts: int) -> None:
         self.order_number = order_number
         super().__init__(f"Order {order_number} changed under each of {attempts} attempts")
+
+
+class CheckinRefused(DomainError):
+    """A check-in was not performed; `reason` is Rx-Universe's one line of details."""
+
+    reason: str
+
+    def __init__(self, reason: str | None = None) -> None:
+        if reason is not None:
+            self.reason = reason
+        super().__init__(f"Checkin not performed: {self.reason}")
+
+
+class StationNotFound(CheckinRefused):
+    """No station a client may check into has this code (operators and conveyor decision points
+    are not such stations)."""
+
+    reason = "Station not found"
+
+
+class CompletionStationReserved(CheckinRefused):
+    """The completion station records the Job Tracker's completions; a client completes an order
+    through the completion endpoint instead."""
+
+    reason = "Station is reserved for the Job Tracker"
+
+
+class CheckinOrderNotFound(CheckinRefused):
+    reason = "Order not found"
+
+
+class OperatorNotFound(CheckinRefused):
+    reason = "Operator not found"
+
+
+class OperatorRequired(CheckinRefused):
+    """The station takes a check-in only with an operator's code."""
+
+    reason = "Operator required"
+
+
+class OrderNotCheckable(CheckinRefused):
+    """The order is not in the lab's flow: cancelled, unvalid, completed or on hold."""
+
+
+class ProcessNotNeeded(CheckinRefused):
+    """Job-flow verification: the station performs a process no addon of the order calls for;
+    the reason is the lab's message for it (`AR not needed`)."""
+
+
+class CancelRefused(DomainError):
+    """A cancel was refused; `error` and `details` are Rx-Universe's."""
+
+    error: str
+
+    def __init__(self, details: tuple[str, ...] = ()) -> None:
+        self.details = list(details)
+        super().__init__(self.error)
+
+
+class CancelOrderCompleted(CancelRefused):
+    error = "Order already completed"
+
+
+class NonCancelStationPassed(CancelRefused):
+    error = "Order has been through a non-cancel station"
+
+
+class DeleteReasonUnknown(CancelRefused):
+    error = "Delete reason code does not exist"
+
+    def __init__(self, provided: str) -> None:
+        super().__init__((f"Provided: {provided}",))
+
+
+class DeleteReasonsEmpty(CancelRefused):
+    error = "The delete reasons file is empty"
