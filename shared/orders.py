@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, selectinload
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import RecordNotFound
@@ -46,8 +48,10 @@ class OrderState:
     completion_error: CompletionError | None
 
 
+T = TypeVar("T")
 # Tray numbers are digits, at most 5 of them; a tray names an order only while it is active.
 _TRAY_DIGITS = 5
+_PO_LENGTH = Order.__table__.c.po_number.type.length or 0
 
 
 def find_order(session: Session, identifier: str) -> Order:
@@ -79,19 +83,35 @@ def lookup_order(session: Session, identifier: str, *, lock: bool = False) -> Or
         order = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
         if order is not None:
             return order
-    candidates: list[Select[tuple[Order]]] = []
+    if not _storable(identifier):
+        raise RecordNotFound(identifier)
+    candidates: list[Select[Order]] = []
     if identifier.isascii() and identifier.isdigit() and len(identifier) <= _TRAY_DIGITS:
         candidates.append(select(Order).where(Order.tray_number == identifier, active_orders()))
     candidates.append(select(Order).where(Order.po_number == identifier))
-    for query in candidates:
+    for candidate in candidates:
         found = (
-            session.execute((query.with_for_update() if lock else query).limit(2)).scalars().all()
+            session.execute((candidate.with_for_update() if lock else candidate).limit(2))
+            .scalars()
+            .all()
         )
         if len(found) == 1:
             return found[0]
         if found:
             break  # ambiguous: not found, rather than a guess
     raise RecordNotFound(identifier)
+
+
+def _storable(identifier: str) -> bool:
+    """Whether a PO number could be this text: no longer than the column, and text PostgreSQL
+    can hold (no NUL, no lone surrogate); anything else names no order, on either database."""
+    if len(identifier) > _PO_LENGTH or "\x00" in identifier:
+        return False
+    try:
+        identifier.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def get_order_state(session: Session, identifier: str, lab: Lab) -> OrderState:
@@ -120,14 +140,20 @@ def order_state(session: Session, order: Order, lab: Lab) -> OrderState:
         .order_by(CheckIn.checked_in_at.desc(), CheckIn.id.desc())
         .limit(1)
     ).first()
+    return _state(order, None if last is None else (last.station, last.checked_in_at), lab)
+
+
+def _state(order: Order, last: tuple[str, datetime] | None, lab: Lab) -> OrderState:
+    """The state of a loaded order whose latest check-in (station, time) is `last`."""
     current = None
     if last is not None:
-        station = lab.stations.get(last.station)
+        code, checked_in_at = last
+        station = lab.stations.get(code)
         current = CurrentStation(
-            code=last.station,
+            code=code,
             description=station.description if station else None,
             customer_description=station.customer_description if station else None,
-            checked_in_at=last.checked_in_at,
+            checked_in_at=checked_in_at,
         )
     error = None
     if order.completion_error_code is not None:
@@ -168,7 +194,12 @@ class OrderDetails:
 
 
 def order_details(session: Session, order: Order, lab: Lab) -> OrderDetails:
-    """The whole of a loaded order. `arCode` is its first addon (by code) that is an AR coating."""
+    """The whole of a loaded order."""
+    return _details(order, order_state(session, order, lab), lab)
+
+
+def _details(order: Order, state: OrderState, lab: Lab) -> OrderDetails:
+    """The whole of a loaded order in `state`; its AR code is its first AR addon, by code."""
     addons = [
         AddonOfOrder(code, lab.addons[code].description if code in lab.addons else None)
         for code in sorted(a.addon_code for a in order.addons)
@@ -177,7 +208,7 @@ def order_details(session: Session, order: Order, lab: Lab) -> OrderDetails:
         (a for a in addons if a.code in lab.addons and "ar" in lab.addons[a.code].processes), None
     )
     return OrderDetails(
-        state=order_state(session, order, lab),
+        state=state,
         job_type=order.job_type,
         deleted=order.deleted,
         date_ordered=order.date_ordered,
@@ -245,20 +276,35 @@ def list_orders(
     if station is not None:
         conditions.append(_current_station() == station)
     total = session.execute(select(func.count()).select_from(Order).where(*conditions)).scalar_one()
-    query = select(Order).where(*conditions).order_by(Order.order_number.desc()).offset(offset)
+    # One statement for the page, its current stations included, and one for its addons.
+    query = (
+        select(Order, _current_station(), _latest(CheckIn.checked_in_at))
+        .where(*conditions)
+        .order_by(Order.order_number.desc())
+        .offset(offset)
+        .options(selectinload(Order.addons))
+    )
     if limit is not None:
         query = query.limit(limit)
-    orders = session.execute(query).scalars().all()
-    return OrderPage(total, [order_details(session, order, lab) for order in orders])
+    page = []
+    for order, station, checked_in_at in session.execute(query):
+        last = None if station is None else (station, checked_in_at)
+        page.append(_details(order, _state(order, last, lab), lab))
+    return OrderPage(total, page)
 
 
-def _current_station() -> ColumnElement[str]:
-    """The station of an order's latest check-in, served by the check-ins' per-order index."""
+def _latest(column: Mapped[T]) -> ScalarSelect[T]:
+    """`column` of an order's latest check-in, served by the check-ins' per-order index."""
     return (
-        select(CheckIn.station)
+        select(column)
         .where(CheckIn.order_number == Order.order_number)
         .order_by(CheckIn.checked_in_at.desc(), CheckIn.id.desc())
         .limit(1)
         .correlate(Order)
         .scalar_subquery()
     )
+
+
+def _current_station() -> ScalarSelect[str]:
+    """The station of an order's latest check-in."""
+    return _latest(CheckIn.station)
