@@ -161,6 +161,16 @@ class CheckIn(Base):
     __table_args__ = (Index(None, "order_number", "checked_in_at", "id"),)
 
 
+class OrderCount(Base):
+    """How many orders the table holds, in its one row, kept by triggers on `orders` (see
+    migration 0002), so an order list can give its total at the same cost at a million orders."""
+
+    __tablename__ = "order_count"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    orders: Mapped[int] = mapped_column(BigInteger)
+
+
 class TrackerHeartbeat(Base):
     """The last sign of life of one Job Tracker process."""
 

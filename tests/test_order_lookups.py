@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import simulation
@@ -16,7 +16,7 @@ from shared.domain.codes import OrderStatus
 from shared.domain.errors import RecordNotFound
 from shared.domain.lab import Lab
 from shared.models import Order
-from shared.orders import active_orders, lookup_order
+from shared.orders import active_orders, list_orders, lookup_order
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
@@ -119,8 +119,6 @@ def explain(engine: Engine, sql: str) -> str:
 
 
 def test_tray_and_po_lookups_are_served_by_their_indexes(engine: Engine) -> None:
-    from sqlalchemy import select
-
     def compiled(query: Any) -> str:
         return str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
@@ -128,3 +126,31 @@ def test_tray_and_po_lookups_are_served_by_their_indexes(engine: Engine) -> None
     po = compiled(select(Order).where(Order.po_number == "PO-7").limit(2))
     assert "ix_orders_active_tray" in explain(engine, tray)
     assert "ix_orders_po_number" in explain(engine, po)
+
+
+def test_the_order_lists_total_follows_every_insert_and_delete_however_made(
+    session_factory: sessionmaker[Session], make: Callable[..., int], lab: Lab, engine: Engine
+) -> None:
+    def total() -> int:
+        with transaction(session_factory, write=False) as session:
+            page = list_orders(session, lab, limit=1)
+            assert page.total == session.execute(select(func.count()).select_from(Order)).scalar()
+            return page.total
+
+    assert total() == 0
+    for _ in range(3):
+        make()
+    assert total() == 3
+    with engine.begin() as connection:  # a bulk load, as the benchmark's seeding does
+        connection.execute(
+            insert(Order),
+            [
+                {"order_number": n, "job_type": "F", "status": "V", "date_ordered": date.today()}
+                for n in range(500_000, 500_100)
+            ],
+        )
+        connection.execute(delete(Order).where(Order.order_number >= 500_050))
+    assert total() == 53
+    with transaction(session_factory) as session:
+        simulation.reset(session)
+    assert total() == 0
