@@ -11,6 +11,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from shared.domain.codes import JobType, OrderStatus
 from shared.orders import OrderState
 
+JOB_TYPE_DESCRIPTIONS = {"F": "Full", "U": "Uncut", "A": "Addon", "E": "Edge"}
 STATUS_DESCRIPTIONS = {
     "U": "Unvalid",
     "V": "Valid",
@@ -142,6 +143,185 @@ class OrderStatusSchema(Schema):
 def _station(state: OrderState, attribute: str) -> str | None:
     station = state.current_station
     return None if station is None else getattr(station, attribute)
+
+
+# ---- v2 job tracking ------------------------------------------------------------------------
+
+
+class Identifier(fields.Field[str]):
+    """An order identifier in a body: a string, or a non-negative integer (an order number)."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": "Must be a string or a non-negative integer."
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value)
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        return value
+
+
+class ListQuery(Schema):
+    """`limit` and `offset`: no limit lists every record; the total ignores both."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(strict=False, validate=validate.Range(min=0, max=10**9))
+    offset = fields.Integer(strict=False, load_default=0, validate=validate.Range(min=0, max=10**9))
+
+
+class StationsQuery(ListQuery):
+    pass
+
+
+class AddonsQuery(ListQuery):
+    rx_site = fields.Boolean(
+        data_key="rxSite", load_default=False, truthy={"true"}, falsy={"false"}
+    )
+
+
+class OrdersQuery(ListQuery):
+    status = fields.String(validate=validate.OneOf(["U", "V", "P", "C", "W"]))
+    station = fields.String(validate=validate.Length(1, 20))
+
+
+class CancelQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    delete_reason = fields.String(data_key="deleteReason", validate=validate.Length(max=20))
+
+
+class CheckinBodySchema(_Input):
+    """`POST /api/v2/job_track/stations/{code}`."""
+
+    order_identifier = Identifier(data_key="orderIdentifier", required=True)
+    operator = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=20))
+
+
+class StationSchema(Schema):
+    code = fields.String()
+    desc = fields.String(attribute="description")
+    customerDesc = fields.String(attribute="customer_description")
+    operator = fields.Boolean(attribute="is_operator")
+
+
+class StationListSchema(Schema):
+    total = fields.Integer()
+    stations = fields.List(fields.Nested(StationSchema))
+
+
+class AddonSchema(Schema):
+    code = fields.String()
+    desc = fields.String(attribute="description")
+    excludeFromRxSite = fields.Boolean(attribute="exclude_from_rx_site")
+    externalCode = fields.String(attribute="external_code", allow_none=True)
+    isAR = fields.Function(lambda a: a.flags()["isAR"])
+    isBackside = fields.Function(lambda a: a.flags()["isBackside"])
+    isMirror = fields.Function(lambda a: a.flags()["isMirror"])
+    isTint = fields.Function(lambda a: a.flags()["isTint"])
+    isUV = fields.Function(lambda a: a.flags()["isUV"])
+    requiresDropBall = fields.Function(lambda a: a.flags()["requiresDropBall"])
+    requiresEtching = fields.Function(lambda a: a.flags()["requiresEtching"])
+    requiresHarden = fields.Function(lambda a: a.flags()["requiresHarden"])
+    requiresPolish = fields.Function(lambda a: a.flags()["requiresPolish"])
+
+
+class AddonListSchema(Schema):
+    total = fields.Integer()
+    addons = fields.List(fields.Nested(AddonSchema))
+
+
+class CheckinDoneSchema(Schema):
+    """A check-in performed: the order, the station, and when."""
+
+    orderNumber = fields.String(attribute="order.order_number")
+    trayNumber = fields.String(attribute="order.tray_number")
+    poNumber = fields.String(attribute="order.po_number")
+    code = fields.String(attribute="station.code")
+    desc = fields.String(attribute="station.description")
+    customerDesc = fields.String(attribute="station.customer_description")
+    statusDateTime = UTCMillis(attribute="checked_in_at")
+
+
+class CancelDoneSchema(Schema):
+    orderNumber = fields.String(attribute="order.order_number")
+    trayNumber = fields.String(attribute="order.tray_number")
+    poNumber = fields.String(attribute="order.po_number")
+    message = fields.String()
+
+
+class OrderAddonSchema(Schema):
+    code = fields.String()
+    desc = fields.String(attribute="description")
+
+
+class OrderSchema(Schema):
+    """`GET /api/v2/orders/{id}`: the status representation's fields and the rest we hold."""
+
+    orderNumber = fields.String(attribute="state.order_number")
+    trayNumber = fields.String(attribute="state.tray_number")
+    poNumber = fields.String(attribute="state.po_number")
+    jobType = fields.String(attribute="job_type")
+    jobTypeDesc = fields.Function(lambda d: JOB_TYPE_DESCRIPTIONS[d.job_type])
+    status = fields.String(attribute="state.status")
+    statusDesc = fields.Function(lambda d: STATUS_DESCRIPTIONS.get(d.state.status, "Other"))
+    onHold = fields.Boolean(attribute="state.on_hold")
+    unvalidMessage = fields.String(attribute="state.unvalid_message")
+    calculationDesc = fields.Function(
+        lambda d: calculation_description(d.state.rt_calculated, d.state.lt_calculated)
+    )
+    rtCalculated = fields.Boolean(attribute="state.rt_calculated")
+    ltCalculated = fields.Boolean(attribute="state.lt_calculated")
+    dateOrdered = fields.Date(attribute="date_ordered")
+    dateCompleted = fields.Date(attribute="date_completed")
+    currentStation = fields.Function(lambda d: _station(d.state, "code"))
+    currentStationDesc = fields.Function(lambda d: _station(d.state, "description"))
+    currentStationCustomerDesc = fields.Function(
+        lambda d: _station(d.state, "customer_description")
+    )
+    currentStationDateTime = fields.Function(
+        lambda d: utc_millis(d.state.current_station and d.state.current_station.checked_in_at)
+    )
+    arCode = fields.String(attribute="ar_code")
+    arDesc = fields.String(attribute="ar_description")
+    addons = fields.List(fields.Nested(OrderAddonSchema))
+    deleted = fields.Boolean()
+    pendingCompletion = fields.Boolean(attribute="state.pending_completion")
+    completionError = fields.Function(
+        lambda d: (
+            d.state.completion_error
+            and {"code": d.state.completion_error.code, "message": d.state.completion_error.message}
+        )
+    )
+
+
+class OrderListSchema(Schema):
+    total = fields.Integer()
+    orders = fields.List(fields.Nested(OrderSchema))
+
+
+class HistoryEntrySchema(Schema):
+    code = fields.String()
+    desc = fields.String(attribute="description")
+    customerDesc = fields.String(attribute="customer_description")
+    operator = fields.String()
+    statusDateTime = UTCMillis(attribute="checked_in_at")
+
+
+class HistorySchema(Schema):
+    orderNumber = fields.String(attribute="order_number")
+    checkins = fields.List(fields.Nested(HistoryEntrySchema))
+
+
+class CancelledOrderStatusSchema(Schema):
+    """The status of a cancelled order, as Rx-Universe answers it: 200 with an error body."""
+
+    error = fields.Constant("Order marked for cancelation")
+    details = fields.Constant([])
 
 
 # ---- simulator control ----------------------------------------------------------------------
