@@ -6,6 +6,7 @@ from flask import Flask
 
 from api.errors import JSONRequest, register_error_handlers
 from api.routes import IdentifierConverter, SegmentConverter
+from api.routes.job_track import job_track
 from api.routes.sim import sim
 from api.routes.site import site
 from api.routes.v2 import v2
@@ -18,7 +19,7 @@ from shared.domain.lab import Lab
 
 MAX_BODY_BYTES = 1024 * 1024
 # Every blueprint the app serves; the OpenAPI document (api.openapi) covers the same ones.
-BLUEPRINTS = (site, v2, sim)
+BLUEPRINTS = (site, v2, job_track, sim)
 
 
 def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> Flask:

@@ -13,21 +13,37 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, Reque
 from api.endpoints import Answer
 from api.schemas import ErrorSchema
 from shared.domain.errors import (
+    CancelOrderCompleted,
+    CancelRefused,
+    CheckinOrderNotFound,
+    CheckinRefused,
     CompletionRejected,
+    CompletionStationReserved,
+    DeleteReasonsEmpty,
+    DeleteReasonUnknown,
     InvalidInput,
     JobFlowIncomplete,
+    NonCancelStationPassed,
+    OperatorNotFound,
+    OperatorRequired,
     OrderAlreadyCompleted,
     OrderContended,
     OrderDeleted,
+    OrderMarkedForCancelation,
+    OrderNotCheckable,
     OrderNotFound,
     OrderOnHold,
     OrderUnvalid,
+    ProcessNotNeeded,
     RecordNotFound,
+    StationNotFound,
 )
 
 log = logging.getLogger(__name__)
 
 COMPLETION_FAILED = "Could not complete order"
+CHECKIN_FAILED = "Checkin not performed"
+NO_RECORD_FOUND = "No record found"
 INVALID_REQUEST = "Invalid request"
 SERVICE_UNAVAILABLE = "Service unavailable"
 DATABASE_DOWN_DETAIL = "The database is unavailable; try again"
@@ -73,7 +89,22 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RecordNotFound)
     def _no_record(e: RecordNotFound) -> tuple[Response, int]:
-        return error_response(404, "No record found", [f"Provided: {e.provided}"])
+        return error_response(404, NO_RECORD_FOUND, [f"Provided: {e.provided}"])
+
+    @app.errorhandler(OrderMarkedForCancelation)
+    def _cancelled(e: OrderMarkedForCancelation) -> tuple[Response, int]:
+        # Rx-Universe's own answer for a cancelled order's status: an error body, with a 200.
+        return error_response(200, e.error, [])
+
+    @app.errorhandler(CheckinRefused)
+    def _checkin_refused(e: CheckinRefused) -> tuple[Response, int]:
+        return error_response(
+            404 if isinstance(e, OperatorNotFound) else 400, CHECKIN_FAILED, [e.reason]
+        )
+
+    @app.errorhandler(CancelRefused)
+    def _cancel_refused(e: CancelRefused) -> tuple[Response, int]:
+        return error_response(400, e.error, e.details)
 
     @app.errorhandler(InvalidInput)
     def _invalid(e: InvalidInput) -> tuple[Response, int]:
@@ -218,4 +249,81 @@ UNEXPECTED = Answer(
     OURS + "an unexpected error, logged by the API; never a traceback.",
     ErrorSchema,
     {"Unexpected": error_body(INTERNAL_ERROR, [INTERNAL_ERROR_DETAIL])},
+)
+
+
+def _checkin(e: CheckinRefused) -> dict[str, Any]:
+    return error_body(CHECKIN_FAILED, [e.reason])
+
+
+def _cancel(e: CancelRefused) -> dict[str, Any]:
+    return error_body(e.error, e.details)
+
+
+def no_record(what: str, example: str) -> Answer:
+    """404 No record found for an unknown `what`, echoing what was provided."""
+    return Answer(
+        404,
+        f"No {what} has this code or identifier; the details echo what was provided.",
+        ErrorSchema,
+        {"No record found": error_body(NO_RECORD_FOUND, [f"Provided: {example}"])},
+    )
+
+
+CHECKIN_REFUSED = Answer(
+    400,
+    "The check-in was not performed: the station is unknown (codes are case-sensitive; operators "
+    "and conveyor decision points are not stations a client checks into), no order has this "
+    "identifier, the station needs an operator, the order is not in the lab's flow, or (with the "
+    "lab's station verify on) no addon of the order calls for the station's process: then the "
+    "detail is the lab's message for that process.",
+    ErrorSchema,
+    {
+        e.reason: _checkin(e)
+        for e in (
+            StationNotFound(),
+            CheckinOrderNotFound(),
+            OperatorRequired(),
+            CompletionStationReserved(),
+            OrderNotCheckable("Order marked for cancelation"),
+            OrderNotCheckable("Order unvalid"),
+            OrderNotCheckable("Order already completed"),
+            OrderNotCheckable("Order on hold"),
+            ProcessNotNeeded("AR not needed"),
+        )
+    },
+)
+OPERATOR_NOT_FOUND = Answer(
+    404,
+    "The operator code names no operator.",
+    ErrorSchema,
+    {"Operator not found": _checkin(OperatorNotFound())},
+)
+CANCEL_REFUSED = Answer(
+    400,
+    "The order cannot be cancelled: it is completed, it has passed a non-cancel station, or the "
+    "lab requires a delete reason and none of its reasons was given.",
+    ErrorSchema,
+    {
+        e.error: _cancel(e)
+        for e in (
+            CancelOrderCompleted(),
+            NonCancelStationPassed(),
+            DeleteReasonUnknown("9999"),
+            DeleteReasonsEmpty(),
+        )
+    },
+)
+INVALID_QUERY = Answer(
+    400,
+    "A query parameter is unknown or has a wrong value: one `parameter: problem` line each.",
+    ErrorSchema,
+    {"A wrong value": error_body(INVALID_REQUEST, ["limit: Not a valid integer."])},
+)
+CANCELLED_STATUS = Answer(
+    200,
+    "The order is marked for cancelation: Rx-Universe answers its status with this error body "
+    "and a 200.",
+    ErrorSchema,
+    {"Order marked for cancelation": error_body(OrderMarkedForCancelation.error, [])},
 )

@@ -270,7 +270,7 @@ class StationSchema(Schema):
 
 class StationListSchema(Schema):
     total = fields.Integer()
-    stations = fields.List(fields.Nested(StationSchema))
+    stations = fields.List(fields.Nested(StationSchema), attribute="items")
 
 
 class AddonSchema(Schema):
@@ -291,7 +291,7 @@ class AddonSchema(Schema):
 
 class AddonListSchema(Schema):
     total = fields.Integer()
-    addons = fields.List(fields.Nested(AddonSchema))
+    addons = fields.List(fields.Nested(AddonSchema), attribute="items")
 
 
 class CheckinDoneSchema(Schema):
@@ -489,4 +489,35 @@ class OrderNumberPath(Schema):
             "answers 404 No record found.",
             "example": "33719",
         },
+    )
+
+
+class OrderAnyIdentifierPath(Schema):
+    """`{orderIdentifier}` on the v2 order pages: order, tray or PO number."""
+
+    order_identifier = fields.String(
+        data_key="orderIdentifier",
+        metadata={
+            "description": "The order number (leading zeros are ignored); else the tray number of "
+            "an active order (not completed, not cancelled); else a PO number that names exactly "
+            "one order. Anything else, an ambiguous tray or PO included, answers 404 No record "
+            "found.",
+            "example": "33719",
+        },
+    )
+
+
+class StationCodePath(Schema):
+    """`{code}` of a station (case-sensitive)."""
+
+    code = fields.String(
+        metadata={"description": "The station's code, case-sensitive.", "example": "BSC"}
+    )
+
+
+class AddonCodePath(Schema):
+    """`{code}` of an addon (case-sensitive)."""
+
+    code = fields.String(
+        metadata={"description": "The addon's code, case-sensitive.", "example": "AR"}
     )

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, Session, selectinload
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from shared.domain.codes import JobType, OrderStatus
-from shared.domain.errors import RecordNotFound
+from shared.domain.errors import OrderMarkedForCancelation, RecordNotFound
 from shared.domain.lab import Lab
 from shared.domain.rules import OrderFacts, effective_status, parse_order_number
 from shared.models import CheckIn, Order, OrderCount
@@ -115,8 +115,12 @@ def _storable(identifier: str) -> bool:
 
 
 def get_order_state(session: Session, identifier: str, lab: Lab) -> OrderState:
-    """The state of the order `identifier` names (order, tray or PO number)."""
-    return order_state(session, lookup_order(session, identifier), lab)
+    """The state of the order `identifier` names (order, tray or PO number); a cancelled order
+    has none to show (OrderMarkedForCancelation), as Rx-Universe answers."""
+    order = lookup_order(session, identifier)
+    if order.deleted:
+        raise OrderMarkedForCancelation(order.order_number)
+    return order_state(session, order, lab)
 
 
 def order_facts(order: Order) -> OrderFacts:
@@ -228,7 +232,13 @@ class HistoryEntry:
     checked_in_at: datetime
 
 
-def order_history(session: Session, order: Order, lab: Lab) -> list[HistoryEntry]:
+@dataclass(frozen=True)
+class OrderHistory:
+    order_number: int
+    checkins: list[HistoryEntry]
+
+
+def order_history(session: Session, order: Order, lab: Lab) -> OrderHistory:
     """An order's check-ins, oldest first."""
     rows = session.execute(
         select(CheckIn.station, CheckIn.operator, CheckIn.checked_in_at)
@@ -247,7 +257,7 @@ def order_history(session: Session, order: Order, lab: Lab) -> list[HistoryEntry
                 checked_in_at=row.checked_in_at,
             )
         )
-    return entries
+    return OrderHistory(order.order_number, entries)
 
 
 @dataclass(frozen=True)

@@ -2,28 +2,51 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from api.endpoints import Answer, endpoint
 from api.errors import (
+    CANCEL_REFUSED,
+    CANCELLED_STATUS,
     COMPLETION_REFUSED,
     DATABASE_DOWN,
+    INVALID_QUERY,
     NO_RECORD,
     ORDER_CONTENDED,
     ORDER_NOT_FOUND,
+    OURS,
 )
 from api.runtime import autocommitting, runtime, transactional
 from api.schemas import (
+    CancelDoneSchema,
+    CancelQuery,
     CompletionAcceptedSchema,
+    HistorySchema,
+    OrderAnyIdentifierPath,
     OrderIdentifierPath,
-    OrderNumberPath,
+    OrderListSchema,
+    OrderSchema,
+    OrdersQuery,
     OrderStatusSchema,
 )
+from shared.cancellation import CancelDone, cancel_order
 from shared.completion.flag import request_completion
 from shared.domain.clock import utcnow
-from shared.orders import OrderState, get_order_state
+from shared.orders import (
+    OrderDetails,
+    OrderHistory,
+    OrderPage,
+    OrderState,
+    get_order_state,
+    list_orders,
+    lookup_order,
+    order_details,
+    order_history,
+)
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
 TAG = "Rx-Universe v2"
@@ -86,11 +109,164 @@ def complete_order(connection: Connection, order_identifier: str) -> dict[str, i
     description="Rx-Universe's fields, then two that are ours, not Rx-Universe's: "
     "`pendingCompletion` (flagged, waiting for the Job Tracker) and `completionError` (why the "
     "tracker last refused to complete it).",
-    path=OrderNumberPath,
+    path=OrderAnyIdentifierPath,
     ok=Answer(200, "The order's status.", OrderStatusSchema, {"In coating": STATUS_EXAMPLE}),
-    errors=(NO_RECORD, DATABASE_DOWN),
+    errors=(CANCELLED_STATUS, NO_RECORD, DATABASE_DOWN),
 )
 @transactional(write=False)
 def order_status(session: Session, order_identifier: str) -> OrderState:
     """An order's status, current station and completion progress."""
     return get_order_state(session, order_identifier, runtime().lab)
+
+
+ORDER_EXAMPLE = {
+    "orderNumber": "33719",
+    "trayNumber": "123",
+    "poNumber": "PO-7",
+    "jobType": "F",
+    "jobTypeDesc": "Full",
+    "status": "P",
+    "statusDesc": "Process",
+    "onHold": False,
+    "unvalidMessage": None,
+    "calculationDesc": "Both eyes calculated",
+    "rtCalculated": True,
+    "ltCalculated": True,
+    "dateOrdered": "2026-11-27",
+    "dateCompleted": None,
+    "currentStation": "BSC",
+    "currentStationDesc": "BACKSIDE COATER",
+    "currentStationCustomerDesc": "IN COATING",
+    "currentStationDateTime": "2026-11-27T17:26:21.123Z",
+    "arCode": "AR",
+    "arDesc": "ANTI-REFLECTIVE",
+    "addons": [{"code": "AR", "desc": "ANTI-REFLECTIVE"}, {"code": "BSC", "desc": "BACKSIDE COAT"}],
+    "deleted": False,
+    "pendingCompletion": False,
+    "completionError": None,
+}
+OURS_ORDER = (
+    " `jobTypeDesc`, `deleted`, `pendingCompletion` and `completionError` are ours, not "
+    "Rx-Universe's; `arCode` and `arDesc` name the order's first AR addon (by code)."
+)
+
+
+@endpoint(
+    v2,
+    "GET",
+    "/orders",
+    tag=TAG,
+    summary="Orders, newest first",
+    description="Highest order number first. `status` filters by the shown status (`W`: on "
+    "hold), `station` by the current station (the latest check-in). `total` counts every "
+    "matching order, ignoring `limit` and `offset`; no `limit` lists them all." + OURS_ORDER,
+    query=OrdersQuery,
+    ok=Answer(
+        200, "The orders.", OrderListSchema, {"Orders": {"total": 1, "orders": [ORDER_EXAMPLE]}}
+    ),
+    errors=(INVALID_QUERY, DATABASE_DOWN),
+)
+@transactional(write=False)
+def orders(session: Session, query: dict[str, Any]) -> OrderPage:
+    """Orders, newest first."""
+    return list_orders(session, runtime().lab, **query)
+
+
+@endpoint(
+    v2,
+    "GET",
+    "/orders/<segment:order_identifier>",
+    tag=TAG,
+    summary="A whole order",
+    description="Its status representation's fields, its job type, dates and addons." + OURS_ORDER,
+    path=OrderAnyIdentifierPath,
+    ok=Answer(200, "The order.", OrderSchema, {"In coating": ORDER_EXAMPLE}),
+    errors=(NO_RECORD, DATABASE_DOWN),
+)
+@transactional(write=False)
+def order(session: Session, order_identifier: str) -> OrderDetails:
+    """A whole order."""
+    return order_details(session, lookup_order(session, order_identifier), runtime().lab)
+
+
+@endpoint(
+    v2,
+    "GET",
+    "/orders/<identifier:order_identifier>/history",
+    tag=TAG,
+    summary="An order's check-ins, oldest first",
+    description=OURS + "an endpoint in the v2 style: every station the order was checked in "
+    "at, with the operator and the time, the Job Tracker's completion included.",
+    path=OrderAnyIdentifierPath,
+    ok=Answer(
+        200,
+        "The order's check-ins.",
+        HistorySchema,
+        {
+            "Two check-ins": {
+                "orderNumber": "33719",
+                "checkins": [
+                    {
+                        "code": "GEN",
+                        "desc": "GEN-LOH GENERATOR",
+                        "customerDesc": "IN SURFACING",
+                        "operator": None,
+                        "statusDateTime": "2026-11-27T15:02:11.000Z",
+                    },
+                    {
+                        "code": "FQA",
+                        "desc": "FINAL QA",
+                        "customerDesc": "IN FINAL INSPECTION",
+                        "operator": "JD",
+                        "statusDateTime": "2026-11-27T17:26:21.123Z",
+                    },
+                ],
+            }
+        },
+    ),
+    errors=(NO_RECORD, DATABASE_DOWN),
+)
+@transactional(write=False)
+def history(session: Session, order_identifier: str) -> OrderHistory:
+    """An order's check-ins, oldest first."""
+    return order_history(session, lookup_order(session, order_identifier), runtime().lab)
+
+
+@endpoint(
+    v2,
+    "DELETE",
+    "/orders/<segment:order_identifier>",
+    tag=TAG,
+    summary="Cancel an order (flag it for deletion)",
+    description="The order stays, marked for cancelation: its status read then answers "
+    "`Order marked for cancelation`, a completion call code 02. `deleteReason` (a query "
+    "parameter) is required when the lab requires one, and ignored with a warning in `message` "
+    "otherwise. A second cancel answers 200 again with `message` `Order already marked for "
+    "cancelation`. An order with a completion flag keeps it: the Job Tracker rejects it with 02.",
+    path=OrderAnyIdentifierPath,
+    query=CancelQuery,
+    ok=Answer(
+        200,
+        "The order is marked for cancelation.",
+        CancelDoneSchema,
+        {
+            "Cancelled": {
+                "orderNumber": "33719",
+                "trayNumber": "123",
+                "poNumber": "PO-7",
+                "message": "",
+            },
+            "A reason the lab does not ask for": {
+                "orderNumber": "33719",
+                "trayNumber": "123",
+                "poNumber": "PO-7",
+                "message": "deleteReason ignored",
+            },
+        },
+    ),
+    errors=(CANCEL_REFUSED, NO_RECORD, INVALID_QUERY, DATABASE_DOWN),
+)
+@transactional(write=True)
+def cancel(session: Session, order_identifier: str, query: dict[str, Any]) -> CancelDone:
+    """Cancel an order."""
+    return cancel_order(session, runtime().lab, order_identifier, query.get("delete_reason"))

@@ -53,6 +53,16 @@ class RecordNotFound(DomainError):
         super().__init__(f"No record found: {provided}")
 
 
+class OrderMarkedForCancelation(DomainError):
+    """A status read of a cancelled order, which Rx-Universe answers with this error body."""
+
+    error = "Order marked for cancelation"
+
+    def __init__(self, order_number: int) -> None:
+        self.order_number = order_number
+        super().__init__(f"{self.error}: {order_number}")
+
+
 class InvalidInput(DomainError):
     """Input that is well-formed but does not fit the data (a taken number, an unknown code)."""
 
