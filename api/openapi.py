@@ -119,7 +119,15 @@ def _responses(answers: Iterable[Answer]) -> dict[str, Any]:
         described = [response["description"], answer.description]
         response["description"] = " ".join(filter(None, described))
         content = response.setdefault("content", {}).setdefault(answer.content_type, {})
-        content["schema"] = answer.schema or _untyped(answer.content_type)
+        schema = answer.schema or _untyped(answer.content_type)
+        if "schema" not in content or content["schema"] == schema:
+            content["schema"] = schema
+        else:
+            # Two bodies for one status (a cancelled order's status read is a 200 with an error
+            # body, as Rx-Universe answers it): either may come.
+            shown = content["schema"]
+            either = shown["oneOf"] if isinstance(shown, dict) and "oneOf" in shown else [shown]
+            content["schema"] = {"oneOf": [*either, schema]}
         if answer.examples:
             content.setdefault("examples", {}).update(
                 {name: {"value": body} for name, body in answer.examples.items()}

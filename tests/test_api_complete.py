@@ -61,7 +61,7 @@ def test_each_documented_refusal_has_its_exact_body(
 ) -> None:
     number = make_order(**order)
     assert_body(complete(client, number), status_code, completion_error(code, message))
-    assert status(client, number)["pendingCompletion"] is False
+    assert client.get(f"/api/v2/orders/{number}").get_json()["pendingCompletion"] is False
 
 
 def test_an_unknown_order_answers_404_code_01(client: FlaskClient) -> None:

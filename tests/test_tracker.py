@@ -52,7 +52,9 @@ def change(client: FlaskClient, number: str, **changes: Any) -> None:
 
 
 def status(client: FlaskClient, number: str) -> dict[str, Any]:
-    response = client.get(f"/api/v2/orders/{number}/status")
+    """The whole order: its status fields, readable for a cancelled order too (whose status
+    read answers only that it is marked for cancelation)."""
+    response = client.get(f"/api/v2/orders/{number}")
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
 
