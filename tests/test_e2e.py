@@ -157,3 +157,39 @@ def test_the_demo_runs_to_the_end_and_shows_the_refusals() -> None:
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "Needs Backside Coat!" in demo.stdout
     assert "Order on hold" in demo.stdout
+
+
+@pytest.mark.e2e
+def test_an_order_driven_through_its_flow_by_checkins_alone_is_completed_by_the_tracker(
+    live_api: live.Api, database_url: str, tmp_path: Path
+) -> None:
+    """A lab's day for one order, with no simulator power but creating it: scans at each
+    station its addons need (an operator at Final QA), a refused scan, completion by the
+    tracker, and the history that tells it."""
+    status, body = live_api.call(
+        "POST",
+        "/api/sim/orders",
+        {"status": "V", "trayNumber": "321", "poNumber": "PO-E2E", "addons": ["AR", "BSC"]},
+    )
+    assert status == 201, body
+    number = body["orderNumber"]
+    flow = [("REC", None), ("GEN", None), ("BSC", None), ("AR1", None), ("EDG", None)]
+    flow.append(("FQA", "MS"))
+    for station, operator in flow:
+        scan = {"orderIdentifier": "321", "operator": operator}
+        status, body = live_api.call("POST", f"/api/v2/job_track/stations/{station}", scan)
+        assert (status, body["code"]) == (201, station), body
+    refused = live_api.call("POST", "/api/v2/job_track/stations/TNT", {"orderIdentifier": "PO-E2E"})
+    assert refused == (400, {"error": "Checkin not performed", "details": ["Tint not needed"]})
+    flag(live_api, number)
+    with live.run_tracker(database_url, tmp_path, TRACKER_INTERVAL=0.2):
+        assert_completed(wait_until_completed(live_api, number))
+    status, history = live_api.call("GET", f"/api/v2/orders/{number}/history")
+    assert status == 200, history
+    assert [(c["code"], c["operator"]) for c in history["checkins"]] == [
+        *flow,
+        ("CMP", None),
+    ]
+    # Completed: its tray no longer names it, its PO still does.
+    assert live_api.call("GET", "/api/v2/orders/321/status")[0] == 404
+    assert live_api.call("GET", "/api/v2/orders/PO-E2E/status")[1]["status"] == "C"

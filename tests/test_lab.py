@@ -49,6 +49,21 @@ def default_text() -> str:
         (lambda t: t.replace('final_qa_process = "final_qa"', 'final_qa_process = "qa"'), "qa"),
         (lambda t: t + "\n[[stations]]\ncode = 1\n", "code"),
         (lambda t: t.replace("station_verify = true", "station_verify = "), "not valid TOML"),
+        (lambda t: t.replace('code = "2"', 'code = "1"'), "delete reason '1' is listed twice"),
+        (
+            lambda t: t.replace(
+                'description = "JANE DOE"', 'description = "JANE DOE"\nprocess = "ar"'
+            ),
+            "operator 'JD' cannot perform a process",
+        ),
+        (
+            lambda t: t.replace(
+                'description = "TOM LEE"', 'description = "TOM LEE"\nrequires_operator = true'
+            ),
+            "operator 'TL' cannot require an operator",
+        ),
+        (lambda t: t.replace("non_cancel = true", 'non_cancel = "maybe"', 1), "non_cancel"),
+        (lambda t: t.replace('externalCode = "AR-STD"', "externalCode = 5"), "externalCode"),
     ],
 )
 def test_an_inconsistent_lab_file_is_refused_with_the_reason(
@@ -68,3 +83,19 @@ def test_a_lab_can_switch_its_settings_off(tmp_path: Path) -> None:
     text = text.replace("force_qa_on_addon_jobs = true", "force_qa_on_addon_jobs = false")
     lab = load_lab(lab_file(tmp_path, text))
     assert not lab.station_verify and not lab.force_qa_on_addon_jobs
+
+
+def test_the_default_lab_is_a_whole_lab(lab: Lab) -> None:
+    """Surfacing, coating, finishing and QA stations, operators, non-cancel stations from
+    edging on, a station that needs an operator, and delete reasons."""
+    places = [s for s in lab.stations.values() if s.takes_checkins]
+    assert len(lab.stations) >= 20 and len(places) >= 20
+    assert {s.code for s in lab.stations.values() if s.is_operator} == {"JD", "MS", "RK", "TL"}
+    flow = [s.code for s in places]
+    edging = flow.index("EDG")
+    assert all(lab.stations[c].non_cancel for c in flow[edging:])
+    assert not any(lab.stations[c].non_cancel for c in flow[:edging])
+    assert lab.stations["FQA"].requires_operator
+    assert lab.delete_reasons and not lab.delete_reason_required
+    assert lab.addons["SUN"].processes == {"tint", "uv"}
+    assert lab.addons["DBT"].exclude_from_rx_site
