@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
-from bench import ROOT, endpoint, latency, memory, poll, profiles, report, tracker
+from bench import ROOT, endpoint, job_tracking, latency, memory, poll, profiles, report, tracker
 from bench.databases import DEFAULT_POSTGRES_URL, KINDS, Target, server_version
 from bench.machine import describe, load_average
 from bench.results import DatabaseRun, Measured, rows
@@ -150,6 +150,7 @@ def _run(target: Target, size: Size, work: Path, *, profile: str) -> DatabaseRun
         poll=_step(f"{db}: idle poll", lambda: poll.measure(target, size)),
         latency=_step(f"{db}: flag-to-complete", lambda: latency.measure(target, size, logs)),
         memory=_step(f"{db}: tracker memory", lambda: memory.measure(target, size)),
+        jobs=_step(f"{db}: job tracking", lambda: job_tracking.measure(target, size, logs)),
     )
     if profile == "never":
         return run

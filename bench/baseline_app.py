@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import make_url
 
 # A diagnostic only: the PostgreSQL baseline also sends the API's NOTIFY in its transaction,
@@ -29,6 +29,7 @@ FLAG_SQL = (
 def create_app() -> Flask:
     """The bare app, on the database DATABASE_URL names (one connection per gunicorn worker)."""
     flag = _flagger(os.environ["DATABASE_URL"])
+    reads = _Reads(os.environ["DATABASE_URL"])
     app = Flask(__name__)
 
     @app.post("/api/v2/orders/<int:number>/complete")
@@ -36,7 +37,97 @@ def create_app() -> Flask:
         flag(number)
         return {"orderNumber": str(number), "message": "Successful"}, 201
 
+    @app.post("/api/v2/job_track/stations/<code>")
+    def checkin(code: str) -> tuple[dict[str, Any], int]:
+        number = int(request.get_json()["orderIdentifier"])
+        order, at = reads.checkin(number, code)
+        body = {"orderNumber": str(number), "trayNumber": order[0], "poNumber": order[1]}
+        return {**body, "code": code, "desc": "", "customerDesc": "", "statusDateTime": at}, 201
+
+    @app.get("/api/v2/orders/<int:number>/status")
+    def status(number: int) -> dict[str, Any]:
+        return reads.status(number)
+
+    @app.get("/api/v2/orders/<int:number>")
+    def order(number: int) -> dict[str, Any]:
+        return {**reads.status(number), "addons": reads.addons(number)}
+
     return app
+
+
+# The job-tracking baselines: the same rows read and written as the API's, with the raw driver
+# and nothing else (no validation, no lab, no identifier lookup beyond the order number).
+STATUS_SQL = (
+    "SELECT o.order_number, o.tray_number, o.po_number, o.status, o.on_hold, o.unvalid_message,"
+    " o.rt_calculated, o.lt_calculated, o.completion_requested_at, o.completion_error_code,"
+    " (SELECT c.station FROM checkins c WHERE c.order_number = o.order_number"
+    "  ORDER BY c.checked_in_at DESC, c.id DESC LIMIT 1),"
+    " (SELECT c.checked_in_at FROM checkins c WHERE c.order_number = o.order_number"
+    "  ORDER BY c.checked_in_at DESC, c.id DESC LIMIT 1)"
+    " FROM orders o WHERE o.order_number = {p}"
+)
+ADDONS_SQL = "SELECT addon_code FROM order_addons WHERE order_number = {p} ORDER BY addon_code"
+CHECKIN_SQL = "INSERT INTO checkins (order_number, station, checked_in_at) VALUES ({p}, {p}, {p})"
+ORDER_FOR_CHECKIN_SQL = (
+    "SELECT tray_number, po_number, status, on_hold, deleted FROM orders WHERE order_number = {p}"
+)
+
+
+class _Reads:
+    """Raw-driver reads and the check-in write, on one connection per worker."""
+
+    def __init__(self, database_url: str) -> None:
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite":
+            self.sqlite = sqlite3.connect(str(url.database), timeout=10, isolation_level=None)
+            self.sqlite.execute("PRAGMA journal_mode = WAL")
+            self.sqlite.execute("PRAGMA synchronous = NORMAL")
+            self.p = "?"
+            self.pg: Any = None
+        else:
+            import psycopg
+
+            conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.pg = psycopg.connect(conninfo, autocommit=True)
+            self.p = "%s"
+
+    def _all(self, sql: str, *values: Any) -> list[Any]:
+        if self.pg is None:
+            return self.sqlite.execute(sql.format(p=self.p), values).fetchall()
+        return self.pg.execute(sql.format(p=self.p), values).fetchall()
+
+    def _write(self, sql: str, *values: Any) -> None:
+        (self.sqlite if self.pg is None else self.pg).execute(sql.format(p=self.p), values)
+
+    def status(self, number: int) -> dict[str, Any]:
+        (row,) = self._all(STATUS_SQL, number)
+        keys = (
+            "orderNumber", "trayNumber", "poNumber", "status", "onHold", "unvalidMessage",
+            "rtCalculated", "ltCalculated", "pendingCompletion", "completionError",
+            "currentStation", "currentStationDateTime",
+        )  # fmt: skip
+        values = (str(value) if value is not None else None for value in row)
+        return dict(zip(keys, values, strict=True))
+
+    def addons(self, number: int) -> list[str]:
+        return [code for (code,) in self._all(ADDONS_SQL, number)]
+
+    def checkin(self, number: int, station: str) -> tuple[Any, str]:
+        """The order's row locked and read, the check-in written, in one transaction."""
+        now = datetime.now(UTC)
+        if self.pg is None:
+            stamp = now.replace(tzinfo=None).isoformat(" ", "microseconds")
+            self.sqlite.execute("BEGIN IMMEDIATE")
+            try:
+                (order,) = self._all(ORDER_FOR_CHECKIN_SQL, number)
+                self._write(CHECKIN_SQL, number, station, stamp)
+            finally:
+                self.sqlite.execute("COMMIT")
+        else:
+            with self.pg.transaction():
+                (order,) = self._all(ORDER_FOR_CHECKIN_SQL + " FOR UPDATE", number)
+                self._write(CHECKIN_SQL, number, station, now)
+        return order, now.isoformat()
 
 
 def _flagger(database_url: str) -> Callable[[int], None]:

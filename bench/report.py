@@ -32,6 +32,7 @@ SECTIONS = (
     "## 3. Idle poll cost",
     "## 4. Flag-to-complete latency",
     "## 5. Memory",
+    "## 6. Job tracking",
     "## Missed targets and their profiles",
 )
 COLOURS = {"SQLite": "#4c72b0", "PostgreSQL": "#dd8452"}
@@ -68,6 +69,7 @@ def write(
             *_poll(runs, links["poll"]),
             *_latency(runs, links["latency"]),
             *_memory(runs, links["memory"]),
+            *_job_tracking(runs),
             *_misses(runs, table),
         ]
     )
@@ -314,6 +316,47 @@ def _memory(runs: Sequence[DatabaseRun], image: str) -> list[str]:
             f" ({m.seconds:.1f} s with start-up and exit), peak"
             f" {m.peak_mb:.1f} MB, idle peak {m.idle_peak_mb:.1f} MB, {len(m.samples)} samples."
         )
+    return [*lines, ""]
+
+
+def _job_tracking(runs: Sequence[DatabaseRun]) -> list[str]:
+    lines = [
+        "## 6. Job tracking",
+        "",
+        "Check-ins (`POST /api/v2/job_track/stations/GEN`, each to a new order in turn), status",
+        "reads and whole-order reads under the same gunicorn and wrk load as the completion",
+        "endpoint, each beside a baseline that does the same reads and writes with the raw driver",
+        "in a bare Flask app (`bench/baseline_app.py`), in alternating rounds. Then the order",
+        "list's first page (`?limit=10`, with its total) and status reads by tray and by PO",
+        "number, in process, median of many, with the small table and again with the large one",
+        "(completed orders, each with a PO, their trays reused): the tray's partial index, the",
+        "PO's index and the kept order count must keep these flat.",
+        "",
+        "| Database | Operation | API req/s | Baseline req/s | Ratio | API p50 | Baseline p50 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        if run.jobs is None:
+            continue
+        for op in run.jobs.operations:
+            lines.append(
+                f"| {run.target.label} | {op.name} | {number(op.api.requests_per_second, 'req/s')}"
+                f" | {number(op.baseline.requests_per_second, 'req/s')} | {ratio(op.share)} |"
+                f" {number(op.api.p50_ms, 'ms')} | {number(op.baseline.p50_ms, 'ms')} |"
+            )
+    lines += [
+        "",
+        "| Database | Orders | First page | By tray | By PO |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        if run.jobs is None:
+            continue
+        for times in (run.jobs.small, run.jobs.big):
+            lines.append(
+                f"| {run.target.label} | {times.orders:,} | {number(times.first_page_ms, 'ms')} |"
+                f" {number(times.tray_ms, 'ms')} | {number(times.po_ms, 'ms')} |"
+            )
     return [*lines, ""]
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bench.databases import Target
 from bench.endpoint import EndpointResult, Load
+from bench.job_tracking import JobTrackingResult
 from bench.latency import Latencies
 from bench.memory import MemoryResult
 from bench.poll import PollResult
@@ -21,6 +22,8 @@ POLL_MAXIMUM_MS = 2.0
 WAKE_UP_P50_MS = 50.0
 PEAK_RSS_MB = 150.0
 RSS_DRIFT = 0.10
+JOB_TRACKING_SHARE = 0.75
+LOOKUP_SPREAD = 0.5
 
 
 @dataclass
@@ -33,6 +36,7 @@ class DatabaseRun:
     poll: PollResult
     latency: list[Latencies]
     memory: MemoryResult
+    jobs: JobTrackingResult | None = None
     diagnostics: dict[str, Load] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
 
@@ -65,6 +69,7 @@ def rows(run: DatabaseRun) -> list[Row]:
         *_poll_rows(run),
         *_latency_rows(run),
         *_memory_rows(run),
+        *_job_tracking_rows(run),
     ]
 
 
@@ -217,6 +222,46 @@ def _memory_rows(run: DatabaseRun) -> list[Row]:
             "memory",
         ),
     ]
+
+
+def _job_tracking_rows(run: DatabaseRun) -> list[Row]:
+    if run.jobs is None:
+        return []
+    db, jobs = run.target.label, run.jobs
+    label = "bare Flask + raw driver, same gunicorn"
+    result = [
+        Row(
+            db,
+            f"{op.name.capitalize()} throughput",
+            op.api.requests_per_second,
+            "req/s",
+            op.baseline.requests_per_second,
+            label,
+            f"≥ {JOB_TRACKING_SHARE:.0%} of baseline",
+            op.share >= JOB_TRACKING_SHARE,
+        )
+        for op in jobs.operations
+    ]
+    small, big = jobs.small, jobs.big
+    for figure, attribute in (
+        ("Orders list, first page", "first_page_ms"),
+        ("Status by tray number", "tray_ms"),
+        ("Status by PO number", "po_ms"),
+    ):
+        value, baseline = getattr(big, attribute), getattr(small, attribute)
+        result.append(
+            Row(
+                db,
+                f"{figure}, {big.orders:,} orders",
+                value,
+                "ms",
+                baseline,
+                f"the same, {small.orders:,} orders",
+                f"within {LOOKUP_SPREAD:.0%} of baseline",
+                abs(value / baseline - 1) <= LOOKUP_SPREAD,
+            )
+        )
+    return result
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ SECTIONS = (
     "## 3. Idle poll cost",
     "## 4. Flag-to-complete latency",
     "## 5. Memory",
+    "## 6. Job tracking",
     "## Missed targets and their profiles",
 )
 # Each figure the issue asks for, by the start of its name in the results table.
@@ -37,6 +38,12 @@ FIGURES = (
     "Flag-to-complete p95, polling",
     "Tracker peak RSS",
     "Tracker RSS at 90% of the drain",
+    "Check-in throughput",
+    "Status read throughput",
+    "Order read throughput",
+    "Orders list, first page",
+    "Status by tray number",
+    "Status by PO number",
 )
 POSTGRESQL_FIGURES = (
     "Tracker throughput, 2 processes",
