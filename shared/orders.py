@@ -1,20 +1,47 @@
-"""Finding orders by any identifier, and reading them as the v2 endpoints show them."""
+"""Finding orders by any identifier, and reading them as the v2 endpoints show them.
+
+Every read is one statement that finds the order and brings everything shown: its row, its current
+station and (for the whole order) its addons. The status and order reads run theirs on the driver,
+compiled once, as the completion call does (`shared.db.driver` says why); the list and the writes'
+lookups run the same columns through the session.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TypeVar
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, select
-from sqlalchemy.orm import Mapped, Session, selectinload
-from sqlalchemy.sql.selectable import ScalarSelect
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Dialect,
+    Select,
+    String,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.orm import Session
 
+from shared.completion.facts import codes_of_order
+from shared.db.driver import DriverStatement
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import OrderMarkedForCancelation, RecordNotFound
 from shared.domain.lab import Lab
 from shared.domain.rules import OrderFacts, effective_status, parse_order_number
-from shared.models import CheckIn, Order, OrderCount
+from shared.models import CheckIn, Order, OrderAddon, OrderCount
+
+_orders = Order.__table__
+_checkins = CheckIn.__table__
+# Tray numbers are digits, at most 5 of them; a tray names an order only while it is active.
+_TRAY_DIGITS = 5
+_PO_LENGTH = cast(String, _orders.c.po_number.type).length or 0
 
 
 @dataclass(frozen=True)
@@ -48,135 +75,6 @@ class OrderState:
     completion_error: CompletionError | None
 
 
-T = TypeVar("T")
-# Tray numbers are digits, at most 5 of them; a tray names an order only while it is active.
-_TRAY_DIGITS = 5
-_PO_LENGTH = Order.__table__.c.po_number.type.length or 0
-
-
-def find_order(session: Session, identifier: str) -> Order:
-    """The order an order number names, or RecordNotFound echoing what was provided."""
-    number = parse_order_number(identifier)
-    order = None if number is None else session.get(Order, number)
-    if order is None:
-        raise RecordNotFound(identifier)
-    return order
-
-
-def active_orders() -> ColumnElement[bool]:
-    """Orders still in the lab: not completed, not cancelled. The same expression, literals
-    included, as the active tray index's condition, so the database uses that index."""
-    return and_(Order.status != literal_column("'C'"), Order.deleted == false())
-
-
-def lookup_order(session: Session, identifier: str, *, lock: bool = False) -> Order:
-    """The order any v2 identifier names: its order number; else the tray number of an active
-    order; else a PO number that names exactly one order. Each lookup is served by an index.
-
-    A tray or a PO shared by several such orders names none of them: a client acting on "the"
-    order of an ambiguous reference must not act on a guess. With `lock`, the order's row is
-    locked for the rest of the transaction (PostgreSQL; SQLite's write lock covers it).
-    """
-    number = parse_order_number(identifier)
-    if number is not None:
-        query = select(Order).where(Order.order_number == number)
-        order = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
-        if order is not None:
-            return order
-    if not _storable(identifier):
-        raise RecordNotFound(identifier)
-    candidates: list[Select[Order]] = []
-    if identifier.isascii() and identifier.isdigit() and len(identifier) <= _TRAY_DIGITS:
-        candidates.append(select(Order).where(Order.tray_number == identifier, active_orders()))
-    candidates.append(select(Order).where(Order.po_number == identifier))
-    for candidate in candidates:
-        found = (
-            session.execute((candidate.with_for_update() if lock else candidate).limit(2))
-            .scalars()
-            .all()
-        )
-        if len(found) == 1:
-            return found[0]
-        if found:
-            break  # ambiguous: not found, rather than a guess
-    raise RecordNotFound(identifier)
-
-
-def _storable(identifier: str) -> bool:
-    """Whether a PO number could be this text: no longer than the column, and text PostgreSQL
-    can hold (no NUL, no lone surrogate); anything else names no order, on either database."""
-    if len(identifier) > _PO_LENGTH or "\x00" in identifier:
-        return False
-    try:
-        identifier.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def get_order_state(session: Session, identifier: str, lab: Lab) -> OrderState:
-    """The state of the order `identifier` names (order, tray or PO number); a cancelled order
-    has none to show (OrderMarkedForCancelation), as Rx-Universe answers."""
-    order = lookup_order(session, identifier)
-    if order.deleted:
-        raise OrderMarkedForCancelation(order.order_number)
-    return order_state(session, order, lab)
-
-
-def order_facts(order: Order) -> OrderFacts:
-    """What the rules look at, from a loaded order."""
-    return OrderFacts(
-        order_number=order.order_number,
-        status=order.status,
-        on_hold=order.on_hold,
-        deleted=order.deleted,
-        job_type=order.job_type,
-        addons=frozenset(a.addon_code for a in order.addons),
-        stations=frozenset(c.station for c in order.checkins),
-    )
-
-
-def order_state(session: Session, order: Order, lab: Lab) -> OrderState:
-    """The state of a loaded order."""
-    last = session.execute(
-        select(CheckIn.station, CheckIn.checked_in_at)
-        .where(CheckIn.order_number == order.order_number)
-        .order_by(CheckIn.checked_in_at.desc(), CheckIn.id.desc())
-        .limit(1)
-    ).first()
-    return _state(order, None if last is None else (last.station, last.checked_in_at), lab)
-
-
-def _state(order: Order, last: tuple[str, datetime] | None, lab: Lab) -> OrderState:
-    """The state of a loaded order whose latest check-in (station, time) is `last`."""
-    current = None
-    if last is not None:
-        code, checked_in_at = last
-        station = lab.stations.get(code)
-        current = CurrentStation(
-            code=code,
-            description=station.description if station else None,
-            customer_description=station.customer_description if station else None,
-            checked_in_at=checked_in_at,
-        )
-    error = None
-    if order.completion_error_code is not None:
-        error = CompletionError(order.completion_error_code, order.completion_error_message or "")
-    return OrderState(
-        order_number=order.order_number,
-        tray_number=order.tray_number,
-        po_number=order.po_number,
-        status=effective_status(order.status, order.on_hold),
-        on_hold=order.on_hold,
-        unvalid_message=order.unvalid_message,
-        rt_calculated=order.rt_calculated,
-        lt_calculated=order.lt_calculated,
-        current_station=current,
-        pending_completion=order.completion_requested_at is not None,
-        completion_error=error,
-    )
-
-
 @dataclass(frozen=True)
 class AddonOfOrder:
     code: str
@@ -197,26 +95,194 @@ class OrderDetails:
     ar_description: str | None
 
 
-def order_details(session: Session, order: Order, lab: Lab) -> OrderDetails:
-    """The whole of a loaded order."""
-    return _details(order, order_state(session, order, lab), lab)
+def active_orders() -> ColumnElement[bool]:
+    """Orders still in the lab: not completed, not cancelled. The same expression, literals
+    included, as the active tray index's condition, so the database uses that index."""
+    return and_(_orders.c.status != literal_column("'C'"), _orders.c.deleted == false())
 
 
-def _details(order: Order, state: OrderState, lab: Lab) -> OrderDetails:
-    """The whole of a loaded order in `state`; its AR code is its first AR addon, by code."""
+def _latest(column: Any) -> Any:
+    """`column` of the order's latest check-in, served by the check-ins' per-order index."""
+    return (
+        select(column)
+        .where(_checkins.c.order_number == _orders.c.order_number)
+        .order_by(_checkins.c.checked_in_at.desc(), _checkins.c.id.desc())
+        .limit(1)
+        .correlate(_orders)
+        .scalar_subquery()
+    )
+
+
+# What the status endpoint shows, in one row; the whole order adds its own columns and addons.
+_STATE_COLUMNS = (
+    _orders.c.order_number,
+    _orders.c.tray_number,
+    _orders.c.po_number,
+    _orders.c.status,
+    _orders.c.on_hold,
+    _orders.c.deleted,
+    _orders.c.unvalid_message,
+    _orders.c.rt_calculated,
+    _orders.c.lt_calculated,
+    _orders.c.completion_requested_at,
+    _orders.c.completion_error_code,
+    _orders.c.completion_error_message,
+    _latest(_checkins.c.station).label("station"),
+    _latest(_checkins.c.checked_in_at).label("checked_in_at"),
+)
+_DETAIL_COLUMNS = (
+    *_STATE_COLUMNS,
+    _orders.c.job_type,
+    _orders.c.date_ordered,
+    _orders.c.date_completed,
+    codes_of_order(OrderAddon.__table__.c.addon_code).label("addons"),
+)
+
+
+class _Lookups(NamedTuple):
+    by_number: DriverStatement
+    by_tray: DriverStatement
+    by_po: DriverStatement
+
+
+@functools.cache
+def _lookups(dialect: Dialect, whole: bool) -> _Lookups:
+    """The three ways to find an order, each bringing the columns shown, compiled once."""
+    query: Select[Any] = select(*(_DETAIL_COLUMNS if whole else _STATE_COLUMNS))
+    number = query.where(_orders.c.order_number == bindparam("number"))
+    tray = query.where(_orders.c.tray_number == bindparam("tray"), active_orders()).limit(2)
+    po = query.where(_orders.c.po_number == bindparam("po")).limit(2)
+    return _Lookups(*(DriverStatement.compile(q, dialect) for q in (number, tray, po)))
+
+
+def find_row(connection: Connection, identifier: str, *, whole: bool = False) -> Any:
+    """The row of the order any v2 identifier names: its order number; else the tray number of
+    an active order; else a PO number that names exactly one order; each served by an index.
+
+    A tray or a PO shared by several such orders names none of them: a client acting on "the"
+    order of an ambiguous reference must not act on a guess. Text that no PO column could hold
+    (too long, a NUL, a lone surrogate) names no order, the same on both databases.
+    """
+    lookups = _lookups(connection.dialect, whole)
+    number = parse_order_number(identifier)
+    if number is not None:
+        rows = lookups.by_number.fetch(connection, number=number)
+        if rows:
+            return rows[0]
+    if _storable(identifier):
+        rows = []
+        if identifier.isascii() and identifier.isdigit() and len(identifier) <= _TRAY_DIGITS:
+            rows = lookups.by_tray.fetch(connection, tray=identifier)
+        if not rows:
+            rows = lookups.by_po.fetch(connection, po=identifier)
+        if len(rows) == 1:
+            return rows[0]
+    raise RecordNotFound(identifier)
+
+
+def _storable(identifier: str) -> bool:
+    if len(identifier) > _PO_LENGTH or "\x00" in identifier:
+        return False
+    try:
+        identifier.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def read_state(connection: Connection, identifier: str, lab: Lab) -> OrderState:
+    """The status endpoint's answer; a cancelled order has none to show, as Rx-Universe says."""
+    row = find_row(connection, identifier)
+    if row.deleted:
+        raise OrderMarkedForCancelation(row.order_number)
+    return _state(row, lab)
+
+
+def read_details(connection: Connection, identifier: str, lab: Lab) -> OrderDetails:
+    """The whole order any v2 identifier names."""
+    return _details(find_row(connection, identifier, whole=True), lab)
+
+
+def state_of(session: Session, number: int, lab: Lab) -> OrderState:
+    """The state of order `number` as the session sees it (the simulator's answers)."""
+    return _state(find_row(session.connection(), str(number)), lab)
+
+
+def find_order(session: Session, identifier: str) -> Order:
+    """The order an order number names (the simulator's own paths), or RecordNotFound."""
+    number = parse_order_number(identifier)
+    order = None if number is None else session.get(Order, number)
+    if order is None:
+        raise RecordNotFound(identifier)
+    return order
+
+
+def lookup_order(session: Session, identifier: str, *, lock: bool = False) -> Order:
+    """The order any v2 identifier names (see `find_row`), loaded for a change; with `lock`, its
+    row is locked for the rest of the transaction (PostgreSQL; SQLite's write lock covers it)."""
+    number = find_row(session.connection(), identifier).order_number
+    query = select(Order).where(Order.order_number == number)
+    order = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if order is None:  # removed between the two statements
+        raise RecordNotFound(identifier)
+    return order
+
+
+def order_facts(order: Order) -> OrderFacts:
+    """What the rules look at, from a loaded order."""
+    return OrderFacts(
+        order_number=order.order_number,
+        status=order.status,
+        on_hold=order.on_hold,
+        deleted=order.deleted,
+        job_type=order.job_type,
+        addons=frozenset(a.addon_code for a in order.addons),
+        stations=frozenset(c.station for c in order.checkins),
+    )
+
+
+def _state(row: Any, lab: Lab) -> OrderState:
+    current = None
+    if row.station is not None:
+        station = lab.stations.get(row.station)
+        current = CurrentStation(
+            code=row.station,
+            description=station.description if station else None,
+            customer_description=station.customer_description if station else None,
+            checked_in_at=row.checked_in_at,
+        )
+    error = None
+    if row.completion_error_code is not None:
+        error = CompletionError(row.completion_error_code, row.completion_error_message or "")
+    return OrderState(
+        order_number=row.order_number,
+        tray_number=row.tray_number,
+        po_number=row.po_number,
+        status=effective_status(row.status, row.on_hold),
+        on_hold=row.on_hold,
+        unvalid_message=row.unvalid_message,
+        rt_calculated=row.rt_calculated,
+        lt_calculated=row.lt_calculated,
+        current_station=current,
+        pending_completion=row.completion_requested_at is not None,
+        completion_error=error,
+    )
+
+
+def _details(row: Any, lab: Lab) -> OrderDetails:
+    """A whole order from its row; its AR code is its first AR addon, by code."""
     addons = [
         AddonOfOrder(code, lab.addons[code].description if code in lab.addons else None)
-        for code in sorted(a.addon_code for a in order.addons)
+        for code in sorted(json.loads(row.addons))
     ]
-    ar = next(
-        (a for a in addons if a.code in lab.addons and "ar" in lab.addons[a.code].processes), None
-    )
+    coatings = (a for a in addons if a.code in lab.addons and "ar" in lab.addons[a.code].processes)
+    ar = next(coatings, None)
     return OrderDetails(
-        state=state,
-        job_type=order.job_type,
-        deleted=order.deleted,
-        date_ordered=order.date_ordered,
-        date_completed=order.date_completed,
+        state=_state(row, lab),
+        job_type=row.job_type,
+        deleted=row.deleted,
+        date_ordered=row.date_ordered,
+        date_completed=row.date_completed,
         addons=addons,
         ar_code=ar.code if ar else None,
         ar_description=ar.description if ar else None,
@@ -238,11 +304,12 @@ class OrderHistory:
     checkins: list[HistoryEntry]
 
 
-def order_history(session: Session, order: Order, lab: Lab) -> OrderHistory:
-    """An order's check-ins, oldest first."""
+def order_history(session: Session, identifier: str, lab: Lab) -> OrderHistory:
+    """The check-ins of the order any v2 identifier names, oldest first."""
+    number = find_row(session.connection(), identifier).order_number
     rows = session.execute(
         select(CheckIn.station, CheckIn.operator, CheckIn.checked_in_at)
-        .where(CheckIn.order_number == order.order_number)
+        .where(CheckIn.order_number == number)
         .order_by(CheckIn.checked_in_at, CheckIn.id)
     ).all()
     entries = []
@@ -257,7 +324,7 @@ def order_history(session: Session, order: Order, lab: Lab) -> OrderHistory:
                 checked_in_at=row.checked_in_at,
             )
         )
-    return OrderHistory(order.order_number, entries)
+    return OrderHistory(number, entries)
 
 
 @dataclass(frozen=True)
@@ -278,45 +345,21 @@ def list_orders(
     """Orders newest (highest number) first, filtered by shown status (`W` is on hold) and by
     current station; `total` counts every match, ignoring `limit` and `offset`."""
     conditions: list[ColumnElement[bool]] = []
-    if status is not None:
-        if status == "W":
-            conditions.append(Order.on_hold == True)  # noqa: E712  (SQL, not Python truth)
-        else:
-            conditions += [Order.status == OrderStatus(status), Order.on_hold == false()]
+    if status == "W":
+        conditions.append(_orders.c.on_hold == True)  # noqa: E712  (SQL, not Python truth)
+    elif status is not None:
+        conditions += [_orders.c.status == OrderStatus(status), _orders.c.on_hold == false()]
     if station is not None:
-        conditions.append(_current_station() == station)
+        conditions.append(_latest(_checkins.c.station) == station)
     # Unfiltered, the total is the kept count: the same cost at a million orders as at ten.
-    counted = select(func.count()).select_from(Order).where(*conditions)
+    counted = select(func.count()).select_from(_orders).where(*conditions)
     total = session.execute(select(OrderCount.orders) if not conditions else counted).scalar_one()
-    # One statement for the page, its current stations included, and one for its addons.
     query = (
-        select(Order, _current_station(), _latest(CheckIn.checked_in_at))
+        select(*_DETAIL_COLUMNS)
         .where(*conditions)
-        .order_by(Order.order_number.desc())
+        .order_by(_orders.c.order_number.desc())
         .offset(offset)
-        .options(selectinload(Order.addons))
     )
     if limit is not None:
         query = query.limit(limit)
-    page = []
-    for order, station, checked_in_at in session.execute(query):
-        last = None if station is None else (station, checked_in_at)
-        page.append(_details(order, _state(order, last, lab), lab))
-    return OrderPage(total, page)
-
-
-def _latest(column: Mapped[T]) -> ScalarSelect[T]:
-    """`column` of an order's latest check-in, served by the check-ins' per-order index."""
-    return (
-        select(column)
-        .where(CheckIn.order_number == Order.order_number)
-        .order_by(CheckIn.checked_in_at.desc(), CheckIn.id.desc())
-        .limit(1)
-        .correlate(Order)
-        .scalar_subquery()
-    )
-
-
-def _current_station() -> ScalarSelect[str]:
-    """The station of an order's latest check-in."""
-    return _latest(CheckIn.station)
+    return OrderPage(total, [_details(row, lab) for row in session.execute(query)])

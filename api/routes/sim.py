@@ -23,7 +23,7 @@ from shared import simulation
 from shared.domain.clock import local_date, utcnow
 from shared.heartbeats import TrackerStatus, tracker_status
 from shared.models import Order
-from shared.orders import OrderState, order_state
+from shared.orders import OrderState, state_of
 
 sim = Blueprint("sim", __name__, url_prefix="/api/sim")
 TAG = "Simulator controls (ours)"
@@ -33,7 +33,7 @@ ORDER_STATE = "The order's status representation, as the status endpoint shows i
 
 def _state(session: Session, order: Order) -> OrderState:
     session.flush()
-    return order_state(session, order, runtime().lab)
+    return state_of(session, order.order_number, runtime().lab)
 
 
 @endpoint(

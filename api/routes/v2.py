@@ -41,11 +41,10 @@ from shared.orders import (
     OrderHistory,
     OrderPage,
     OrderState,
-    get_order_state,
     list_orders,
-    lookup_order,
-    order_details,
     order_history,
+    read_details,
+    read_state,
 )
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
@@ -113,10 +112,10 @@ def complete_order(connection: Connection, order_identifier: str) -> dict[str, i
     ok=Answer(200, "The order's status.", OrderStatusSchema, {"In coating": STATUS_EXAMPLE}),
     errors=(CANCELLED_STATUS, NO_RECORD, DATABASE_DOWN),
 )
-@transactional(write=False)
-def order_status(session: Session, order_identifier: str) -> OrderState:
+@autocommitting
+def order_status(connection: Connection, order_identifier: str) -> OrderState:
     """An order's status, current station and completion progress."""
-    return get_order_state(session, order_identifier, runtime().lab)
+    return read_state(connection, order_identifier, runtime().lab)
 
 
 ORDER_EXAMPLE = {
@@ -183,10 +182,10 @@ def orders(session: Session, query: dict[str, Any]) -> OrderPage:
     ok=Answer(200, "The order.", OrderSchema, {"In coating": ORDER_EXAMPLE}),
     errors=(NO_RECORD, DATABASE_DOWN),
 )
-@transactional(write=False)
-def order(session: Session, order_identifier: str) -> OrderDetails:
+@autocommitting
+def order(connection: Connection, order_identifier: str) -> OrderDetails:
     """A whole order."""
-    return order_details(session, lookup_order(session, order_identifier), runtime().lab)
+    return read_details(connection, order_identifier, runtime().lab)
 
 
 @endpoint(
@@ -229,7 +228,7 @@ def order(session: Session, order_identifier: str) -> OrderDetails:
 @transactional(write=False)
 def history(session: Session, order_identifier: str) -> OrderHistory:
     """An order's check-ins, oldest first."""
-    return order_history(session, lookup_order(session, order_identifier), runtime().lab)
+    return order_history(session, order_identifier, runtime().lab)
 
 
 @endpoint(

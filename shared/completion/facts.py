@@ -36,7 +36,8 @@ def _json_list_postgresql(element: _JSONList, compiler: SQLCompiler, **kw: Any) 
     return f"COALESCE(CAST(json_agg({compiler.process(element.clauses, **kw)}) AS TEXT), '[]')"
 
 
-def _codes_of_order(column: Any) -> ColumnElement[str]:
+def codes_of_order(column: Any) -> ColumnElement[str]:
+    """The codes in `column` of the order's rows (addons, check-ins) as one JSON array text."""
     # JSON, so that no code, whatever characters it holds, can be mistaken for two.
     table = column.table
     return (
@@ -54,8 +55,8 @@ _OWN_FACTS = (_orders.c.status, _orders.c.on_hold, _orders.c.deleted, _orders.c.
 FACT_COLUMNS = (
     _orders.c.order_number,
     *_OWN_FACTS,
-    _codes_of_order(_addons.c.addon_code).label("addons"),
-    _codes_of_order(_checkins.c.station).label("stations"),
+    codes_of_order(_addons.c.addon_code).label("addons"),
+    codes_of_order(_checkins.c.station).label("stations"),
     _orders.c.completion_requested_at,
 )
 
