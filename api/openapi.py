@@ -67,7 +67,8 @@ def build_document(blueprints: tuple[Blueprint, ...], lab: Lab) -> dict[str, Any
         tags=TAGS,
     )
     assert plugin.converter is not None  # set by APISpec(plugins=...)
-    plugin.converter.add_attribute_function(_own_description)
+    # apispec leaves this method unannotated.
+    plugin.converter.add_attribute_function(_own_description)  # type: ignore[no-untyped-call]
     for blueprint in blueprints:
         for declaration in declared(blueprint):
             spec.path(
