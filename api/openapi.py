@@ -22,7 +22,7 @@ from flask import Blueprint
 from marshmallow import fields
 
 from api.endpoints import HTML, JSON, Answer, Endpoint, declared
-from api.errors import UNEXPECTED
+from api.errors import OURS, UNEXPECTED
 from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE
 from shared.domain.lab import Lab
@@ -117,8 +117,10 @@ def _responses(answers: Iterable[Answer]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for answer in answers:
         response = responses.setdefault(str(answer.status), {"description": ""})
-        described = [response["description"], answer.description]
-        response["description"] = " ".join(filter(None, described))
+        described = answer.description
+        if response["description"].startswith(OURS) and described.startswith(OURS):
+            described = described[len(OURS)].upper() + described[len(OURS) + 1 :]
+        response["description"] = " ".join(filter(None, [response["description"], described]))
         content = response.setdefault("content", {}).setdefault(answer.content_type, {})
         content["schema"] = answer.schema or _untyped(answer.content_type)
         if answer.examples:
