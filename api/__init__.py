@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from api.errors import JSONRequest, register_error_handlers
-from api.routes import IdentifierConverter
+from api.routes import IdentifierConverter, SegmentConverter
 from api.routes.sim import sim
+from api.routes.site import site
 from api.routes.v2 import v2
 from api.runtime import EXTENSION, Runtime
 from config.lab_file import load_lab
@@ -16,6 +17,8 @@ from shared.db.engine import make_engine, make_session_factory
 from shared.domain.lab import Lab
 
 MAX_BODY_BYTES = 1024 * 1024
+# Every blueprint the app serves; the OpenAPI document (api.openapi) covers the same ones.
+BLUEPRINTS = (site, v2, sim)
 
 
 def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> Flask:
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     )
     register_error_handlers(app)
     app.url_map.converters["identifier"] = IdentifierConverter
-    app.register_blueprint(v2)
-    app.register_blueprint(sim)
+    app.url_map.converters["segment"] = SegmentConverter
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     return app

@@ -10,11 +10,18 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from api.endpoints import Answer
+from api.schemas import ErrorSchema
 from shared.domain.errors import (
     CompletionRejected,
     InvalidInput,
+    JobFlowIncomplete,
+    OrderAlreadyCompleted,
     OrderContended,
+    OrderDeleted,
     OrderNotFound,
+    OrderOnHold,
+    OrderUnvalid,
     RecordNotFound,
 )
 
@@ -22,6 +29,11 @@ log = logging.getLogger(__name__)
 
 COMPLETION_FAILED = "Could not complete order"
 INVALID_REQUEST = "Invalid request"
+SERVICE_UNAVAILABLE = "Service unavailable"
+DATABASE_DOWN_DETAIL = "The database is unavailable; try again"
+ORDER_CONTENDED_DETAIL = "The order is changing too often; try again"
+INTERNAL_ERROR = "Internal server error"
+INTERNAL_ERROR_DETAIL = "The error has been logged"
 
 
 class MalformedJSON(Exception):
@@ -35,9 +47,19 @@ class JSONRequest(Request):
         raise MalformedJSON(str(e) if e else "the body could not be decoded")
 
 
+def error_body(error: str, details: list[str]) -> dict[str, Any]:
+    """`{"error": ..., "details": [...]}`: the one error shape (the documented examples too)."""
+    return {"error": error, "details": details}
+
+
 def error_response(status: int, error: str, details: list[str]) -> tuple[Response, int]:
-    """`{"error": ..., "details": [...]}` with `status`."""
-    return jsonify({"error": error, "details": details}), status
+    """The error shape with `status`."""
+    return jsonify(error_body(error, details)), status
+
+
+def refusal_details(e: CompletionRejected) -> list[str]:
+    """Rx-Universe's two detail lines for a refused completion."""
+    return [f"Error Code: {e.code}", f"Error Message: {e.message}"]
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -45,9 +67,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CompletionRejected)
     def _rejected(e: CompletionRejected) -> tuple[Response, int]:
-        details = [f"Error Code: {e.code}", f"Error Message: {e.message}"]
         return error_response(
-            404 if isinstance(e, OrderNotFound) else 400, COMPLETION_FAILED, details
+            404 if isinstance(e, OrderNotFound) else 400, COMPLETION_FAILED, refusal_details(e)
         )
 
     @app.errorhandler(RecordNotFound)
@@ -93,21 +114,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OrderContended)
     def _contended(e: OrderContended) -> tuple[Response, int]:
         log.warning("%s", e)
-        return error_response(
-            503, "Service unavailable", ["The order is changing too often; try again"]
-        )
+        return error_response(503, SERVICE_UNAVAILABLE, [ORDER_CONTENDED_DETAIL])
 
     @app.errorhandler(OperationalError)
     def _database_down(e: OperationalError) -> tuple[Response, int]:
         log.error("Database unavailable: %s", e.orig)
-        return error_response(
-            503, "Service unavailable", ["The database is unavailable; try again"]
-        )
+        return error_response(503, SERVICE_UNAVAILABLE, [DATABASE_DOWN_DETAIL])
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception) -> tuple[Response, int]:
         log.exception("Unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "Internal server error", ["The error has been logged"])
+        return error_response(500, INTERNAL_ERROR, [INTERNAL_ERROR_DETAIL])
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> list[str]:
@@ -121,3 +138,84 @@ def flatten_messages(messages: Any, prefix: str = "") -> list[str]:
     if isinstance(messages, list):
         return [line for item in messages for line in flatten_messages(item, prefix)]
     return [f"{prefix}: {messages}" if prefix else str(messages)]
+
+
+# ---- the documented error answers, for the endpoint declarations (and so the OpenAPI document) --
+
+OURS = "Ours, not Rx-Universe's: "
+
+
+def _refusal(e: CompletionRejected) -> dict[str, Any]:
+    return error_body(COMPLETION_FAILED, refusal_details(e))
+
+
+ORDER_NOT_FOUND = Answer(
+    404,
+    "Error code 01: no order has this number.",
+    ErrorSchema,
+    {"Order not found (01)": _refusal(OrderNotFound())},
+)
+COMPLETION_REFUSED = Answer(
+    400,
+    "The order cannot be completed; the checks run in the order of the examples and the first "
+    "that fails answers. Code 20 names the first process the order still needs (`Needs AR!`, "
+    "`Needs Hard Coat!` ... as the lab file words them).",
+    ErrorSchema,
+    {
+        f"{e.message} ({e.code})": _refusal(e)
+        for e in (
+            OrderDeleted(),
+            OrderUnvalid(),
+            OrderAlreadyCompleted(),
+            OrderOnHold(),
+            JobFlowIncomplete("Needs Backside Coat!"),
+        )
+    },
+)
+NO_RECORD = Answer(
+    404,
+    "No order has this number; the details echo what was provided.",
+    ErrorSchema,
+    {"No record found": error_body("No record found", ["Provided: 999999"])},
+)
+ORDER_CONTENDED = Answer(
+    503,
+    OURS + "the order kept changing under five attempts in a row; try again.",
+    ErrorSchema,
+    {"The order keeps changing": error_body(SERVICE_UNAVAILABLE, [ORDER_CONTENDED_DETAIL])},
+)
+DATABASE_DOWN = Answer(
+    503,
+    OURS + "the database cannot be reached; try again (nothing was changed).",
+    ErrorSchema,
+    {"The database is down": error_body(SERVICE_UNAVAILABLE, [DATABASE_DOWN_DETAIL])},
+)
+INVALID_BODY = Answer(
+    400,
+    "The body is not JSON, not an object, has an unknown key or a wrong value, or does not fit "
+    "the data (a taken order number, an unknown station or addon): one `field: problem` line "
+    "per problem.",
+    ErrorSchema,
+    {
+        "Malformed JSON": error_body(
+            INVALID_REQUEST, ["Malformed JSON: Expecting value: line 1 column 1 (char 0)"]
+        ),
+        "A wrong value": error_body(INVALID_REQUEST, ["onHold: Not a valid boolean."]),
+        "An unknown key": error_body(INVALID_REQUEST, ["color: Unknown field."]),
+        "A taken order number": error_body(
+            INVALID_REQUEST, ["orderNumber: Order 33719 already exists."]
+        ),
+    },
+)
+BODY_TOO_LARGE = Answer(
+    413,
+    "The body is over 1 MiB.",
+    ErrorSchema,
+    {"Too large": error_body("Request too large", ["The body may be at most 1048576 bytes"])},
+)
+UNEXPECTED = Answer(
+    500,
+    OURS + "an unexpected error, logged by the API; never a traceback.",
+    ErrorSchema,
+    {"Unexpected": error_body(INTERNAL_ERROR, [INTERNAL_ERROR_DETAIL])},
+)

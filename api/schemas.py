@@ -42,6 +42,10 @@ def utc_millis(value: datetime | None) -> str | None:
 class UTCMillis(fields.Field[datetime]):
     """A datetime written as `utc_millis` writes it."""
 
+    def openapi_property(self) -> dict[str, Any]:
+        """How the OpenAPI document describes it (api.openapi asks every field that has this)."""
+        return {"type": "string", "format": "date-time", "example": "2026-11-27T17:26:21.123Z"}
+
     def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return utc_millis(value)
 
@@ -67,6 +71,15 @@ class Digits(fields.Field[str]):
             raise self.make_error("too_long", max_digits=self.max_digits)
         return value
 
+    def openapi_property(self) -> dict[str, Any]:
+        """Digits as a string, or a non-negative integer."""
+        return {
+            "oneOf": [
+                {"type": "string", "pattern": "^[0-9]+$", "maxLength": self.max_digits},
+                {"type": "integer", "minimum": 0, "maximum": 10**self.max_digits - 1},
+            ]
+        }
+
 
 class OrderNumber(Digits):
     """An order number: a positive whole number of at most 18 digits."""
@@ -79,6 +92,15 @@ class OrderNumber(Digits):
         if number == 0:
             raise ValidationError("Must be greater than 0.")
         return number
+
+    def openapi_property(self) -> dict[str, Any]:
+        """Digits that are not all zeros, as a string, or a positive integer."""
+        return {
+            "oneOf": [
+                {"type": "string", "pattern": "^0*[1-9][0-9]*$", "maxLength": self.max_digits},
+                {"type": "integer", "minimum": 1, "maximum": 10**self.max_digits - 1},
+            ]
+        }
 
 
 class Flag(fields.Boolean):
@@ -104,38 +126,75 @@ class _Input(Schema):
 # ---- v2 -------------------------------------------------------------------------------------
 
 
+# The response schemas' `metadata` and `allow_none` only document (api.openapi reads them): a
+# dump writes every field whatever they say, so the bodies stay byte for byte as they were.
+_TEXT: dict[str, Any] = {"type": "string"}
+
+
+class ErrorSchema(Schema):
+    """Every error, on every endpoint: a summary and its details."""
+
+    error = fields.String(required=True)
+    details = fields.List(fields.String(), required=True)
+
+
 class CompletionAcceptedSchema(Schema):
-    orderNumber = fields.String(attribute="order_number")
-    message = fields.Constant("Successful")
+    """`POST /api/v2/orders/{id}/complete` accepted: the order is flagged."""
+
+    orderNumber = fields.String(attribute="order_number", metadata={"example": "33719"})
+    message = fields.Constant("Successful", metadata={"type": "string", "enum": ["Successful"]})
+
+
+class CompletionErrorSchema(Schema):
+    """Why the Job Tracker last refused the order: Rx-Universe's code and message (or our 99)."""
+
+    code = fields.String(metadata={"example": "05"})
+    message = fields.String(metadata={"example": "Order on hold"})
 
 
 class OrderStatusSchema(Schema):
     """`GET /api/v2/orders/{id}/status`: Rx-Universe's fields, then our two."""
 
-    orderNumber = fields.String(attribute="order_number")
-    trayNumber = fields.String(attribute="tray_number")
-    poNumber = fields.String(attribute="po_number")
-    status = fields.String()
-    statusDesc = fields.Function(lambda s: STATUS_DESCRIPTIONS.get(s.status, "Other"))
+    orderNumber = fields.String(attribute="order_number", metadata={"example": "33719"})
+    trayNumber = fields.String(attribute="tray_number", allow_none=True)
+    poNumber = fields.String(attribute="po_number", allow_none=True)
+    status = fields.String(metadata={"enum": ["U", "V", "P", "C", "W"]})
+    statusDesc = fields.Function(
+        lambda s: STATUS_DESCRIPTIONS.get(s.status, "Other"),
+        metadata={"type": "string", "enum": [*STATUS_DESCRIPTIONS.values(), "Other"]},
+    )
     onHold = fields.Boolean(attribute="on_hold")
-    unvalidMessage = fields.String(attribute="unvalid_message")
+    unvalidMessage = fields.String(attribute="unvalid_message", allow_none=True)
     calculationDesc = fields.Function(
-        lambda s: calculation_description(s.rt_calculated, s.lt_calculated)
+        lambda s: calculation_description(s.rt_calculated, s.lt_calculated),
+        metadata={"type": "string", "example": "Both eyes calculated"},
     )
     rtCalculated = fields.Boolean(attribute="rt_calculated")
     ltCalculated = fields.Boolean(attribute="lt_calculated")
-    currentStation = fields.Function(lambda s: _station(s, "code"))
-    currentStationDesc = fields.Function(lambda s: _station(s, "description"))
-    currentStationCustomerDesc = fields.Function(lambda s: _station(s, "customer_description"))
-    currentStationDateTime = fields.Function(
-        lambda s: utc_millis(s.current_station and s.current_station.checked_in_at)
+    currentStation = fields.Function(lambda s: _station(s, "code"), allow_none=True, metadata=_TEXT)
+    currentStationDesc = fields.Function(
+        lambda s: _station(s, "description"), allow_none=True, metadata=_TEXT
     )
-    pendingCompletion = fields.Boolean(attribute="pending_completion")
-    completionError = fields.Function(
-        lambda s: (
-            s.completion_error
-            and {"code": s.completion_error.code, "message": s.completion_error.message}
-        )
+    currentStationCustomerDesc = fields.Function(
+        lambda s: _station(s, "customer_description"), allow_none=True, metadata=_TEXT
+    )
+    currentStationDateTime = fields.Function(
+        lambda s: utc_millis(s.current_station and s.current_station.checked_in_at),
+        allow_none=True,
+        metadata={"type": "string", "format": "date-time"},
+    )
+    pendingCompletion = fields.Boolean(
+        attribute="pending_completion",
+        metadata={"description": "Ours, not Rx-Universe's: flagged, waiting for the Job Tracker."},
+    )
+    completionError = fields.Nested(
+        CompletionErrorSchema,
+        attribute="completion_error",
+        allow_none=True,
+        metadata={
+            "description": "Ours, not Rx-Universe's: why the Job Tracker last refused to "
+            "complete the order (cleared when it is flagged again); null if it did not."
+        },
     )
 
 
@@ -145,6 +204,13 @@ def _station(state: OrderState, attribute: str) -> str | None:
 
 
 # ---- simulator control ----------------------------------------------------------------------
+
+
+# The lab file decides which codes exist: api.openapi lists the running lab's codes wherever a
+# field carries one of these marks.
+LAB_ADDONS: dict[str, Any] = {"x_lab": "addons"}
+LAB_STATIONS: dict[str, Any] = {"x_lab": "stations"}
+LAB_OPERATORS: dict[str, Any] = {"x_lab": "operators"}
 
 
 class NewOrderSchema(_Input):
@@ -165,15 +231,20 @@ class NewOrderSchema(_Input):
     rt_calculated = Flag(data_key="rtCalculated")
     lt_calculated = Flag(data_key="ltCalculated")
     addons = fields.List(
-        fields.String(validate=validate.Length(1, 20)), validate=validate.Length(max=50)
+        fields.String(validate=validate.Length(1, 20), metadata=LAB_ADDONS),
+        validate=validate.Length(max=50),
     )
     stations = fields.List(
-        fields.String(validate=validate.Length(1, 20)), validate=validate.Length(max=200)
+        fields.String(validate=validate.Length(1, 20), metadata=LAB_STATIONS),
+        validate=validate.Length(max=200),
     )
 
 
 class OrderChangesSchema(_Input):
     """`PATCH /api/sim/orders/{id}`: at least one key."""
+
+    # What the validator below says, for the OpenAPI document (api.openapi merges it in).
+    openapi_extra: ClassVar[dict[str, Any]] = {"minProperties": 1}
 
     status = _code_enum(OrderStatus, data_key="status")
     on_hold = Flag(data_key="onHold")
@@ -191,16 +262,51 @@ class OrderChangesSchema(_Input):
 class CheckInSchema(_Input):
     """`POST /api/sim/orders/{id}/checkins`."""
 
-    station = fields.String(required=True, validate=validate.Length(1, 20))
-    operator = fields.String(allow_none=True, validate=validate.Length(1, 20))
+    station = fields.String(required=True, validate=validate.Length(1, 20), metadata=LAB_STATIONS)
+    operator = fields.String(
+        allow_none=True, validate=validate.Length(1, 20), metadata=LAB_OPERATORS
+    )
 
 
 class ResetSchema(Schema):
-    message = fields.Constant("Successful")
-    ordersDeleted = fields.Integer(attribute="orders_deleted")
+    """`POST /api/sim/reset`: how many orders were deleted."""
+
+    message = fields.Constant("Successful", metadata={"type": "string", "enum": ["Successful"]})
+    ordersDeleted = fields.Integer(attribute="orders_deleted", metadata={"minimum": 0})
 
 
 class TrackerStatusSchema(Schema):
+    """`GET /api/sim/tracker`: whether a Job Tracker is running."""
+
     running = fields.Boolean()
-    lastHeartbeat = UTCMillis(attribute="last_heartbeat")
-    pending = fields.Integer()
+    lastHeartbeat = UTCMillis(attribute="last_heartbeat", allow_none=True)
+    pending = fields.Integer(metadata={"minimum": 0})
+
+
+# ---- path parameters (documentation only: the view gets the raw text) ------------------------
+
+
+class OrderIdentifierPath(Schema):
+    """The completion call's `{orderIdentifier}`: the order number, as Rx-Universe's page says."""
+
+    order_identifier = fields.String(
+        data_key="orderIdentifier",
+        metadata={
+            "description": "The order number (leading zeros are ignored). Anything else "
+            "answers 404 with error code 01.",
+            "example": "33719",
+        },
+    )
+
+
+class OrderNumberPath(Schema):
+    """`{orderNumber}` in the status and simulator paths."""
+
+    order_identifier = fields.String(
+        data_key="orderNumber",
+        metadata={
+            "description": "The order number (leading zeros are ignored). Anything else "
+            "answers 404 No record found.",
+            "example": "33719",
+        },
+    )

@@ -13,3 +13,14 @@ class IdentifierConverter(BaseConverter):
     regex = r"(?s:.*?)"
     part_isolating = False
     weight = 200
+
+
+class SegmentConverter(BaseConverter):
+    """One path segment's text, even none, but no slash.
+
+    For a rule that a longer rule extends (`/orders/<n>` and `/orders/<n>/checkins`): with
+    `identifier` the shorter rule would also take `33719/checkins` as its identifier, and answer a
+    wrong method on the longer one with its own 400 or 404 instead of 405.
+    """
+
+    regex = r"[^/]*"

@@ -4,88 +4,155 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 from sqlalchemy.orm import Session
 
+from api.endpoints import Answer, endpoint
+from api.errors import BODY_TOO_LARGE, DATABASE_DOWN, INVALID_BODY, NO_RECORD, OURS
 from api.runtime import runtime, transactional
 from api.schemas import (
     CheckInSchema,
     NewOrderSchema,
     OrderChangesSchema,
+    OrderNumberPath,
     OrderStatusSchema,
     ResetSchema,
     TrackerStatusSchema,
 )
 from shared import simulation
 from shared.domain.clock import local_date, utcnow
-from shared.heartbeats import tracker_status
+from shared.heartbeats import TrackerStatus, tracker_status
 from shared.models import Order
-from shared.orders import order_state
+from shared.orders import OrderState, order_state
 
 sim = Blueprint("sim", __name__, url_prefix="/api/sim")
+TAG = "Simulator controls (ours)"
+SIM = OURS + "a simulator control, not part of Rx-Universe. "
+ORDER_STATE = "The order's status representation, as the status endpoint shows it."
 
 
-def _body() -> Any:
-    """The JSON body; an empty body counts as `{}`."""
-    return request.get_json(force=True) if request.get_data(cache=True) else {}
-
-
-def _state(session: Session, order: Order) -> dict[str, Any]:
+def _state(session: Session, order: Order) -> OrderState:
     session.flush()
-    return OrderStatusSchema().dump(order_state(session, order, runtime().lab))
+    return order_state(session, order, runtime().lab)
 
 
-@sim.post("/orders")
+@endpoint(
+    sim,
+    "POST",
+    "/orders",
+    tag=TAG,
+    summary="Create an order in any state",
+    description=SIM + "Every key is optional; `addons` and `stations` take the lab file's codes. "
+    "Bodies are read as JSON whatever their Content-Type; an empty body counts as `{}`.",
+    body=NewOrderSchema,
+    ok=Answer(201, ORDER_STATE, OrderStatusSchema),
+    errors=(INVALID_BODY, BODY_TOO_LARGE, DATABASE_DOWN),
+)
 @transactional(write=True)
-def create_order(session: Session) -> tuple[dict[str, Any], int]:
+def create_order(session: Session, body: dict[str, Any]) -> OrderState:
     """Create an order in any state, with its addons and the stations it has passed."""
-    data = NewOrderSchema().load(_body())
     now = utcnow()
     order = simulation.create_order(
         session,
         runtime().lab,
         now=now,
         today=local_date(now, runtime().settings.lab_timezone),
-        **data,
+        **body,
     )
-    return _state(session, order), 201
-
-
-@sim.patch("/orders/<identifier:order_identifier>")
-@transactional(write=True)
-def update_order(session: Session, order_identifier: str) -> dict[str, Any]:
-    """Change an order's status, hold, deletion or unvalid message."""
-    changes = OrderChangesSchema().load(_body())
-    today = local_date(utcnow(), runtime().settings.lab_timezone)
-    order = simulation.update_order(session, order_identifier, today=today, **changes)
     return _state(session, order)
 
 
-@sim.post("/orders/<identifier:order_identifier>/checkins")
+@endpoint(
+    sim,
+    "PATCH",
+    "/orders/<segment:order_identifier>",
+    tag=TAG,
+    summary="Change an order's status, hold, deletion or unvalid message",
+    description=SIM + "Give at least one key. Setting status `C` sets the completion date; "
+    "leaving `C` clears it.",
+    path=OrderNumberPath,
+    body=OrderChangesSchema,
+    ok=Answer(200, ORDER_STATE, OrderStatusSchema),
+    errors=(INVALID_BODY, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
+)
 @transactional(write=True)
-def record_checkin(session: Session, order_identifier: str) -> tuple[dict[str, Any], int]:
+def update_order(session: Session, order_identifier: str, body: dict[str, Any]) -> OrderState:
+    """Change an order's status, hold, deletion or unvalid message."""
+    today = local_date(utcnow(), runtime().settings.lab_timezone)
+    order = simulation.update_order(session, order_identifier, today=today, **body)
+    return _state(session, order)
+
+
+@endpoint(
+    sim,
+    "POST",
+    "/orders/<identifier:order_identifier>/checkins",
+    tag=TAG,
+    summary="Scan an order into a station, without job-flow verification",
+    description=SIM + "A Valid order goes in Process.",
+    path=OrderNumberPath,
+    body=CheckInSchema,
+    ok=Answer(201, ORDER_STATE, OrderStatusSchema),
+    errors=(INVALID_BODY, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
+)
+@transactional(write=True)
+def record_checkin(session: Session, order_identifier: str, body: dict[str, Any]) -> OrderState:
     """Scan an order into a station, without verification."""
-    checkin = CheckInSchema().load(_body())
     order = simulation.record_checkin(
         session,
         runtime().lab,
         order_identifier,
-        station=checkin["station"],
-        operator=checkin.get("operator"),
+        station=body["station"],
+        operator=body.get("operator"),
         now=utcnow(),
     )
-    return _state(session, order), 201
+    return _state(session, order)
 
 
-@sim.post("/reset")
+@endpoint(
+    sim,
+    "POST",
+    "/reset",
+    tag=TAG,
+    summary="Delete every order",
+    description=SIM + "Deletes every order with its addons and check-ins. No body.",
+    ok=Answer(
+        200,
+        "How many orders were deleted.",
+        ResetSchema,
+        {"Two orders deleted": {"message": "Successful", "ordersDeleted": 2}},
+    ),
+    errors=(DATABASE_DOWN,),
+)
 @transactional(write=True)
-def reset(session: Session) -> dict[str, Any]:
+def reset(session: Session) -> dict[str, int]:
     """Delete every order."""
-    return ResetSchema().dump({"orders_deleted": simulation.reset(session)})
+    return {"orders_deleted": simulation.reset(session)}
 
 
-@sim.get("/tracker")
+@endpoint(
+    sim,
+    "GET",
+    "/tracker",
+    tag=TAG,
+    summary="Whether a Job Tracker is running",
+    description=SIM + "Running means a heartbeat within three of its poll intervals and no clean "
+    "stop since; `pending` counts the flagged orders waiting for it.",
+    ok=Answer(
+        200,
+        "The Job Tracker's state.",
+        TrackerStatusSchema,
+        {
+            "Running": {
+                "running": True,
+                "lastHeartbeat": "2026-11-27T17:26:21.123Z",
+                "pending": 0,
+            }
+        },
+    ),
+    errors=(DATABASE_DOWN,),
+)
 @transactional(write=False)
-def tracker(session: Session) -> dict[str, Any]:
+def tracker(session: Session) -> TrackerStatus:
     """Whether a Job Tracker is running, its last heartbeat, and how many orders wait."""
-    return TrackerStatusSchema().dump(tracker_status(session, utcnow()))
+    return tracker_status(session, utcnow())

@@ -2,35 +2,95 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from api.endpoints import Answer, endpoint
+from api.errors import (
+    COMPLETION_REFUSED,
+    DATABASE_DOWN,
+    NO_RECORD,
+    ORDER_CONTENDED,
+    ORDER_NOT_FOUND,
+)
 from api.runtime import autocommitting, runtime, transactional
-from api.schemas import CompletionAcceptedSchema, OrderStatusSchema
+from api.schemas import (
+    CompletionAcceptedSchema,
+    OrderIdentifierPath,
+    OrderNumberPath,
+    OrderStatusSchema,
+)
 from shared.completion.flag import request_completion
 from shared.domain.clock import utcnow
-from shared.orders import get_order_state
+from shared.orders import OrderState, get_order_state
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
+TAG = "Rx-Universe v2"
+STATUS_EXAMPLE = {
+    "orderNumber": "33719",
+    "trayNumber": "123",
+    "poNumber": "PO-7",
+    "status": "P",
+    "statusDesc": "Process",
+    "onHold": False,
+    "unvalidMessage": None,
+    "calculationDesc": "Both eyes calculated",
+    "rtCalculated": True,
+    "ltCalculated": True,
+    "currentStation": "BSC",
+    "currentStationDesc": "BACKSIDE COATER",
+    "currentStationCustomerDesc": "IN COATING",
+    "currentStationDateTime": "2026-11-27T17:26:21.123Z",
+    "pendingCompletion": True,
+    "completionError": None,
+}
 
 
-_accepted = CompletionAcceptedSchema()
-_order_status = OrderStatusSchema()
-
-
-@v2.post("/orders/<identifier:order_identifier>/complete")
+@endpoint(
+    v2,
+    "POST",
+    "/orders/<identifier:order_identifier>/complete",
+    tag=TAG,
+    summary="Flag an order for completion by the Job Tracker",
+    description="The order is flagged, not completed: the Job Tracker completes it (or records "
+    "why not, shown as `completionError` by the status endpoint). A repeat call while the order "
+    "is still flagged answers 201 again and changes nothing, so a client may retry. No body.",
+    path=OrderIdentifierPath,
+    ok=Answer(
+        201,
+        "The order is flagged for completion.",
+        CompletionAcceptedSchema,
+        {"Successful": {"orderNumber": "33719", "message": "Successful"}},
+    ),
+    errors=(
+        ORDER_NOT_FOUND,
+        COMPLETION_REFUSED,
+        ORDER_CONTENDED,
+        DATABASE_DOWN,
+    ),
+)
 @autocommitting
-def complete_order(connection: Connection, order_identifier: str) -> tuple[dict[str, Any], int]:
+def complete_order(connection: Connection, order_identifier: str) -> dict[str, int]:
     """Flag an order for completion by the Job Tracker."""
     number = request_completion(connection, order_identifier, runtime().lab, utcnow())
-    return _accepted.dump({"order_number": number}), 201
+    return {"order_number": number}
 
 
-@v2.get("/orders/<identifier:order_identifier>/status")
+@endpoint(
+    v2,
+    "GET",
+    "/orders/<identifier:order_identifier>/status",
+    tag=TAG,
+    summary="An order's status, current station and completion progress",
+    description="Rx-Universe's fields, then two that are ours, not Rx-Universe's: "
+    "`pendingCompletion` (flagged, waiting for the Job Tracker) and `completionError` (why the "
+    "tracker last refused to complete it).",
+    path=OrderNumberPath,
+    ok=Answer(200, "The order's status.", OrderStatusSchema, {"In coating": STATUS_EXAMPLE}),
+    errors=(NO_RECORD, DATABASE_DOWN),
+)
 @transactional(write=False)
-def order_status(session: Session, order_identifier: str) -> dict[str, Any]:
+def order_status(session: Session, order_identifier: str) -> OrderState:
     """An order's status, current station and completion progress."""
-    return _order_status.dump(get_order_state(session, order_identifier, runtime().lab))
+    return get_order_state(session, order_identifier, runtime().lab)

@@ -1,0 +1,237 @@
+"""The contract as a document: valid OpenAPI, true to the seed, committed, and readable offline."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Blueprint, Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft4Validator
+from marshmallow import Schema, fields
+from openapi_spec_validator import validate
+from swagger_ui_bundle import swagger_ui_path
+
+from api import BLUEPRINTS
+from api.endpoints import Answer, endpoint
+from api.errors import register_error_handlers
+from api.openapi import DOCUMENT_PATH, build_document, main, render
+from shared.domain.lab import Lab
+
+# A verbatim copy of the contract's source (the project's shared/seed/), so the suite runs from
+# a clone alone.
+SEED_FILE = Path(__file__).resolve().parent / "seed" / "complete-order-endpoint.txt"
+COMPLETE = "/api/v2/orders/{orderIdentifier}/complete"
+
+
+@pytest.fixture(scope="module")
+def document(lab: Lab) -> dict[str, Any]:
+    return build_document(BLUEPRINTS, lab)
+
+
+def seed_examples() -> list[tuple[int, dict[str, Any]]]:
+    """The seed page's seven bodies with their statuses (its error samples lack the closing `}`)."""
+    text = SEED_FILE.read_text(encoding="utf-8")
+    # Each body runs from a line holding only `{` to the next empty line or bullet.
+    blocks = re.findall(r"^ *\{\n(?:(?! *•).+\n)+", text, re.MULTILINE)
+    bodies = [json.loads(b if b.count("{") == b.count("}") else b + "}") for b in blocks]
+    statuses = [201] + [
+        int(s) for s in re.findall(r"an HTTP (\d{3}) code will be returned with an error", text)
+    ]
+    assert len(bodies) == len(statuses) == 7
+    return list(zip(statuses, bodies, strict=True))
+
+
+def response_validator(document: dict[str, Any], path: str, method: str, status: int) -> Any:
+    """A JSON Schema validator for one response's body, `$ref`s resolved within the document.
+
+    Draft 4 with `nullable` turned into a null type: what OpenAPI 3.0's schema objects mean.
+    """
+    schema = document["paths"][path][method]["responses"][str(status)]["content"][
+        "application/json"
+    ]["schema"]
+    return Draft4Validator({**schema, "components": _as_json_schema(document["components"])})
+
+
+def _as_json_schema(node: Any) -> Any:
+    if isinstance(node, dict):
+        node = {key: _as_json_schema(value) for key, value in node.items() if key != "example"}
+        if node.pop("nullable", False):
+            node = {"anyOf": [node, {"type": "null"}]}
+        return node
+    if isinstance(node, list):
+        return [_as_json_schema(item) for item in node]
+    return node
+
+
+def test_the_document_is_valid_openapi_3_0(document: dict[str, Any]) -> None:
+    validate(document)
+    assert document["openapi"] == "3.0.3"
+
+
+def test_the_document_covers_every_route_the_app_serves(
+    app: Flask, document: dict[str, Any]
+) -> None:
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    routed = {
+        (method, re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "{}", rule.rule))
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in {"HEAD", "OPTIONS"}
+        and rule.endpoint not in {"static", "site.swagger_asset"}
+    }
+    assert {(method, re.sub(r"\{[^}]+\}", "{}", path)) for method, path in documented} == routed
+
+
+def test_every_seed_example_is_documented_and_fits_the_schema_of_its_response(
+    document: dict[str, Any],
+) -> None:
+    for status, body in seed_examples():
+        response = document["paths"][COMPLETE]["post"]["responses"][str(status)]
+        examples = [
+            e["value"] for e in response["content"]["application/json"]["examples"].values()
+        ]
+        assert body in examples
+        response_validator(document, COMPLETE, "post", status).validate(body)
+
+
+def test_every_documented_example_fits_the_schema_of_its_response(
+    document: dict[str, Any],
+) -> None:
+    count = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                content = response.get("content", {}).get("application/json", {})
+                for example in content.get("examples", {}).values():
+                    response_validator(document, path, method, int(status)).validate(
+                        example["value"]
+                    )
+                    count += 1
+    assert count >= 30
+
+
+def test_a_body_that_breaks_the_schema_is_caught_by_the_validator(
+    document: dict[str, Any],
+) -> None:
+    """The examples test above proves something only if the schemas do reject wrong bodies."""
+    accepted = response_validator(document, COMPLETE, "post", 201)
+    assert not accepted.is_valid({"orderNumber": "33719"})
+    assert not accepted.is_valid({"orderNumber": "33719", "message": "Successful", "extra": 1})
+    status = response_validator(document, "/api/v2/orders/{orderNumber}/status", "get", 200)
+    assert not status.is_valid({"orderNumber": 33719})
+
+
+def test_ours_is_marked_as_ours(document: dict[str, Any]) -> None:
+    status_schema = document["components"]["schemas"]["OrderStatus"]["properties"]
+    for key in ("pendingCompletion", "completionError"):
+        assert status_schema[key]["description"].startswith("Ours, not Rx-Universe's")
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            if not path.startswith("/api/v2/orders/"):
+                assert operation["description"].startswith("Ours, not Rx-Universe's")
+            for status in ("500", "503"):
+                if status in operation["responses"]:
+                    assert operation["responses"][status]["description"].startswith("Ours")
+
+
+def test_the_committed_document_is_the_generated_one(document: dict[str, Any]) -> None:
+    committed = DOCUMENT_PATH.read_text(encoding="utf-8")
+    assert committed == render(document), "run `python -m api.openapi` and commit docs/openapi.json"
+
+
+def test_python_m_api_openapi_writes_the_document(tmp_path: Path, document: dict[str, Any]) -> None:
+    assert main([str(tmp_path / "openapi.json")]) == 0
+    assert (tmp_path / "openapi.json").read_text(encoding="utf-8") == render(document)
+
+
+def test_the_api_serves_the_document_for_its_lab(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    response = client.get("/api/v2/openapi.json")
+    assert (response.status_code, response.mimetype) == (200, "application/json")
+    assert response.get_json() == document
+    checkin = response.get_json()["components"]["schemas"]["CheckIn"]["properties"]
+    assert checkin["station"]["enum"][:3] == ["GEN", "BSC", "HC"]
+    assert checkin["operator"]["enum"] == ["JD", None]
+
+
+def test_the_docs_page_is_swagger_ui_loaded_from_this_server_only(client: FlaskClient) -> None:
+    response = client.get("/api/v2/docs")
+    assert (response.status_code, response.mimetype) == (200, "text/html")
+    page = response.get_data(as_text=True)
+    assert 'url: "/api/v2/openapi.json"' in page
+    assert "validatorUrl: null" in page
+    assert "http://" not in page and "https://" not in page
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sorted(assets) == [
+        "/api/v2/docs/favicon-16x16.png",
+        "/api/v2/docs/favicon-32x32.png",
+        "/api/v2/docs/swagger-ui-bundle.js",
+        "/api/v2/docs/swagger-ui.css",
+    ]
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200, asset
+        expected = (Path(str(swagger_ui_path)) / asset.rsplit("/", 1)[1]).read_bytes()
+        assert served.get_data() == expected
+        served.close()
+
+
+def test_only_the_assets_the_docs_page_uses_are_served(client: FlaskClient) -> None:
+    response = client.get("/api/v2/docs/index.html")
+    assert (response.status_code, response.get_json()) == (
+        404,
+        {"error": "Not found", "details": ["No endpoint for GET /api/v2/docs/index.html"]},
+    )
+
+
+def test_the_landing_page_links_the_docs_the_document_and_the_readme(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert (response.status_code, response.mimetype) == (200, "text/html")
+    links = re.findall(r'href="([^"]+)"', response.get_data(as_text=True))
+    assert links[:2] == ["/api/v2/docs", "/api/v2/openapi.json"]
+    for section in ("endpoints", "settings", "how-completion-works", "the-two-commands"):
+        assert f"/readme#{section}" in links
+    readme = client.get("/readme").get_data(as_text=True)
+    for link in links[2:]:
+        assert f'<h2 id="{link.split("#")[1]}">' in readme
+
+
+def test_a_declared_query_is_loaded_and_documented(lab: Lab) -> None:
+    """How future list endpoints (`limit`, `offset`) will be declared; none exists yet."""
+
+    class Page(Schema):
+        limit = fields.Integer(load_default=None)
+
+    class Listed(Schema):
+        limit = fields.Integer(allow_none=True)
+
+    blueprint = Blueprint("example", __name__, url_prefix="/example")
+
+    @endpoint(
+        blueprint, "GET", "/things", tag="t", summary="s", query=Page, ok=Answer(200, "d", Listed)
+    )
+    def things(query: dict[str, Any]) -> dict[str, Any]:
+        """Things."""
+        return query
+
+    app = Flask(__name__)
+    register_error_handlers(app)
+    app.register_blueprint(blueprint)
+    client = app.test_client()
+    assert client.get("/example/things?limit=3").get_json() == {"limit": 3}
+    assert client.get("/example/things?limit=x").get_json() == {
+        "error": "Invalid request",
+        "details": ["limit: Not a valid integer."],
+    }
+    operation = build_document((blueprint,), lab)["paths"]["/example/things"]["get"]
+    assert operation["parameters"][0]["name"] == "limit"
+    assert operation["parameters"][0]["in"] == "query"
