@@ -22,7 +22,7 @@ from flask import Blueprint
 from marshmallow import fields
 
 from api.endpoints import HTML, JSON, Answer, Endpoint, declared
-from api.errors import UNEXPECTED
+from api.errors import OURS, UNEXPECTED
 from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE
 from shared.domain.lab import Lab
@@ -67,7 +67,8 @@ def build_document(blueprints: tuple[Blueprint, ...], lab: Lab) -> dict[str, Any
         tags=TAGS,
     )
     assert plugin.converter is not None  # set by APISpec(plugins=...)
-    plugin.converter.add_attribute_function(_own_description)
+    # apispec leaves this method unannotated.
+    plugin.converter.add_attribute_function(_own_description)  # type: ignore[no-untyped-call]
     for blueprint in blueprints:
         for declaration in declared(blueprint):
             spec.path(
@@ -116,8 +117,10 @@ def _responses(answers: Iterable[Answer]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for answer in answers:
         response = responses.setdefault(str(answer.status), {"description": ""})
-        described = [response["description"], answer.description]
-        response["description"] = " ".join(filter(None, described))
+        described = answer.description
+        if response["description"].startswith(OURS) and described.startswith(OURS):
+            described = described[len(OURS)].upper() + described[len(OURS) + 1 :]
+        response["description"] = " ".join(filter(None, [response["description"], described]))
         content = response.setdefault("content", {}).setdefault(answer.content_type, {})
         schema = answer.schema or _untyped(answer.content_type)
         if "schema" not in content or content["schema"] == schema:

@@ -220,6 +220,20 @@ def test_patch_of_an_unknown_order_is_no_record_found(client: FlaskClient) -> No
     )
 
 
+def test_patch_on_the_check_ins_path_is_a_wrong_method_not_an_order_update(
+    client: FlaskClient, make_order: MakeOrder
+) -> None:
+    """Found by schemathesis: `/orders/<n>` took `33719/checkins` as its order number."""
+    number = make_order()
+    response = client.patch(f"/api/sim/orders/{number}/checkins", json={"station": "BSC"})
+    assert_body(
+        response,
+        405,
+        {"error": "Method not allowed", "details": ["PATCH is not allowed here; use POST"]},
+    )
+    assert response.headers["Allow"] == "OPTIONS, POST"
+
+
 def test_a_check_in_moves_the_order_and_puts_a_valid_one_in_process(
     client: FlaskClient, make_order: MakeOrder
 ) -> None:
