@@ -221,6 +221,15 @@ class Identifier(fields.Field[str]):
             raise self.make_error("invalid")
         return value
 
+    def openapi_property(self) -> dict[str, Any]:
+        """An order, tray or PO number as a string, or an order number as an integer."""
+        return {
+            "oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+            "description": "The order number, the tray number of an active order, or a PO "
+            "number that names one order.",
+            "example": "33719",
+        }
+
 
 class ListQuery(Schema):
     """`limit` and `offset`: no limit lists every record; the total ignores both."""
@@ -228,8 +237,17 @@ class ListQuery(Schema):
     class Meta:
         unknown = RAISE
 
-    limit = fields.Integer(strict=False, validate=validate.Range(min=0, max=10**9))
-    offset = fields.Integer(strict=False, load_default=0, validate=validate.Range(min=0, max=10**9))
+    limit = fields.Integer(
+        strict=False,
+        validate=validate.Range(min=0, max=10**9),
+        metadata={"description": "At most this many records; none: every record."},
+    )
+    offset = fields.Integer(
+        strict=False,
+        load_default=0,
+        validate=validate.Range(min=0, max=10**9),
+        metadata={"description": "Skip this many records first."},
+    )
 
 
 class StationsQuery(ListQuery):
@@ -238,20 +256,34 @@ class StationsQuery(ListQuery):
 
 class AddonsQuery(ListQuery):
     rx_site = fields.Boolean(
-        data_key="rxSite", load_default=False, truthy={"true"}, falsy={"false"}
+        data_key="rxSite",
+        load_default=False,
+        truthy={"true"},
+        falsy={"false"},
+        metadata={"description": "`true`: only the addons Rx-Site shows."},
     )
 
 
 class OrdersQuery(ListQuery):
-    status = fields.String(validate=validate.OneOf(["U", "V", "P", "C", "W"]))
-    station = fields.String(validate=validate.Length(1, 20))
+    status = fields.String(
+        validate=validate.OneOf(["U", "V", "P", "C", "W"]),
+        metadata={"description": "The shown status; `W`: on hold."},
+    )
+    station = fields.String(
+        validate=validate.Length(1, 20),
+        metadata={"description": "The current station's code (case-sensitive)."},
+    )
 
 
 class CancelQuery(Schema):
     class Meta:
         unknown = RAISE
 
-    delete_reason = fields.String(data_key="deleteReason", validate=validate.Length(max=20))
+    delete_reason = fields.String(
+        data_key="deleteReason",
+        validate=validate.Length(max=20),
+        metadata={"description": "A delete reason code from the lab file."},
+    )
 
 
 class CheckinBodySchema(_Input):
@@ -262,34 +294,48 @@ class CheckinBodySchema(_Input):
 
 
 class StationSchema(Schema):
-    code = fields.String()
-    desc = fields.String(attribute="description")
-    customerDesc = fields.String(attribute="customer_description")
+    """A station, or an operator (a person, whose code comes with a check-in)."""
+
+    code = fields.String(metadata={"example": "BSC"})
+    desc = fields.String(attribute="description", metadata={"example": "BACKSIDE COATER"})
+    customerDesc = fields.String(
+        attribute="customer_description", metadata={"example": "IN COATING"}
+    )
     operator = fields.Boolean(attribute="is_operator")
 
 
 class StationListSchema(Schema):
+    """A page of stations, and how many there are in all."""
+
     total = fields.Integer()
     stations = fields.List(fields.Nested(StationSchema), attribute="items")
 
 
+def _flag(name: str) -> fields.Function:
+    return fields.Function(lambda addon: addon.flags()[name], metadata={"type": "boolean"})
+
+
 class AddonSchema(Schema):
-    code = fields.String()
-    desc = fields.String(attribute="description")
+    """An addon with Rx-Universe's job-flow flags, in their documented order."""
+
+    code = fields.String(metadata={"example": "AR"})
+    desc = fields.String(attribute="description", metadata={"example": "ANTI-REFLECTIVE"})
     excludeFromRxSite = fields.Boolean(attribute="exclude_from_rx_site")
     externalCode = fields.String(attribute="external_code", allow_none=True)
-    isAR = fields.Function(lambda a: a.flags()["isAR"])
-    isBackside = fields.Function(lambda a: a.flags()["isBackside"])
-    isMirror = fields.Function(lambda a: a.flags()["isMirror"])
-    isTint = fields.Function(lambda a: a.flags()["isTint"])
-    isUV = fields.Function(lambda a: a.flags()["isUV"])
-    requiresDropBall = fields.Function(lambda a: a.flags()["requiresDropBall"])
-    requiresEtching = fields.Function(lambda a: a.flags()["requiresEtching"])
-    requiresHarden = fields.Function(lambda a: a.flags()["requiresHarden"])
-    requiresPolish = fields.Function(lambda a: a.flags()["requiresPolish"])
+    isAR = _flag("isAR")
+    isBackside = _flag("isBackside")
+    isMirror = _flag("isMirror")
+    isTint = _flag("isTint")
+    isUV = _flag("isUV")
+    requiresDropBall = _flag("requiresDropBall")
+    requiresEtching = _flag("requiresEtching")
+    requiresHarden = _flag("requiresHarden")
+    requiresPolish = _flag("requiresPolish")
 
 
 class AddonListSchema(Schema):
+    """A page of addons, and how many there are in all."""
+
     total = fields.Integer()
     addons = fields.List(fields.Nested(AddonSchema), attribute="items")
 
@@ -297,90 +343,120 @@ class AddonListSchema(Schema):
 class CheckinDoneSchema(Schema):
     """A check-in performed: the order, the station, and when."""
 
-    orderNumber = fields.String(attribute="order.order_number")
-    trayNumber = fields.String(attribute="order.tray_number")
-    poNumber = fields.String(attribute="order.po_number")
-    code = fields.String(attribute="station.code")
+    orderNumber = fields.String(attribute="order.order_number", metadata={"example": "33719"})
+    trayNumber = fields.String(attribute="order.tray_number", allow_none=True)
+    poNumber = fields.String(attribute="order.po_number", allow_none=True)
+    code = fields.String(attribute="station.code", metadata={"example": "BSC"})
     desc = fields.String(attribute="station.description")
     customerDesc = fields.String(attribute="station.customer_description")
     statusDateTime = UTCMillis(attribute="checked_in_at")
 
 
 class CancelDoneSchema(Schema):
-    orderNumber = fields.String(attribute="order.order_number")
-    trayNumber = fields.String(attribute="order.tray_number")
-    poNumber = fields.String(attribute="order.po_number")
-    message = fields.String()
+    """A cancel performed; `message` is empty, or a warning."""
+
+    orderNumber = fields.String(attribute="order.order_number", metadata={"example": "33719"})
+    trayNumber = fields.String(attribute="order.tray_number", allow_none=True)
+    poNumber = fields.String(attribute="order.po_number", allow_none=True)
+    message = fields.String(
+        metadata={
+            "enum": ["", "deleteReason ignored", "Order already marked for cancelation"],
+            "description": "Empty; or `deleteReason ignored` (a reason the lab does not ask "
+            "for); or, ours, `Order already marked for cancelation` for a second cancel.",
+        }
+    )
 
 
 class OrderAddonSchema(Schema):
-    code = fields.String()
-    desc = fields.String(attribute="description")
+    code = fields.String(metadata={"example": "AR"})
+    desc = fields.String(attribute="description", allow_none=True)
 
 
 class OrderSchema(Schema):
     """`GET /api/v2/orders/{id}`: the status representation's fields and the rest we hold."""
 
-    orderNumber = fields.String(attribute="state.order_number")
-    trayNumber = fields.String(attribute="state.tray_number")
-    poNumber = fields.String(attribute="state.po_number")
-    jobType = fields.String(attribute="job_type")
-    jobTypeDesc = fields.Function(lambda d: JOB_TYPE_DESCRIPTIONS[d.job_type])
-    status = fields.String(attribute="state.status")
-    statusDesc = fields.Function(lambda d: STATUS_DESCRIPTIONS.get(d.state.status, "Other"))
+    orderNumber = fields.String(attribute="state.order_number", metadata={"example": "33719"})
+    trayNumber = fields.String(attribute="state.tray_number", allow_none=True)
+    poNumber = fields.String(attribute="state.po_number", allow_none=True)
+    jobType = fields.String(attribute="job_type", metadata={"enum": ["F", "U", "A", "E"]})
+    jobTypeDesc = fields.Function(
+        lambda d: JOB_TYPE_DESCRIPTIONS[d.job_type],
+        metadata={
+            "type": "string",
+            "enum": list(JOB_TYPE_DESCRIPTIONS.values()),
+            "description": "Ours, not Rx-Universe's: the job type in words.",
+        },
+    )
+    status = fields.String(attribute="state.status", metadata={"enum": ["U", "V", "P", "C", "W"]})
+    statusDesc = fields.Function(
+        lambda d: STATUS_DESCRIPTIONS.get(d.state.status, "Other"),
+        metadata={"type": "string", "enum": [*STATUS_DESCRIPTIONS.values(), "Other"]},
+    )
     onHold = fields.Boolean(attribute="state.on_hold")
-    unvalidMessage = fields.String(attribute="state.unvalid_message")
+    unvalidMessage = fields.String(attribute="state.unvalid_message", allow_none=True)
     calculationDesc = fields.Function(
-        lambda d: calculation_description(d.state.rt_calculated, d.state.lt_calculated)
+        lambda d: calculation_description(d.state.rt_calculated, d.state.lt_calculated),
+        metadata={"type": "string", "example": "Both eyes calculated"},
     )
     rtCalculated = fields.Boolean(attribute="state.rt_calculated")
     ltCalculated = fields.Boolean(attribute="state.lt_calculated")
     dateOrdered = fields.Date(attribute="date_ordered")
-    dateCompleted = fields.Date(attribute="date_completed")
-    currentStation = fields.Function(lambda d: _station(d.state, "code"))
-    currentStationDesc = fields.Function(lambda d: _station(d.state, "description"))
+    dateCompleted = fields.Date(attribute="date_completed", allow_none=True)
+    currentStation = fields.Function(
+        lambda d: _station(d.state, "code"), allow_none=True, metadata=_TEXT
+    )
+    currentStationDesc = fields.Function(
+        lambda d: _station(d.state, "description"), allow_none=True, metadata=_TEXT
+    )
     currentStationCustomerDesc = fields.Function(
-        lambda d: _station(d.state, "customer_description")
+        lambda d: _station(d.state, "customer_description"), allow_none=True, metadata=_TEXT
     )
     currentStationDateTime = fields.Function(
-        lambda d: utc_millis(d.state.current_station and d.state.current_station.checked_in_at)
+        lambda d: utc_millis(d.state.current_station and d.state.current_station.checked_in_at),
+        allow_none=True,
+        metadata={"type": "string", "format": "date-time"},
     )
-    arCode = fields.String(attribute="ar_code")
-    arDesc = fields.String(attribute="ar_description")
+    arCode = fields.String(attribute="ar_code", allow_none=True)
+    arDesc = fields.String(attribute="ar_description", allow_none=True)
     addons = fields.List(fields.Nested(OrderAddonSchema))
-    deleted = fields.Boolean()
-    pendingCompletion = fields.Boolean(attribute="state.pending_completion")
-    completionError = fields.Function(
-        lambda d: (
-            d.state.completion_error
-            and {"code": d.state.completion_error.code, "message": d.state.completion_error.message}
-        )
+    deleted = fields.Boolean(
+        metadata={"description": "Ours, not Rx-Universe's: marked for cancelation."}
+    )
+    pendingCompletion = fields.Boolean(
+        attribute="state.pending_completion",
+        metadata={"description": "Ours, not Rx-Universe's: flagged, waiting for the Job Tracker."},
+    )
+    completionError = fields.Nested(
+        CompletionErrorSchema,
+        attribute="state.completion_error",
+        allow_none=True,
+        metadata={
+            "description": "Ours, not Rx-Universe's: why the Job Tracker last refused to "
+            "complete the order (cleared when it is flagged again); null if it did not."
+        },
     )
 
 
 class OrderListSchema(Schema):
+    """A page of orders, newest first, and how many match in all."""
+
     total = fields.Integer()
     orders = fields.List(fields.Nested(OrderSchema))
 
 
 class HistoryEntrySchema(Schema):
-    code = fields.String()
-    desc = fields.String(attribute="description")
-    customerDesc = fields.String(attribute="customer_description")
-    operator = fields.String()
+    code = fields.String(metadata={"example": "BSC"})
+    desc = fields.String(attribute="description", allow_none=True)
+    customerDesc = fields.String(attribute="customer_description", allow_none=True)
+    operator = fields.String(allow_none=True)
     statusDateTime = UTCMillis(attribute="checked_in_at")
 
 
 class HistorySchema(Schema):
-    orderNumber = fields.String(attribute="order_number")
+    """Ours, not Rx-Universe's: an order's check-ins, oldest first."""
+
+    orderNumber = fields.String(attribute="order_number", metadata={"example": "33719"})
     checkins = fields.List(fields.Nested(HistoryEntrySchema))
-
-
-class CancelledOrderStatusSchema(Schema):
-    """The status of a cancelled order, as Rx-Universe answers it: 200 with an error body."""
-
-    error = fields.Constant("Order marked for cancelation")
-    details = fields.Constant([])
 
 
 # ---- simulator control ----------------------------------------------------------------------

@@ -205,7 +205,9 @@ def read_details(connection: Connection, identifier: str, lab: Lab) -> OrderDeta
 
 def state_of(session: Session, number: int, lab: Lab) -> OrderState:
     """The state of order `number` as the session sees it (the simulator's answers)."""
-    return _state(find_row(session.connection(), str(number)), lab)
+    connection = session.connection()
+    (row,) = _lookups(connection.dialect, False).by_number.fetch(connection, number=number)
+    return _state(row, lab)
 
 
 def find_order(session: Session, identifier: str) -> Order:
