@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api.errors import JSONRequest, register_error_handlers
+from api.errors import JSONProvider, JSONRequest, register_error_handlers
 from api.routes import IdentifierConverter
 from api.routes.sim import sim
 from api.routes.v2 import v2
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
 
     app = Flask(__name__)
     app.request_class = JSONRequest
+    app.json = JSONProvider(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # the documented key order is part of the contract
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     autocommit_engine = make_engine(
@@ -37,6 +38,9 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     )
     register_error_handlers(app)
     app.url_map.converters["identifier"] = IdentifierConverter
+    # werkzeug would answer `/api//sim/orders` with a redirect built from the Host header the
+    # client sent (anywhere at all); such a path is simply not one of ours.
+    app.url_map.merge_slashes = False
     app.register_blueprint(v2)
     app.register_blueprint(sim)
     return app
