@@ -165,10 +165,22 @@ def test_a_chunked_body_within_the_limit_is_read_whole(api: live.Api) -> None:
     assert reply.body["poNumber"] == po
 
 
-def test_a_body_over_the_limit_with_a_length_is_413(api: live.Api) -> None:
-    body = json.dumps({"poNumber": "x" * (2 * MiB)}).encode()
-    raw = request("POST", "/api/sim/orders", Content_Length=str(len(body)))
-    assert_reply(exchange(api, raw + body), 413, TOO_LARGE)
+@pytest.mark.parametrize("send_body", [True, False], ids=["2 MiB sent", "16 MiB announced"])
+def test_a_body_over_the_limit_with_a_length_is_413_and_the_connection_closed(
+    api: live.Api, send_body: bool
+) -> None:
+    size = 2 * MiB if send_body else 16 * MiB
+    head = request("POST", "/api/sim/orders", Content_Length=str(size), Connection="keep-alive")
+    with socket.create_connection(address(api), timeout=5) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(head + (b" " * size if send_body else b""))
+        assert_reply(read_reply(sock), 413, TOO_LARGE)
+        if api.name != "gunicorn" and not send_body:
+            # waitress refuses a body announced over its own buffer limit before reading it,
+            # and closes the connection rather than hold it for a body it will not read.
+            # (A body it has read keeps the connection, as any answered request does; gunicorn
+            # keeps it too and discards the body as it comes: see the README.)
+            assert sock.recv(1) == b""
 
 
 @pytest.mark.parametrize("length", ["abc", "-5", "1.5"])
