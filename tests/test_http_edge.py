@@ -7,6 +7,8 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -273,3 +275,53 @@ def test_eight_half_open_connections_do_not_delay_a_normal_request(api: live.Api
         status, body = api.call("GET", "/api/sim/tracker", timeout=PROMPT)
         assert (status, body["pending"]) == (200, 0)
         assert time.monotonic() - started < PROMPT
+
+
+# ---- run_api.py's command line and its address -------------------------------------------------
+
+
+def run_api_command(database_url: str, *args: str, **settings: object) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [sys.executable, "run_api.py", *args],
+        cwd=live.ROOT,
+        env=live.make_env(database_url, **settings),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_run_api_help_names_each_option_s_setting_and_serves_nothing(module_database: str) -> None:
+    code, out, _ = run_api_command(module_database, "--help")
+    out = " ".join(out.split())  # argparse wraps to the terminal's width
+    assert code == 0
+    assert "--host HOST" in out and "the HOST setting" in out
+    assert "--port PORT" in out and "the PORT setting" in out
+
+
+def test_a_port_in_use_stops_run_api_with_one_line_naming_port(module_database: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run_api_command(module_database, HOST="127.0.0.1", PORT=port)
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"run_api: PORT: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Traceback" not in err
+
+
+def test_an_address_this_machine_lacks_stops_run_api_with_one_line_naming_host(
+    module_database: str,
+) -> None:
+    # 192.0.2.1 is reserved for documentation (RFC 5737): no machine has it, and binding to it
+    # fails locally without a packet sent.
+    code, _, err = run_api_command(module_database, "--host", "192.0.2.1", "--port", "4567")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "run_api: HOST: cannot listen on 192.0.2.1:4567: Cannot assign requested address"
+    )
