@@ -242,6 +242,21 @@ def test_a_100_kb_header_and_200_headers_are_served(api: live.Api) -> None:
     assert_reply(exchange(api, request("GET", "/api/sim/tracker", **many)), 200, ok)
 
 
+def test_headers_over_the_servers_limit_are_431(api: live.Api) -> None:
+    reply = exchange(api, request("GET", "/api/sim/tracker", X_Big="a" * 300_000))
+    if api.name != "gunicorn":
+        assert_reply(
+            reply,
+            431,
+            {
+                "error": "Request header fields too large",
+                "details": ["The request line and headers may be at most 262144 bytes"],
+            },
+        )
+    else:
+        assert (reply.status, reply.headers["content-type"]) == (431, "text/html")
+
+
 @pytest.mark.parametrize(
     ("raw", "gunicorn_says"),
     [
