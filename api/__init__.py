@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api.errors import JSONRequest, register_error_handlers
+from api.errors import JSONProvider, JSONRequest, register_error_handlers
 from api.routes import IdentifierConverter, SegmentConverter
 from api.routes.sim import sim
 from api.routes.site import site
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
 
     app = Flask(__name__)
     app.request_class = JSONRequest
+    app.json = JSONProvider(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # the documented key order is part of the contract
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     autocommit_engine = make_engine(
@@ -41,6 +42,9 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     register_error_handlers(app)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.url_map.converters["segment"] = SegmentConverter
+    # werkzeug would answer `/api//sim/orders` with a redirect built from the Host header the
+    # client sent (anywhere at all); such a path is simply not one of ours.
+    app.url_map.merge_slashes = False
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

@@ -103,6 +103,28 @@ class OrderNumber(Digits):
         }
 
 
+class Text(fields.String):
+    """A string the database can store: no NUL character (PostgreSQL refuses it, SQLite would
+    keep it) and no lone surrogate (JSON can spell one, `"\\ud800"`, but no encoding can store
+    it). Every string the API takes in is one of these, so both databases answer alike."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "nul": "Must not contain a NUL character.",
+        "surrogate": "Must not contain a lone surrogate (\\ud800 to \\udfff).",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        if _SURROGATE.search(text):
+            raise self.make_error("surrogate")
+        return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class Flag(fields.Boolean):
     """JSON true or false only: "yes", 1 or "false" are more likely mistakes than intentions."""
 
@@ -218,24 +240,22 @@ class NewOrderSchema(_Input):
 
     order_number = OrderNumber(data_key="orderNumber")
     tray_number = Digits(max_digits=5, data_key="trayNumber", allow_none=True)
-    po_number = fields.String(
-        data_key="poNumber", allow_none=True, validate=validate.Length(max=21)
-    )
+    po_number = Text(data_key="poNumber", allow_none=True, validate=validate.Length(max=21))
     job_type = _code_enum(JobType, data_key="jobType")
     status = _code_enum(OrderStatus, data_key="status")
     on_hold = Flag(data_key="onHold")
     deleted = Flag(data_key="deleted")
-    unvalid_message = fields.String(
+    unvalid_message = Text(
         data_key="unvalidMessage", allow_none=True, validate=validate.Length(max=255)
     )
     rt_calculated = Flag(data_key="rtCalculated")
     lt_calculated = Flag(data_key="ltCalculated")
     addons = fields.List(
-        fields.String(validate=validate.Length(1, 20), metadata=LAB_ADDONS),
+        Text(validate=validate.Length(1, 20), metadata=LAB_ADDONS),
         validate=validate.Length(max=50),
     )
     stations = fields.List(
-        fields.String(validate=validate.Length(1, 20), metadata=LAB_STATIONS),
+        Text(validate=validate.Length(1, 20), metadata=LAB_STATIONS),
         validate=validate.Length(max=200),
     )
 
@@ -249,7 +269,7 @@ class OrderChangesSchema(_Input):
     status = _code_enum(OrderStatus, data_key="status")
     on_hold = Flag(data_key="onHold")
     deleted = Flag(data_key="deleted")
-    unvalid_message = fields.String(
+    unvalid_message = Text(
         data_key="unvalidMessage", allow_none=True, validate=validate.Length(max=255)
     )
 
@@ -262,10 +282,8 @@ class OrderChangesSchema(_Input):
 class CheckInSchema(_Input):
     """`POST /api/sim/orders/{id}/checkins`."""
 
-    station = fields.String(required=True, validate=validate.Length(1, 20), metadata=LAB_STATIONS)
-    operator = fields.String(
-        allow_none=True, validate=validate.Length(1, 20), metadata=LAB_OPERATORS
-    )
+    station = Text(required=True, validate=validate.Length(1, 20), metadata=LAB_STATIONS)
+    operator = Text(allow_none=True, validate=validate.Length(1, 20), metadata=LAB_OPERATORS)
 
 
 class ResetSchema(Schema):

@@ -38,13 +38,18 @@ class Settings:
 
     @classmethod
     def load(
-        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+        overrides: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Read settings from `environ` (default: the process's), over values from `env_file`."""
+        """Read settings from `environ` (default: the process's), over values from `env_file`;
+        `overrides` (a command line's options, by variable name) win over both."""
         values: dict[str, str | None] = {}
         if env_file is not None and Path(env_file).is_file():
             values.update(dotenv_values(env_file))
         values.update(os.environ if environ is None else environ)
+        values.update(overrides or {})
         # An empty value (`PORT=` in .env) means "use the default", as it does for most tools.
         present = {key: value for key, value in values.items() if value not in (None, "")}
         try:

@@ -45,10 +45,16 @@ class OrderState:
     completion_error: CompletionError | None
 
 
-def find_order(session: Session, identifier: str) -> Order:
-    """The order an identifier names, or RecordNotFound echoing what was provided."""
+def find_order(session: Session, identifier: str, *, for_update: bool = False) -> Order:
+    """The order an identifier names, or RecordNotFound echoing what was provided.
+
+    A caller that writes the order back takes it `for_update`: on PostgreSQL the row is then
+    locked until the transaction ends, so a tracker completing the order meanwhile is waited for
+    and seen, never overwritten; and an order deleted meanwhile (a reset) is not found. SQLite
+    needs no lock: a write transaction holds the database's write lock from its BEGIN.
+    """
     number = parse_order_number(identifier)
-    order = None if number is None else session.get(Order, number)
+    order = None if number is None else session.get(Order, number, with_for_update=for_update)
     if order is None:
         raise RecordNotFound(identifier)
     return order

@@ -67,6 +67,15 @@ class OrderNumberTaken(InvalidInput):
         super().__init__("orderNumber", f"Order {order_number} already exists.")
 
 
+class NoOrderNumberLeft(InvalidInput):
+    """Every number the simulator may choose is taken; the client must give one."""
+
+    def __init__(self, first: int, last: int) -> None:
+        super().__init__(
+            "orderNumber", f"Every order number from {first} to {last} is taken; give one."
+        )
+
+
 class UnknownStation(InvalidInput):
     def __init__(self, field: str, code: str) -> None:
         super().__init__(field, f"Unknown station {code!r}.")

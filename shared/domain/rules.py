@@ -18,6 +18,8 @@ from shared.domain.lab import Lab
 
 # ASCII digits only: `\d` and str.isdigit() would let other scripts' digits through to int().
 _ORDER_NUMBER = re.compile(r"[0-9]{1,18}")
+# The highest number an identifier can name (18 digits): no order may be numbered above it.
+MAX_ORDER_NUMBER = 10**18 - 1
 
 
 @dataclass(frozen=True, slots=True)
