@@ -27,7 +27,9 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
 
     app = Flask(__name__)
     app.request_class = JSONRequest
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # the documented key order is part of the contract
+    # The documented key order is part of the contract. (Flask types app.json as the provider
+    # interface, which has no sort_keys; the one in use is its default provider, which has.)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     autocommit_engine = make_engine(
         settings.database_url, timeout=settings.database_timeout, autocommit=True

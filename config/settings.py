@@ -51,7 +51,8 @@ class Settings:
             return cls(**_EnvSchema().load(present))
         except ValidationError as error:
             problems = "; ".join(
-                f"{key}: {' '.join(messages)}" for key, messages in sorted(error.messages.items())
+                f"{key}: {' '.join(messages)}"
+                for key, messages in sorted(error.messages_dict.items())
             )
             raise SettingsError(f"Invalid settings: {problems}") from None
 

@@ -32,7 +32,8 @@ def _body() -> Any:
 
 def _state(session: Session, order: Order) -> dict[str, Any]:
     session.flush()
-    return OrderStatusSchema().dump(order_state(session, order, runtime().lab))
+    state: dict[str, Any] = OrderStatusSchema().dump(order_state(session, order, runtime().lab))
+    return state
 
 
 @sim.post("/orders")
@@ -81,11 +82,13 @@ def record_checkin(session: Session, order_identifier: str) -> tuple[dict[str, A
 @transactional(write=True)
 def reset(session: Session) -> dict[str, Any]:
     """Delete every order."""
-    return ResetSchema().dump({"orders_deleted": simulation.reset(session)})
+    body: dict[str, Any] = ResetSchema().dump({"orders_deleted": simulation.reset(session)})
+    return body
 
 
 @sim.get("/tracker")
 @transactional(write=False)
 def tracker(session: Session) -> dict[str, Any]:
     """Whether a Job Tracker is running, its last heartbeat, and how many orders wait."""
-    return TrackerStatusSchema().dump(tracker_status(session, utcnow()))
+    body: dict[str, Any] = TrackerStatusSchema().dump(tracker_status(session, utcnow()))
+    return body

@@ -36,4 +36,7 @@ def complete_order(order_identifier: str) -> tuple[dict[str, Any], int]:
 @transactional(write=False)
 def order_status(session: Session, order_identifier: str) -> dict[str, Any]:
     """An order's status, current station and completion progress."""
-    return _order_status.dump(get_order_state(session, order_identifier, runtime().lab))
+    state: dict[str, Any] = _order_status.dump(
+        get_order_state(session, order_identifier, runtime().lab)
+    )
+    return state
