@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from api.schemas import CompletionAcceptedSchema, OrderStatusSchema
 from shared.completion.flag import request_completion
 from shared.db.engine import run_autocommit
 from shared.domain.clock import utcnow
+from shared.domain.errors import OrderNotFound
 from shared.orders import get_order_state
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
@@ -40,3 +41,10 @@ def order_status(session: Session, order_identifier: str) -> dict[str, Any]:
         get_order_state(session, order_identifier, runtime().lab)
     )
     return state
+
+
+@v2.post("/orders/<identifier:order_identifier>/complete/")
+def complete_order_trailing_slash(order_identifier: str) -> NoReturn:
+    """Not the documented path (a trailing slash): answered as Rx-Universe answers any call that
+    names no order, 404 code 01, rather than with a routing 404 a client has no code for."""
+    raise OrderNotFound()
