@@ -47,6 +47,8 @@ class _ProcessSchema(Schema):
     key = _code
     name = _text
     missing_message = fields.String(required=True, validate=validate.Length(1, 200))
+    # For check-in verification (a coming feature: "AR not needed" when an order is scanned into a
+    # station whose process it does not need); required now so lab files need no change then.
     not_needed_message = fields.String(required=True, validate=validate.Length(1, 200))
 
     @post_load
