@@ -150,7 +150,7 @@ LAB_VARIANTS = {
     ids=[f"{name}-seed-{seed}" for name, (seed, _) in LAB_VARIANTS.items()],
 )
 def test_the_sql_checks_give_the_python_checks_answer_on_every_kind_of_order(
-    engine: Engine, lab: Lab, variant: str, seed: int
+    engine: Engine, settings: Settings, lab: Lab, variant: str, seed: int
 ) -> None:
     lab = LAB_VARIANTS[variant][1](lab)
     orders = [*_random_orders(lab, seed=seed), *_edge_orders(lab, first=CASES + 1)]
@@ -166,10 +166,11 @@ def test_the_sql_checks_give_the_python_checks_answer_on_every_kind_of_order(
     assert 20 < answers.count(True) < CASES - 20, f"{variant}, seed {seed}"
 
     # The statement the API runs (the flag UPDATE, compiled for the driver) flags exactly the
-    # orders the Python check passes: run it on each order, as a completion call would.
+    # orders the Python check passes: run it on each order, as a completion call would. It is
+    # built by the call's own function, not rebuilt here, so it is the statement the API runs.
     flag = _completion_statements(engine.dialect, lab).flag_if_completable
     now = datetime.now(UTC)
-    autocommit = make_engine(engine.url.render_as_string(hide_password=False), autocommit=True)
+    autocommit = make_engine(settings.database_url, autocommit=True)
     try:
         with autocommit.connect() as connection:
             flagged = {n for n in python if flag.fetch(connection, number=n, now=now)}
