@@ -30,8 +30,9 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
 
     app = Flask(__name__)
     app.request_class = JSONRequest
-    app.json = JSONProvider(app)
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # the documented key order is part of the contract
+    json = JSONProvider(app)
+    json.sort_keys = False  # the documented key order is part of the contract
+    app.json = json
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     autocommit_engine = make_engine(
         settings.database_url, timeout=settings.database_timeout, autocommit=True

@@ -32,7 +32,8 @@ class Runtime:
 
 def runtime() -> Runtime:
     """The running app's settings, lab and session factory."""
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    found: Runtime = current_app.extensions[EXTENSION]
+    return found
 
 
 def transactional(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.domain.codes import JobType, OrderStatus
 from shared.orders import OrderState
+
+E = TypeVar("E", bound=enum.Enum)
 
 STATUS_DESCRIPTIONS = {
     "U": "Unvalid",
@@ -53,7 +56,9 @@ class UTCMillis(fields.Field[datetime]):
 class Digits(fields.Field[str]):
     """A number written with ASCII digits, given as a JSON string or a non-negative integer."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {
+    # Unannotated: marshmallow types it as an instance attribute, which a ClassVar annotation would
+    # contradict (mypy); marshmallow only reads it, so ruff's mutable-default worry does not apply.
+    default_error_messages = {  # noqa: RUF012
         "invalid": "Must be digits (0-9), as a string or an integer.",
         "too_long": "Must be at most {max_digits} digits.",
     }
@@ -87,6 +92,8 @@ class OrderNumber(Digits):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=18, **kwargs)
 
+    # The ignore: it reuses Digits (a Field[str]) but loads the int the digits stand for, and a
+    # subclass cannot change its base's type parameter.
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:  # type: ignore[override]
         number = int(super()._deserialize(value, attr, data, **kwargs))
         if number == 0:
@@ -108,7 +115,8 @@ class Text(fields.String):
     keep it) and no lone surrogate (JSON can spell one, `"\\ud800"`, but no encoding can store
     it). Every string the API takes in is one of these, so both databases answer alike."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
+    default_error_messages = {  # noqa: RUF012
         "nul": "Must not contain a NUL character.",
         "surrogate": "Must not contain a lone surrogate (\\ud800 to \\udfff).",
     }
@@ -134,7 +142,7 @@ class Flag(fields.Boolean):
         return value
 
 
-def _code_enum(enum_class: type[Any], **kwargs: Any) -> fields.Enum:
+def _code_enum(enum_class: type[E], **kwargs: Any) -> fields.Enum[E]:
     return fields.Enum(enum_class, by_value=True, **kwargs)
 
 
@@ -142,7 +150,8 @@ class _Input(Schema):
     class Meta:
         unknown = RAISE
 
-    error_messages: ClassVar[dict[str, str]] = {"type": "The request body must be a JSON object."}
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
+    error_messages = {"type": "The request body must be a JSON object."}  # noqa: RUF012
 
 
 # ---- v2 -------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ _ERRORS = {
 }
 
 
-class _JSONErrorTask(ErrorTask):
+class _JSONErrorTask(ErrorTask):  # type: ignore[misc]  # waitress is untyped: ErrorTask is Any
     """waitress's answer to a request it refused itself, in our error shape."""
 
     body_limit = 0  # the app's limit, which the 413 names (set per server)

@@ -10,9 +10,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'rx_jobtracker.sqlite3'}"
+# The default database's folder: the one folder a process creates for its database by itself.
+INSTANCE_FOLDER = PROJECT_ROOT / "instance"
+DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE_FOLDER / 'rx_jobtracker.sqlite3'}"
 DEFAULT_LAB_FILE = Path(__file__).with_name("lab.toml")
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -53,12 +57,59 @@ class Settings:
         # An empty value (`PORT=` in .env) means "use the default", as it does for most tools.
         present = {key: value for key, value in values.items() if value not in (None, "")}
         try:
-            return cls(**_EnvSchema().load(present))
+            settings = cls(**_EnvSchema().load(present))
         except ValidationError as error:
             problems = "; ".join(
-                f"{key}: {' '.join(messages)}" for key, messages in sorted(error.messages.items())
+                f"{key}: {' '.join(messages)}"
+                for key, messages in sorted(error.messages_dict.items())
             )
             raise SettingsError(f"Invalid settings: {problems}") from None
+        if sqlite_folder(make_url(settings.database_url)) == INSTANCE_FOLDER:
+            # So that a first start needs no set-up; any other missing folder was refused above,
+            # as more likely a typo than a wish for a new directory tree.
+            try:
+                INSTANCE_FOLDER.mkdir(exist_ok=True)
+            except OSError as error:
+                raise SettingsError(
+                    f"Invalid settings: DATABASE_URL: cannot create {INSTANCE_FOLDER}: "
+                    f"{error.strerror}"
+                ) from None
+        return settings
+
+
+def sqlite_folder(url: URL) -> Path | None:
+    """The folder of a SQLite database file; None for other databases and in-memory SQLite."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None  # a URI filename: SQLite reads it, we do not guess at it
+    return Path(database).resolve().parent
+
+
+def _check_database_url(value: str) -> None:
+    """A URL SQLAlchemy can connect with: parsed, its database known, its driver installed, and
+    for a SQLite file, an existing folder (or the default one, created on start)."""
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValidationError(
+            "Not a database URL; expected one like sqlite:///path/to/file.sqlite3 or "
+            "postgresql+psycopg://user@host:5432/name."
+        ) from None
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ValidationError(f"Unknown database {url.drivername!r}.") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        raise ValidationError(
+            f"The driver for {url.drivername!r} is not installed (no module {error.name!r})."
+        ) from None
+    folder = sqlite_folder(url)
+    if folder is not None and folder != INSTANCE_FOLDER and not folder.is_dir():
+        raise ValidationError(f"The folder {folder} does not exist.")
 
 
 class _EnvSchema(Schema):
@@ -67,7 +118,7 @@ class _EnvSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    database_url = fields.String(data_key="DATABASE_URL")
+    database_url = fields.String(data_key="DATABASE_URL", validate=_check_database_url)
     host = fields.String(data_key="HOST")
     port = fields.Integer(data_key="PORT", strict=False, validate=validate.Range(1, 65535))
     database_timeout = fields.Float(

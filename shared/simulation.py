@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, select, text
+from sqlalchemy import CursorResult, delete, exists, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -194,4 +194,7 @@ def reset(session: Session) -> int:
     """Delete every order with its addons and check-ins; answer how many orders there were."""
     session.execute(delete(CheckIn))
     session.execute(delete(OrderAddon))
-    return session.execute(delete(Order)).rowcount
+    deleted = session.execute(delete(Order))
+    # A DELETE's result is a CursorResult, which has the row count; Session.execute is typed
+    # with the plain Result every statement gives.
+    return cast(CursorResult[Any], deleted).rowcount

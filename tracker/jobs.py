@@ -45,7 +45,12 @@ def process_batch(
 ) -> BatchOutcome:
     """Complete or reject up to one batch of flagged orders, in one transaction."""
     with transaction(session_factory) as session:
-        now = clock()  # read once the transaction holds its locks, so no later write predates it
+        # On SQLite the transaction holds the write lock from its BEGIN, so no write committed
+        # after this read can carry an earlier time. On PostgreSQL BEGIN takes no lock: the
+        # orders are locked by the queue's SELECT ... FOR UPDATE, after this read, so a write
+        # committed in between may carry a later time than `now`; the checks still see it (they
+        # read in that SELECT), only the times of the two may be out of order.
+        now = clock()
         return complete_flagged_orders(
             session,
             config.lab,

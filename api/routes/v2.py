@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import Blueprint
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -23,6 +25,7 @@ from api.schemas import (
 )
 from shared.completion.flag import request_completion
 from shared.domain.clock import utcnow
+from shared.domain.errors import OrderNotFound
 from shared.orders import OrderState, get_order_state
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
@@ -94,3 +97,11 @@ def complete_order(connection: Connection, order_identifier: str) -> dict[str, i
 def order_status(session: Session, order_identifier: str) -> OrderState:
     """An order's status, current station and completion progress."""
     return get_order_state(session, order_identifier, runtime().lab)
+
+
+@v2.post("/orders/<identifier:order_identifier>/complete/")
+def complete_order_trailing_slash(order_identifier: str) -> NoReturn:
+    """Not the documented path (a trailing slash): answered as Rx-Universe answers any call that
+    names no order, 404 code 01, rather than with a routing 404 a client has no code for. Not an
+    operation of its own, so not in the OpenAPI document."""
+    raise OrderNotFound()

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     and_,
     any_,
     bindparam,
@@ -40,8 +41,10 @@ log = logging.getLogger(__name__)
 INTERNAL_ERROR_CODE = "99"
 INTERNAL_ERROR_MESSAGE = "Internal error while processing the order; see the Job Tracker log"
 
-_orders = Order.__table__
-_checkins = CheckIn.__table__
+# Typed as a FromClause by SQLAlchemy; a declarative class's is a Table, which insert() and
+# update() need (as in bench/seed.py).
+_orders = cast(Table, Order.__table__)
+_checkins = cast(Table, CheckIn.__table__)
 
 
 @dataclass(frozen=True, slots=True)
