@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api.access import register_access
 from api.errors import JSONRequest, register_error_handlers
 from api.routes import IdentifierConverter
 from api.routes.sim import sim
@@ -36,7 +37,9 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         settings, lab, engine, make_session_factory(engine), autocommit_engine
     )
     register_error_handlers(app)
+    register_access(app, settings)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.register_blueprint(v2)
-    app.register_blueprint(sim)
+    if settings.sim_api:  # off: /api/sim is not there at all, and answers our 404
+        app.register_blueprint(sim)
     return app

@@ -31,6 +31,14 @@ SETTINGS_KEYS = (
     "LAB_FILE",
     "LAB_TIMEZONE",
     "LOG_LEVEL",
+    "LOG_FORMAT",
+    "API_KEYS",
+    "SIM_ADMIN_KEY",
+    "SIM_API",
+    "CORS_ORIGINS",
+    "COMPLETE_REQUIRES_TRACKER",
+    "JOURNAL",
+    "JOURNAL_SIZE",
 )
 STOP_TIMEOUT = 10.0
 T = TypeVar("T")
