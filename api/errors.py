@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, NoReturn
 
 from flask import Flask, Request, Response, jsonify, request
@@ -10,12 +11,14 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from api.runtime import EXTENSION
 from shared.domain.errors import (
     CompletionRejected,
     InvalidInput,
     OrderContended,
     OrderNotFound,
     RecordNotFound,
+    TrackerNotRunning,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,15 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             404 if isinstance(e, OrderNotFound) else 400, COMPLETION_FAILED, details
         )
+
+    @app.errorhandler(TrackerNotRunning)
+    def _no_tracker(e: TrackerNotRunning) -> tuple[Response, int]:
+        details = [f"Error Code: {e.code}", f"Error Message: {e.message}"]
+        response, status = error_response(503, COMPLETION_FAILED, details)
+        # A tracker that starts beats at once; its poll interval is when to look again.
+        retry = max(1, math.ceil(app.extensions[EXTENSION].settings.tracker_interval))
+        response.headers["Retry-After"] = str(retry)
+        return response, status
 
     @app.errorhandler(RecordNotFound)
     def _no_record(e: RecordNotFound) -> tuple[Response, int]:

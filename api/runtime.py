@@ -12,8 +12,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from shared.db.engine import transaction
+from shared.db.engine import run_autocommit, transaction
+from shared.domain.clock import utcnow
+from shared.domain.errors import TrackerNotRunning
 from shared.domain.lab import Lab
+from shared.heartbeats import any_tracker_running
 
 EXTENSION = "rx_jobtracker"
 P = ParamSpec("P")
@@ -33,6 +36,13 @@ class Runtime:
 def runtime() -> Runtime:
     """The running app's settings, lab and session factory."""
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def require_tracker(engine: Engine) -> None:
+    """Refuse (TrackerNotRunning) unless a tracker's heartbeat is fresh: one small query."""
+    now = utcnow()
+    if not run_autocommit(engine, lambda connection: any_tracker_running(connection, now)):
+        raise TrackerNotRunning
 
 
 def transactional(

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from helpers import assert_body
 
-from api import create_app
 from config.settings import Settings
-from shared.domain.lab import Lab
 
 UNAUTHORIZED = {"error": "Unauthorized", "details": ["A valid API key is required"]}
 ADMIN_REQUIRED = {"error": "Unauthorized", "details": ["A valid simulator admin key is required"]}
@@ -24,22 +20,6 @@ NOT_FOUND = {
 COMPLETE = "/api/v2/orders/424242/complete"
 
 MakeClient = Callable[..., FlaskClient]
-
-
-@pytest.fixture
-def make_client(settings: Settings, lab: Lab) -> Iterator[MakeClient]:
-    """A test client for an app built with these settings changed."""
-    apps: list[Flask] = []
-
-    def make(**changes: object) -> FlaskClient:
-        app = create_app(dataclasses.replace(settings, **changes), lab=lab)  # type: ignore[arg-type]  # the changes are Settings fields, checked by dataclasses.replace
-        apps.append(app)
-        return app.test_client()
-
-    yield make
-    for app in apps:
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
 
 
 def test_with_no_keys_set_the_api_is_open_as_rx_universe_is(client: FlaskClient) -> None:

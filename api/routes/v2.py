@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy.orm import Session
 
-from api.runtime import runtime, transactional
+from api.runtime import require_tracker, runtime, transactional
 from api.schemas import CompletionAcceptedSchema, OrderStatusSchema
 from shared.completion.flag import request_completion
 from shared.db.engine import run_autocommit
@@ -25,6 +25,8 @@ _order_status = OrderStatusSchema()
 def complete_order(order_identifier: str) -> tuple[dict[str, Any], int]:
     """Flag an order for completion by the Job Tracker."""
     app = runtime()
+    if app.settings.complete_requires_tracker:
+        require_tracker(app.autocommit_engine)
     number = run_autocommit(
         app.autocommit_engine,
         lambda connection: request_completion(connection, order_identifier, app.lab, utcnow()),
