@@ -7,6 +7,7 @@ from flask import Flask
 from api.access import register_access
 from api.errors import JSONRequest, register_error_handlers
 from api.routes import IdentifierConverter
+from api.routes.health import health
 from api.routes.sim import sim
 from api.routes.v2 import v2
 from api.runtime import EXTENSION, Runtime
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     register_access(app, settings)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.register_blueprint(v2)
+    app.register_blueprint(health)
     if settings.sim_api:  # off: /api/sim is not there at all, and answers our 404
         app.register_blueprint(sim)
     return app
