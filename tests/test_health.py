@@ -21,6 +21,7 @@ from shared.db import schema
 from shared.domain.lab import Lab
 from tracker.jobs import TrackerConfig, beat
 
+Stoppable = tuple[Flask, Callable[[bool], None]]
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 UNAVAILABLE = {
     "status": "unavailable",
@@ -88,11 +89,10 @@ def test_a_schema_behind_this_release_answers_503_naming_the_revisions(
 
 
 @pytest.fixture
-def stoppable(
-    settings: Settings, lab: Lab, tmp_path: Path
-) -> Iterator[tuple[Flask, Callable[[bool], None]]]:
+def stoppable(settings: Settings, lab: Lab, tmp_path: Path) -> Iterator[Stoppable]:
     """An app whose database can be taken away: its SQLite file's folder moved aside, or the
-    PostgreSQL proxy in front of it cut. Yields the app and a switch: True stops it, False starts it again."""
+    PostgreSQL proxy in front of it cut. Yields the app and a switch:
+    True stops the database, False starts it again."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         folder = tmp_path / "db"
@@ -130,7 +130,7 @@ def stoppable(
 
 
 def test_with_the_database_stopped_health_answers_503_and_recovers_with_it(
-    stoppable: tuple[Flask, Callable[[bool], None]],
+    stoppable: Stoppable,
 ) -> None:
     app, switch = stoppable
     client = app.test_client()
