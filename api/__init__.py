@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from api.access import register_access
 from api.errors import JSONRequest, register_error_handlers
+from api.observability import register_request_ids
 from api.routes import IdentifierConverter
 from api.routes.health import health
 from api.routes.sim import sim
 from api.routes.v2 import v2
 from api.runtime import EXTENSION, Runtime
 from config.lab_file import load_lab
+from config.logs import configure_logging
 from config.settings import Settings
 from shared.db import schema
 from shared.db.engine import make_engine, make_session_factory
@@ -23,6 +27,8 @@ MAX_BODY_BYTES = 1024 * 1024
 def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> Flask:
     """Build the API for `settings` (default: from the environment) on its database."""
     settings = settings or Settings.load()
+    if not logging.getLogger().handlers:  # under gunicorn, which does not call config.startup
+        configure_logging("api", level=settings.log_level, log_format=settings.log_format)
     lab = lab or load_lab(settings.lab_file)
     engine = make_engine(settings.database_url, timeout=settings.database_timeout)
     schema.prepare(engine)
@@ -38,6 +44,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         settings, lab, engine, make_session_factory(engine), autocommit_engine
     )
     register_error_handlers(app)
+    register_request_ids(app, settings)  # first, so a refusal too carries its request id
     register_access(app, settings)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.register_blueprint(v2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -84,7 +85,9 @@ def run_cycle(
         if (now - last_beat).total_seconds() >= config.interval:
             beat(session_factory, config, now)  # a long drain must not look like a dead tracker
             last_beat = now
+        started = time.perf_counter()
         outcome = process_batch(session_factory, config, clock=clock, skip=unwritable)
+        _log_batch(config, outcome, time.perf_counter() - started)
         unwritable.update(outcome.left_flagged)
         summary.batches += 1
         summary.completed += len(outcome.completed)
@@ -92,9 +95,35 @@ def run_cycle(
         # Every order taken was completed, rejected or added to `unwritable`: the queue shrinks.
         if outcome.taken < config.batch_size:
             break
-    if summary.completed or summary.rejected:
-        log.info("%d completed, %d rejected", summary.completed, summary.rejected)
     return summary
+
+
+def _log_batch(config: TrackerConfig, outcome: BatchOutcome, seconds: float) -> None:
+    """One line per batch that took any order (an idle poll logs nothing), with its counts."""
+    if not outcome.taken:
+        return
+    completed, rejected, left = (
+        len(outcome.completed),
+        len(outcome.rejected),
+        len(outcome.left_flagged),
+    )
+    millis = round(seconds * 1000, 3)
+    log.info(
+        "Batch of %d: %d completed, %d rejected, %d left flagged, in %.1f ms",
+        outcome.taken,
+        completed,
+        rejected,
+        left,
+        millis,
+        extra={
+            "tracker_id": config.tracker_id,
+            "taken": outcome.taken,
+            "completed": completed,
+            "rejected": rejected,
+            "left_flagged": left,
+            "duration_ms": millis,
+        },
+    )
 
 
 def stop(session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime) -> None:
