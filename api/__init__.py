@@ -8,9 +8,11 @@ from flask import Flask
 
 from api.access import register_access
 from api.errors import JSONRequest, register_error_handlers
+from api.journal import register_journal
 from api.observability import register_request_ids
 from api.routes import IdentifierConverter
 from api.routes.health import health
+from api.routes.journal import journal
 from api.routes.sim import sim
 from api.routes.v2 import v2
 from api.runtime import EXTENSION, Runtime
@@ -45,10 +47,13 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     )
     register_error_handlers(app)
     register_request_ids(app, settings)  # first, so a refusal too carries its request id
+    if settings.journal:  # before the key check, so that refused calls are recorded too
+        register_journal(app, settings)
     register_access(app, settings)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.register_blueprint(v2)
     app.register_blueprint(health)
     if settings.sim_api:  # off: /api/sim is not there at all, and answers our 404
         app.register_blueprint(sim)
+        app.register_blueprint(journal)
     return app

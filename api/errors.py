@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Any, NoReturn
 
-from flask import Flask, Request, Response, jsonify, request
+from flask import Flask, Request, Response, g, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
@@ -111,6 +111,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _database_down(e: OperationalError) -> tuple[Response, int]:
+        g.database_unavailable = True  # the journal does not try to write it down
         log.error("Database unavailable: %s", e.orig)
         return error_response(
             503, "Service unavailable", ["The database is unavailable; try again"]

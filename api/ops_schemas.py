@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+import json
+from datetime import UTC
+
+from marshmallow import RAISE, Schema, fields, validate
 
 from api.schemas import UTCMillis
 
@@ -28,3 +31,55 @@ class HealthSchema(Schema):
     tracker = fields.Nested(TrackerHealthSchema, allow_none=True)
     pending = fields.Integer(allow_none=True)
     problems = fields.List(fields.String())
+
+
+class JournalFilterSchema(Schema):
+    """The query string of `GET /api/sim/requests/count` (and of the listing, with paging)."""
+
+    class Meta:
+        unknown = RAISE
+
+    method = fields.Function(deserialize=lambda value: str(value).upper())
+    path = fields.String(validate=validate.Length(min=1, max=2048))
+    status = fields.Integer(validate=validate.Range(100, 599))
+    since = fields.AwareDateTime(default_timezone=UTC)
+
+
+class JournalPageSchema(JournalFilterSchema):
+    """The query string of `GET /api/sim/requests`: the filters, `limit` and `offset`."""
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class JournalResponseSchema(Schema):
+    status = fields.Integer()
+    body = fields.String(attribute="response_body")
+
+
+class JournalEntrySchema(Schema):
+    """One recorded request, with its answer under `response`."""
+
+    id = fields.Integer()
+    time = UTCMillis(attribute="recorded_at")
+    method = fields.String()
+    path = fields.String()
+    query = fields.String()
+    headers = fields.Function(serialize=lambda entry: json.loads(entry.headers))
+    body = fields.String()
+    response = fields.Function(serialize=lambda entry: JournalResponseSchema().dump(entry))
+    duration_ms = fields.Float(data_key="durationMs")
+    fault = fields.String(allow_none=True)
+
+
+class JournalListSchema(Schema):
+    requests = fields.List(fields.Nested(JournalEntrySchema))
+
+
+class JournalCountSchema(Schema):
+    count = fields.Integer()
+
+
+class JournalClearedSchema(Schema):
+    message = fields.Constant("Successful")
+    requests_deleted = fields.Integer(data_key="requestsDeleted")

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     column,
 )
@@ -152,3 +153,24 @@ class TrackerHeartbeat(Base):
     last_heartbeat: Mapped[datetime]
     interval_seconds: Mapped[float]
     stopped_at: Mapped[datetime | None]
+
+
+class JournalEntry(Base):
+    """One `/api/v2` request and its answer, as the request journal keeps it (shared.journal)."""
+
+    __tablename__ = "request_journal"
+
+    # Ever increasing, so newest first is the primary key read backwards, and dropping the
+    # oldest is one range delete on it.
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    recorded_at: Mapped[datetime]
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text)
+    headers: Mapped[str] = mapped_column(Text)  # a JSON object, keys masked
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[int]
+    response_body: Mapped[str] = mapped_column(Text)
+    duration_ms: Mapped[float]
+    # The fault (POST /api/sim/faults) that shaped the answer, if one did.
+    fault: Mapped[str | None] = mapped_column(String(255))
