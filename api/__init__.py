@@ -8,9 +8,11 @@ from flask import Flask
 
 from api.access import register_access
 from api.errors import JSONRequest, register_error_handlers
+from api.faults import register_faults
 from api.journal import register_journal
 from api.observability import register_request_ids
 from api.routes import IdentifierConverter
+from api.routes.faults import faults
 from api.routes.health import health
 from api.routes.journal import journal
 from api.routes.sim import sim
@@ -50,10 +52,13 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     if settings.journal:  # before the key check, so that refused calls are recorded too
         register_journal(app, settings)
     register_access(app, settings)
+    if settings.sim_api:  # after the key check: a fault plays a server that took the call
+        register_faults(app)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.register_blueprint(v2)
     app.register_blueprint(health)
     if settings.sim_api:  # off: /api/sim is not there at all, and answers our 404
         app.register_blueprint(sim)
         app.register_blueprint(journal)
+        app.register_blueprint(faults)
     return app

@@ -174,3 +174,27 @@ class JournalEntry(Base):
     duration_ms: Mapped[float]
     # The fault (POST /api/sim/faults) that shaped the answer, if one did.
     fault: Mapped[str | None] = mapped_column(String(255))
+
+
+class Fault(Base):
+    """A misbehaviour asked for through POST /api/sim/faults (shared.faults): an HTTP fault that
+    the API workers apply to matching requests, or a tracker fault every tracker obeys."""
+
+    __tablename__ = "faults"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    created_at: Mapped[datetime]
+    # HTTP: which requests (a method or `*`, a path glob) and what they get instead.
+    method: Mapped[str | None] = mapped_column(String(16))
+    path: Mapped[str | None] = mapped_column(String(2048))
+    status: Mapped[int | None]
+    body: Mapped[str | None] = mapped_column(Text)  # JSON
+    delay_ms: Mapped[int | None]
+    drop: Mapped[bool] = mapped_column(default=False)
+    # How often: for the next `times_left` matching requests, or each with `probability`.
+    times_left: Mapped[int | None]
+    probability: Mapped[float | None]
+    # Tracker: `pause` or `reject` (with `code` and `message`).
+    tracker: Mapped[str | None] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(2))
+    message: Mapped[str | None] = mapped_column(String(255))

@@ -10,7 +10,7 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import heartbeats
+from shared import faults, heartbeats
 from shared.completion.batch import BatchOutcome, complete_flagged_orders
 from shared.db.engine import transaction
 from shared.domain.clock import local_date, utcnow
@@ -43,6 +43,7 @@ def process_batch(
     *,
     clock: Callable[[], datetime] = utcnow,
     skip: Collection[int] = (),
+    reject_all: tuple[str, str] | None = None,
 ) -> BatchOutcome:
     """Complete or reject up to one batch of flagged orders, in one transaction."""
     with transaction(session_factory) as session:
@@ -54,13 +55,17 @@ def process_batch(
             today=local_date(now, config.timezone),
             limit=config.batch_size,
             skip=skip,
+            reject_all=reject_all,
         )
 
 
-def beat(session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime) -> None:
-    """Write this tracker's heartbeat."""
+def beat(
+    session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime
+) -> faults.TrackerFault | None:
+    """Write this tracker's heartbeat; answer the tracker fault in force (POST /api/sim/faults)."""
     with transaction(session_factory) as session:
         heartbeats.record_heartbeat(session, config.tracker_id, now, config.interval)
+        return faults.tracker_fault(session)
 
 
 def run_cycle(
@@ -79,14 +84,23 @@ def run_cycle(
     unwritable = set() if unwritable is None else unwritable
     summary = CycleSummary()
     last_beat = clock()
-    beat(session_factory, config, last_beat)
+    fault = beat(session_factory, config, last_beat)
+    if fault is not None and fault.action == faults.PAUSE:
+        log.debug("Paused by fault %d: taking nothing until it is cleared", fault.id)
+        return summary
+    reject_all = faults.forced_rejection(fault)
     while not should_stop():
         now = clock()
         if (now - last_beat).total_seconds() >= config.interval:
-            beat(session_factory, config, now)  # a long drain must not look like a dead tracker
+            # A long drain must not look like a dead tracker, and obeys a pause set meanwhile.
+            fault = beat(session_factory, config, now)
             last_beat = now
+            if fault is not None and fault.action == faults.PAUSE:
+                break
         started = time.perf_counter()
-        outcome = process_batch(session_factory, config, clock=clock, skip=unwritable)
+        outcome = process_batch(
+            session_factory, config, clock=clock, skip=unwritable, reject_all=reject_all
+        )
         _log_batch(config, outcome, time.perf_counter() - started)
         unwritable.update(outcome.left_flagged)
         summary.batches += 1
