@@ -10,6 +10,7 @@ from api.access import register_access
 from api.errors import JSONRequest, register_error_handlers
 from api.faults import register_faults
 from api.journal import register_journal
+from api.metrics import metrics, register_metrics
 from api.observability import register_request_ids
 from api.routes import IdentifierConverter
 from api.routes.faults import faults
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     )
     register_error_handlers(app)
     register_request_ids(app, settings)  # first, so a refusal too carries its request id
+    register_metrics(app)
     if settings.journal:  # before the key check, so that refused calls are recorded too
         register_journal(app, settings)
     register_access(app, settings)
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     app.url_map.converters["identifier"] = IdentifierConverter
     app.register_blueprint(v2)
     app.register_blueprint(health)
+    app.register_blueprint(metrics)
     if settings.sim_api:  # off: /api/sim is not there at all, and answers our 404
         app.register_blueprint(sim)
         app.register_blueprint(journal)

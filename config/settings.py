@@ -45,6 +45,7 @@ class Settings:
     complete_requires_tracker: bool = False
     journal: bool = True
     journal_size: int = 10_000
+    tracker_metrics_port: int | None = None
 
     @classmethod
     def load(
@@ -116,6 +117,9 @@ class _EnvSchema(Schema):
     )
     complete_requires_tracker = _Switch(data_key="COMPLETE_REQUIRES_TRACKER")
     journal = _Switch(data_key="JOURNAL")
+    tracker_metrics_port = fields.Integer(
+        data_key="TRACKER_METRICS_PORT", strict=False, validate=validate.Range(1, 65535)
+    )
     journal_size = fields.Integer(data_key="JOURNAL_SIZE", validate=validate.Range(1, 1_000_000))
 
     @validates("log_format")

@@ -15,6 +15,7 @@ from shared.completion.batch import BatchOutcome, complete_flagged_orders
 from shared.db.engine import transaction
 from shared.domain.clock import local_date, utcnow
 from shared.domain.lab import Lab
+from tracker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ def beat(
     """Write this tracker's heartbeat; answer the tracker fault in force (POST /api/sim/faults)."""
     with transaction(session_factory) as session:
         heartbeats.record_heartbeat(session, config.tracker_id, now, config.interval)
-        return faults.tracker_fault(session)
+        fault = faults.tracker_fault(session)
+    metrics.observe_heartbeat(now)
+    return fault
 
 
 def run_cycle(
@@ -116,6 +119,7 @@ def _log_batch(config: TrackerConfig, outcome: BatchOutcome, seconds: float) -> 
     """One line per batch that took any order (an idle poll logs nothing), with its counts."""
     if not outcome.taken:
         return
+    metrics.observe_batch(outcome, seconds)
     completed, rejected, left = (
         len(outcome.completed),
         len(outcome.rejected),
