@@ -8,15 +8,18 @@ fault pauses every tracker, or makes them reject every order with a given code.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, delete, or_, select, update
+from sqlalchemy import Connection, CursorResult, Dialect, delete, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
+from shared.db.driver import DriverStatement
 from shared.domain.errors import (
     OrderAlreadyCompleted,
     OrderDeleted,
@@ -43,7 +46,9 @@ _HTTP_FAULTS = (
         _faults.c.delay_ms,
         _faults.c.drop,
         _faults.c.times_left,
-        _faults.c.probability,
+        # As the driver returns it (a float on both): the Float type's own result processor
+        # wants the driver's column type, which a driver statement does not ask for.
+        type_coerce(_faults.c.probability, NullType()).label("probability"),
     )
     .where(
         _faults.c.path.is_not(None), or_(_faults.c.times_left.is_(None), _faults.c.times_left > 0)
@@ -119,8 +124,15 @@ def clear_faults(session: Session, fault_id: int | None = None) -> int:
 
 
 def http_faults(connection: Connection) -> list[HttpFault]:
-    """The HTTP faults that may still fire."""
-    return [HttpFault(*row) for row in connection.execute(_HTTP_FAULTS)]
+    """The HTTP faults that may still fire: run on the driver, as the completion call's
+    statements are (shared.db.driver), since it runs before every request."""
+    rows = _compiled_http_faults(connection.dialect).fetch(connection)
+    return [HttpFault(*row) for row in rows]
+
+
+@functools.cache
+def _compiled_http_faults(dialect: Dialect) -> DriverStatement:
+    return DriverStatement.compile(_HTTP_FAULTS, dialect)
 
 
 def fire(

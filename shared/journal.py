@@ -3,17 +3,29 @@ API worker writes to, and every client reads, the same one."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Connection, CursorResult, delete, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Dialect,
+    Integer,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Session
 
+from shared.db.driver import DriverStatement
 from shared.models import JournalEntry
 
 _journal = JournalEntry.__table__
-_insert = insert(_journal)
 
 
 @dataclass(frozen=True)
@@ -59,24 +71,32 @@ def record(connection: Connection, exchange: Exchange, keep: int) -> None:
 
     Ids only grow, so the oldest are a range of the primary key: two small statements, whatever
     the journal's size. Concurrent workers may each drop the same range; the result is the same.
+    Both run on the driver (shared.db.driver), as the completion call's do: they run after
+    every /api/v2 request.
     """
-    new_id = connection.execute(
-        _insert,
-        {
-            "recorded_at": exchange.recorded_at,
-            "method": exchange.method,
-            "path": exchange.path,
-            "query": exchange.query,
-            "headers": exchange.headers,
-            "body": exchange.body,
-            "status": exchange.status,
-            "response_body": exchange.response_body,
-            "duration_ms": exchange.duration_ms,
-            "fault": exchange.fault,
-        },
-    ).inserted_primary_key[0]
+    statements = _compiled(connection.dialect)
+    [(new_id,)] = statements.insert.fetch(connection, **vars(exchange))
     if new_id > keep:
-        connection.execute(delete(_journal).where(_journal.c.id <= new_id - keep))
+        statements.trim.fetch(connection, cut=new_id - keep)
+
+
+class _Statements(NamedTuple):
+    insert: DriverStatement
+    trim: DriverStatement
+
+
+@functools.cache
+def _compiled(dialect: Dialect) -> _Statements:
+    columns = [column.key for column in _journal.columns if column.key != "id"]
+    insert_entry = (
+        insert(_journal)
+        .values({name: bindparam(name, type_=_journal.c[name].type) for name in columns})
+        .returning(_journal.c.id)
+    )
+    trim = delete(_journal).where(_journal.c.id <= bindparam("cut", type_=Integer()))
+    return _Statements(
+        DriverStatement.compile(insert_entry, dialect), DriverStatement.compile(trim, dialect)
+    )
 
 
 def list_entries(
