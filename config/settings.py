@@ -43,7 +43,8 @@ class Settings:
     sim_api: bool = True
     cors_origins: tuple[str, ...] = ()
     complete_requires_tracker: bool = False
-    journal: bool = True
+    # Off by default: it doubles the completion call's writes (docs/benchmarks.md).
+    journal: bool = False
     journal_size: int = 10_000
     tracker_metrics_port: int | None = None
 

@@ -26,6 +26,12 @@ NOT_FOUND = {
 }
 
 
+@pytest.fixture
+def client(make_client: Any) -> FlaskClient:
+    """The API with the journal on, to see the faults it records."""
+    return make_client(journal=True)
+
+
 def set_fault(client: FlaskClient, **fault: Any) -> dict[str, Any]:
     response = client.post("/api/sim/faults", json=fault)
     assert response.status_code == 201, response.get_json()
@@ -249,7 +255,7 @@ def test_a_pause_fault_stops_the_tracker_taking_orders_until_cleared(
 def test_a_drop_fault_closes_the_connection_without_an_answer(
     database_url: str, tmp_path: Path
 ) -> None:
-    with live.run_api(database_url, tmp_path) as api:
+    with live.run_api(database_url, tmp_path, JOURNAL="on") as api:
         status, fault = api.call(
             "POST", "/api/sim/faults", {"path": COMPLETE_GLOB, "drop": True, "times": 1}
         )

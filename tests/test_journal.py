@@ -22,6 +22,12 @@ NOT_FOUND_BODY = (
 )
 
 
+@pytest.fixture
+def client(make_client: MakeClient) -> FlaskClient:
+    """The API with the journal on (it is off by default)."""
+    return make_client(journal=True)
+
+
 def listing(client: FlaskClient, query: str = "") -> list[dict[str, Any]]:
     response = client.get(f"/api/sim/requests{query}")
     assert response.status_code == 200, response.get_json()
@@ -37,7 +43,7 @@ def count(client: FlaskClient, query: str = "") -> int:
 def test_a_call_is_recorded_with_its_request_and_answer_and_keys_masked(
     make_client: MakeClient,
 ) -> None:
-    client = make_client(api_keys=("secret-key",))
+    client = make_client(api_keys=("secret-key",), journal=True)
     with freeze_time("2026-11-27T17:26:21.123Z"):
         client.post(
             "/api/v2/orders/42/complete?dryRun=1",
@@ -73,7 +79,7 @@ def test_a_call_is_recorded_with_its_request_and_answer_and_keys_masked(
 
 
 def test_a_refused_key_is_recorded_too_masked(make_client: MakeClient) -> None:
-    client = make_client(api_keys=("secret-key",))
+    client = make_client(api_keys=("secret-key",), journal=True)
     client.post("/api/v2/orders/42/complete", headers={"X-API-Key": "guess"})
     [entry] = listing(client)
     assert (entry["response"]["status"], entry["headers"]["X-Api-Key"]) == (401, "***")
@@ -162,7 +168,7 @@ def test_delete_empties_the_journal(client: FlaskClient) -> None:
 
 
 def test_the_journal_keeps_the_newest_journal_size_entries(make_client: MakeClient) -> None:
-    client = make_client(journal_size=3)
+    client = make_client(journal=True, journal_size=3)
     for number in range(1, 6):
         client.get(f"/api/v2/orders/{number}/status")
     assert [e["path"] for e in listing(client)] == [
@@ -172,17 +178,17 @@ def test_the_journal_keeps_the_newest_journal_size_entries(make_client: MakeClie
     ]
 
 
-def test_with_the_journal_off_nothing_is_recorded(make_client: MakeClient) -> None:
-    client = make_client(journal=False)
-    client.get("/api/v2/orders/1/status")
-    assert count(client) == 0
+def test_with_the_journal_off_the_default_nothing_is_recorded(make_client: MakeClient) -> None:
+    for client in (make_client(), make_client(journal=False)):
+        client.get("/api/v2/orders/1/status")
+        assert count(client) == 0
 
 
 @pytest.mark.e2e
 def test_two_gunicorn_workers_write_to_and_read_from_one_journal(
     database_url: str, tmp_path: Path
 ) -> None:
-    with live.run_gunicorn(database_url, tmp_path, workers=2) as api:
+    with live.run_gunicorn(database_url, tmp_path, workers=2, JOURNAL="on") as api:
         assert api.call("DELETE", "/api/sim/requests")[0] == 200
         calls = 40
 
