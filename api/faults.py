@@ -1,5 +1,7 @@
-"""Applies the HTTP faults set through POST /api/sim/faults to the requests they match.
+"""Applies the HTTP faults set through POST /api/sim/faults to the /api/v2 requests they match.
 
+Only Rx-Universe's API is faulted: the simulator's controls must always answer (a fault must
+never lock a client out of clearing it), and /healthz and /metrics must tell the truth.
 Installed only while the simulator API is on. With no fault set this costs each request one
 small read of the `faults` table: the faults live in the database so that every worker obeys a
 fault the moment it is set, whichever worker it was set on.
@@ -20,7 +22,7 @@ from api.runtime import runtime
 from shared.db.engine import run_autocommit
 from shared.faults import HttpFault, fire, http_faults
 
-CONTROLS_PREFIX = "/api/sim/"
+FAULTED_PREFIX = "/api/v2/"
 # nginx's "no response": what the journal records for a dropped connection.
 DROPPED = 444
 FAULT_ERROR = "Simulated fault"
@@ -29,12 +31,12 @@ log = logging.getLogger(__name__)
 
 
 def register_faults(app: Flask) -> None:
-    """Check each request (but the simulator's own controls) against the faults set."""
+    """Check each /api/v2 request against the faults set."""
 
     @app.before_request
     def _apply_fault() -> Response | tuple[Response, int] | None:
-        if request.path.startswith(CONTROLS_PREFIX):
-            return None  # so a fault can never lock a client out of clearing it
+        if not request.path.startswith(FAULTED_PREFIX):
+            return None
         fault = run_autocommit(runtime().autocommit_engine, _firing)
         if fault is None:
             return None

@@ -84,14 +84,18 @@ def test_a_fault_leaves_other_methods_and_paths_alone(client: FlaskClient) -> No
     assert client.post("/api/v2/orders/1/complete").status_code == 500
 
 
-def test_a_fault_on_every_path_never_reaches_the_simulator_controls(client: FlaskClient) -> None:
+def test_only_the_v2_api_is_faulted_never_the_controls_or_the_health_check(
+    client: FlaskClient,
+) -> None:
     set_fault(client, path="/*", status=500)
-    assert client.get("/healthz").status_code == 500
+    assert client.get("/api/v2/orders/1/status").status_code == 500
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 200
     assert client.get("/api/sim/faults").status_code == 200
     assert_body(
         client.delete("/api/sim/faults"), 200, {"message": "Successful", "faultsDeleted": 1}
     )
-    assert client.get("/healthz").status_code == 200
+    assert client.get("/api/v2/orders/1/status").status_code == 404
 
 
 def test_a_delay_fault_delays_the_answer_and_leaves_it_unchanged(client: FlaskClient) -> None:
