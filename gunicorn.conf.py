@@ -7,7 +7,20 @@ API for 30 s. The threaded worker gives each connection a thread, so a stalled c
 thread of THREADS, and the worker's main loop keeps accepting and keeps its heartbeat. gunicorn has
 no timeout for a request that has started arriving: each stalled client holds its thread until it
 goes away, so it takes THREADS of them on one worker to make that worker's new requests wait.
+
+It also makes /metrics add up every worker's counters (prometheus-client's multiprocess
+mode): each worker writes its metrics to files in PROMETHEUS_MULTIPROC_DIR; without one given, a
+fresh directory is made here, in the master, before any worker starts (prometheus-client reads
+the variable when it is first imported, in the worker). gunicorn reads this file by itself
+when it starts in the project root.
 """
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
 
 # The threaded worker: connections waiting between requests cost no thread, only a socket.
 worker_class = "gthread"
@@ -28,3 +41,27 @@ limit_request_line = 0
 # about the room waitress gives under run_api.py (256 KiB for the request line and headers).
 limit_request_fields = 256
 limit_request_field_size = 128 * 1024
+
+_made_here = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _made_here:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rx-jobtracker-metrics-")
+else:
+    # Files left by an earlier run would be added to this one's counts.
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """A worker gone: its live gauges no longer count (its counters still do)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
+
+
+def on_exit(_server: Any) -> None:
+    """Remove the directory made for this run."""
+    if _made_here:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

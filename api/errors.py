@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 from typing import IO, Any, NoReturn
 
-from flask import Flask, Request, Response, jsonify, request
+from flask import Flask, Request, Response, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
@@ -16,6 +17,7 @@ from werkzeug.utils import cached_property
 from werkzeug.wsgi import get_input_stream
 
 from api.endpoints import Answer
+from api.runtime import EXTENSION
 from api.schemas import ErrorSchema
 from shared.domain.errors import (
     CompletionRejected,
@@ -28,6 +30,7 @@ from shared.domain.errors import (
     OrderOnHold,
     OrderUnvalid,
     RecordNotFound,
+    TrackerNotRunning,
 )
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,15 @@ def register_error_handlers(app: Flask) -> None:
             404 if isinstance(e, OrderNotFound) else 400, COMPLETION_FAILED, refusal_details(e)
         )
 
+    @app.errorhandler(TrackerNotRunning)
+    def _no_tracker(e: TrackerNotRunning) -> tuple[Response, int]:
+        details = [f"Error Code: {e.code}", f"Error Message: {e.message}"]
+        response, status = error_response(503, COMPLETION_FAILED, details)
+        # A tracker that starts beats at once; its poll interval is when to look again.
+        retry = max(1, math.ceil(app.extensions[EXTENSION].settings.tracker_interval))
+        response.headers["Retry-After"] = str(retry)
+        return response, status
+
     @app.errorhandler(RecordNotFound)
     def _no_record(e: RecordNotFound) -> tuple[Response, int]:
         return error_response(404, "No record found", [f"Provided: {e.provided}"])
@@ -178,6 +190,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _database_down(e: OperationalError) -> tuple[Response, int]:
+        g.database_unavailable = True  # the journal does not try to write it down
         log.error("Database unavailable: %s", e.orig)
         return error_response(503, SERVICE_UNAVAILABLE, [DATABASE_DOWN_DETAIL])
 

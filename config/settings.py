@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -39,6 +40,17 @@ class Settings:
     lab_file: Path = DEFAULT_LAB_FILE
     lab_timezone: ZoneInfo = UTC_ZONE
     log_level: str = "INFO"
+    log_format: str = "text"
+    # Access: API keys for /api/v2, the simulator's own admin key, and whether /api/sim exists.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    sim_admin_key: str | None = field(default=None, repr=False)
+    sim_api: bool = True
+    cors_origins: tuple[str, ...] = ()
+    complete_requires_tracker: bool = False
+    # Off by default: it doubles the completion call's writes (docs/benchmarks.md).
+    journal: bool = False
+    journal_size: int = 10_000
+    tracker_metrics_port: int | None = None
 
     @classmethod
     def load(
@@ -112,6 +124,18 @@ def _check_database_url(value: str) -> None:
         raise ValidationError(f"The folder {folder} does not exist.")
 
 
+class _Switch(fields.Boolean):
+    """`on`/`off` (and true/false, 1/0, yes/no, any case), as a lab's operator would write it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        word = str(value).strip().lower()
+        if word in {"on", "true", "1", "yes"}:
+            return True
+        if word in {"off", "false", "0", "no"}:
+            return False
+        raise ValidationError("Must be on or off.")
+
+
 class _EnvSchema(Schema):
     """Names, types and limits of the environment variables we read."""
 
@@ -139,10 +163,69 @@ class _EnvSchema(Schema):
     lab_timezone = fields.Function(deserialize=lambda name: _zone(name), data_key="LAB_TIMEZONE")
     log_level = fields.Function(deserialize=str.upper, data_key="LOG_LEVEL")
 
+    log_format = fields.Function(deserialize=str.lower, data_key="LOG_FORMAT")
+    api_keys = fields.Function(deserialize=lambda value: _keys(value), data_key="API_KEYS")
+    sim_admin_key = fields.Function(
+        deserialize=lambda value: _one_key(value), data_key="SIM_ADMIN_KEY"
+    )
+    sim_api = _Switch(data_key="SIM_API")
+    cors_origins = fields.Function(
+        deserialize=lambda value: _origins(value), data_key="CORS_ORIGINS"
+    )
+    complete_requires_tracker = _Switch(data_key="COMPLETE_REQUIRES_TRACKER")
+    journal = _Switch(data_key="JOURNAL")
+    tracker_metrics_port = fields.Integer(
+        data_key="TRACKER_METRICS_PORT", strict=False, validate=validate.Range(1, 65535)
+    )
+    journal_size = fields.Integer(data_key="JOURNAL_SIZE", validate=validate.Range(1, 1_000_000))
+
+    @validates("log_format")
+    def _known_format(self, value: str, **_: object) -> None:
+        if value not in {"text", "json"}:
+            raise ValidationError("Must be text or json.")
+
     @validates("log_level")
     def _known_level(self, value: str, **_: object) -> None:
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValidationError("Must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+
+
+def _keys(value: str) -> tuple[str, ...]:
+    """`a,b,c`, or `@path` to a file with one key per line (blank lines and `#` comments skipped).
+
+    A file keeps keys out of the process list and the environment of child processes.
+    """
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise ValidationError(
+                f"Cannot read key file {str(path)!r}: {error.strerror}."
+            ) from None
+        keys = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    else:
+        keys = [key.strip() for key in value.split(",") if key.strip()]
+    if not keys:
+        raise ValidationError("No key given.")
+    if any(not key.isprintable() or " " in key for key in keys):
+        raise ValidationError("A key may not contain spaces or control characters.")
+    return tuple(keys)
+
+
+def _one_key(value: str) -> str:
+    keys = _keys(value)
+    if len(keys) != 1:
+        raise ValidationError("Exactly one key is expected.")
+    return keys[0]
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValidationError(f"{origin!r} is not an origin (scheme://host[:port]) or *.")
+    return origins
 
 
 def _zone(name: str) -> ZoneInfo:

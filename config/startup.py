@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -10,6 +9,7 @@ from contextlib import contextmanager
 from sqlalchemy.exc import OperationalError
 
 from config.lab_file import LabFileError, load_lab
+from config.logs import configure_logging
 from config.settings import Settings, SettingsError
 from shared.db.schema import SchemaOutOfDate
 from shared.domain.lab import Lab
@@ -24,9 +24,7 @@ def start(program: str, overrides: Mapping[str, str] | None = None) -> tuple[Set
     except (SettingsError, LabFileError) as error:
         print(f"{program}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format=f"%(asctime)s %(levelname)s [{program}] %(message)s"
-    )
+    configure_logging(program, level=settings.log_level, log_format=settings.log_format)
     return settings, lab
 
 

@@ -332,6 +332,7 @@ def test_a_request_on_a_frozen_database_link_answers_503_within_the_timeout(
         api_link.url_for(postgresql_url), tmp_path, DATABASE_TIMEOUT=DATABASE_TIMEOUT
     ) as api:
         number = create_ready_order(api)  # leaves an open connection in the API's pool
+        flag(api, number)  # and one in the pool of the fault check and the completion call
         api_link.cut("freeze")
         try:
             answer, elapsed = timed_call(

@@ -159,3 +159,42 @@ def test_each_program_refuses_a_bad_database_url_in_one_line_with_exit_2(
     expected = f"{script}: Invalid settings: DATABASE_URL: {reason.format(tmp=tmp_path)}\n"
     assert (run.returncode, run.stdout, run.stderr) == (2, "", expected)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_service_settings_are_read_with_on_and_off_switches() -> None:
+    settings = Settings.load(
+        {
+            "LOG_FORMAT": "JSON",
+            "COMPLETE_REQUIRES_TRACKER": "on",
+            "JOURNAL": "OFF",
+            "JOURNAL_SIZE": "500",
+            "TRACKER_METRICS_PORT": "9464",
+        },
+        env_file=None,
+    )
+    assert (
+        settings.log_format,
+        settings.complete_requires_tracker,
+        settings.journal,
+        settings.journal_size,
+        settings.tracker_metrics_port,
+    ) == ("json", True, False, 500, 9464)
+    defaults = Settings()
+    assert (defaults.log_format, defaults.complete_requires_tracker, defaults.sim_api) == (
+        "text",
+        False,
+        True,
+    )
+    assert (defaults.api_keys, defaults.sim_admin_key, defaults.cors_origins) == ((), None, ())
+
+
+def test_a_bad_service_setting_is_named() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.load(
+            {"LOG_FORMAT": "xml", "JOURNAL": "maybe", "CORS_ORIGINS": "app.example"},
+            env_file=None,
+        )
+    assert str(error.value) == (
+        "Invalid settings: CORS_ORIGINS: 'app.example' is not an origin (scheme://host[:port]) "
+        "or *.; JOURNAL: Must be on or off.; LOG_FORMAT: Must be text or json."
+    )

@@ -16,7 +16,8 @@ from api.errors import (
     ORDER_CONTENDED,
     ORDER_NOT_FOUND,
 )
-from api.runtime import autocommitting, runtime, transactional
+from api.metrics import count_completion
+from api.runtime import autocommitting, require_tracker, runtime, transactional
 from api.schemas import (
     CompletionAcceptedSchema,
     OrderIdentifierPath,
@@ -25,7 +26,7 @@ from api.schemas import (
 )
 from shared.completion.flag import request_completion
 from shared.domain.clock import utcnow
-from shared.domain.errors import OrderNotFound
+from shared.domain.errors import CompletionRejected, OrderNotFound, TrackerNotRunning
 from shared.orders import OrderState, get_order_state
 
 v2 = Blueprint("v2", __name__, url_prefix="/api/v2")
@@ -76,7 +77,15 @@ STATUS_EXAMPLE = {
 @autocommitting
 def complete_order(connection: Connection, order_identifier: str) -> dict[str, int]:
     """Flag an order for completion by the Job Tracker."""
-    number = request_completion(connection, order_identifier, runtime().lab, utcnow())
+    app = runtime()
+    try:
+        if app.settings.complete_requires_tracker:
+            require_tracker(connection)
+        number = request_completion(connection, order_identifier, app.lab, utcnow())
+    except (CompletionRejected, TrackerNotRunning) as refusal:
+        count_completion(refused_with=refusal.code)
+        raise
+    count_completion()
     return {"order_number": number}
 
 

@@ -94,9 +94,11 @@ def complete_flagged_orders(
     today: date,
     limit: int,
     skip: Collection[int] = (),
+    reject_all: tuple[str, str] | None = None,
 ) -> BatchOutcome:
     """Re-check up to `limit` flagged orders, oldest first, but those in `skip`; complete or
-    reject each one. Orders the database refuses to write come back in `left_flagged`."""
+    reject each one. Orders the database refuses to write come back in `left_flagged`.
+    `reject_all` (code, message), set by a tracker fault, rejects every order taken."""
     rows = session.execute(queue_query(skip), {"limit": limit}).all()
     outcome = BatchOutcome(taken=len(rows))
     if not rows:
@@ -105,6 +107,9 @@ def complete_flagged_orders(
     rejected: list[Rejection] = []
     log.debug("Verifying a batch of %d orders", len(rows))
     for facts in map(to_facts, rows):
+        if reject_all is not None:
+            rejected.append(Rejection(facts.order_number, *reject_all))
+            continue
         try:
             check_completable(facts, lab)
         except CompletionRejected as reason:

@@ -92,3 +92,12 @@ class OrderContended(DomainError):
     def __init__(self, order_number: int, attempts: int) -> None:
         self.order_number = order_number
         super().__init__(f"Order {order_number} changed under each of {attempts} attempts")
+
+
+class TrackerNotRunning(DomainError):
+    """No Job Tracker heartbeat is fresh, and completions are only taken while one runs."""
+
+    code, message = "99", "Job Tracker not running"
+
+    def __init__(self) -> None:
+        super().__init__(f"{self.code}: {self.message}")
