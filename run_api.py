@@ -1,41 +1,55 @@
-"""Start the v2 API simulator on PORT (default 4567): `python run_api.py`."""
+"""Serve the Rx-Universe v2 API simulator with waitress: `python run_api.py` (see --help)."""
 
 from __future__ import annotations
 
+import argparse
+import errno
 import logging
 import signal
 import sys
-import threading
 from types import FrameType
 
-from werkzeug.serving import make_server
-
-from api import create_app
+from api import MAX_BODY_BYTES, create_app
+from api.server import make_server
 from config.startup import exit_if_database_unusable, start
 
+# The errors of bind() that come from the address, not the port.
+_ADDRESS_ERRORS = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}
 
-def main() -> int:
-    settings, lab = start("run_api")
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--host",
+        help="address to listen on, 0.0.0.0 for every interface "
+        "(default: the HOST setting, else 127.0.0.1)",
+    )
+    parser.add_argument("--port", help="port to listen on (default: the PORT setting, else 4567)")
+    args = parser.parse_args(argv)
+    overrides = {"HOST": args.host, "PORT": args.port}
+    settings, lab = start("run_api", {key: value for key, value in overrides.items() if value})
     with exit_if_database_unusable("run_api"):
         app = create_app(settings, lab=lab)
+    # One line naming the setting to change, and exit 2, as for any other bad setting.
+    where = f"cannot listen on {settings.host}:{settings.port}"
     try:
-        server = make_server(settings.host, settings.port, app, threaded=True)
+        server = make_server(app, settings.host, settings.port, MAX_BODY_BYTES)
+    except ValueError:  # waitress's word for a host name that does not resolve
+        print(f"run_api: HOST: {where}: no such address", file=sys.stderr)
+        return 2
     except OSError as error:
-        print(
-            f"run_api: cannot listen on {settings.host}:{settings.port}: {error}", file=sys.stderr
-        )
-        return 1
+        setting = "HOST" if error.errno in _ADDRESS_ERRORS else "PORT"
+        print(f"run_api: {setting}: {where}: {error.strerror or error}", file=sys.stderr)
+        return 2
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        # shutdown() waits for serve_forever() to return, so it must run on another thread.
-        threading.Thread(target=server.shutdown).start()
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        server.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log = logging.getLogger("run_api")
     log.info("Rx-Universe v2 API simulator listening on http://%s:%d", settings.host, server.port)
     server.serve_forever()
-    server.server_close()
     log.info("API stopped")
     return 0
 

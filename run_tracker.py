@@ -8,6 +8,8 @@ import os
 import socket
 import sys
 
+from prometheus_client import start_http_server
+
 from config.startup import exit_if_database_unusable, start
 from shared.db import schema
 from shared.db.engine import make_engine, make_session_factory
@@ -44,6 +46,12 @@ def main(argv: list[str] | None = None, *, wake_up: bool = True) -> int:
             stop(factory, config, utcnow())
         print(f"Job Tracker: {summary.completed} completed, {summary.rejected} rejected")
         return 0
+    if settings.tracker_metrics_port is not None:
+        try:
+            start_http_server(settings.tracker_metrics_port, addr=settings.host)
+        except OSError as error:
+            print(f"run_tracker: cannot serve metrics: {error}", file=sys.stderr)
+            return 1
     run_forever(engine, config, stop_grace=2 * settings.database_timeout, wake_up=wake_up)
     return 0
 

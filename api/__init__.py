@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
-from api.errors import JSONRequest, register_error_handlers
+from api.access import register_access
+from api.errors import JSONProvider, JSONRequest, register_error_handlers
+from api.faults import register_faults
+from api.journal import register_journal
+from api.metrics import metrics, register_metrics
+from api.observability import register_request_ids
 from api.routes import IdentifierConverter, SegmentConverter
+from api.routes.faults import faults
+from api.routes.health import health
 from api.routes.job_track import job_track
+from api.routes.journal import journal
 from api.routes.sim import sim
 from api.routes.site import site
 from api.routes.v2 import v2
 from api.runtime import EXTENSION, Runtime
 from config.lab_file import load_lab
+from config.logs import configure_logging
 from config.settings import Settings
 from shared.db import schema
 from shared.db.engine import make_engine, make_session_factory
@@ -19,19 +30,25 @@ from shared.domain.lab import Lab
 
 MAX_BODY_BYTES = 1024 * 1024
 # Every blueprint the app serves; the OpenAPI document (api.openapi) covers the same ones.
-BLUEPRINTS = (site, v2, job_track, sim)
+BLUEPRINTS = (site, v2, job_track, health, metrics)
+# The simulator's own: `SIM_API=off` leaves them out altogether.
+SIM_BLUEPRINTS = (sim, journal, faults)
 
 
 def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> Flask:
     """Build the API for `settings` (default: from the environment) on its database."""
     settings = settings or Settings.load()
+    if not logging.getLogger().handlers:  # under gunicorn, which does not call config.startup
+        configure_logging("api", level=settings.log_level, log_format=settings.log_format)
     lab = lab or load_lab(settings.lab_file)
     engine = make_engine(settings.database_url, timeout=settings.database_timeout)
     schema.prepare(engine)
 
     app = Flask(__name__)
     app.request_class = JSONRequest
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # the documented key order is part of the contract
+    json = JSONProvider(app)
+    json.sort_keys = False  # the documented key order is part of the contract
+    app.json = json
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     autocommit_engine = make_engine(
         settings.database_url, timeout=settings.database_timeout, autocommit=True
@@ -40,8 +57,21 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         settings, lab, engine, make_session_factory(engine), autocommit_engine
     )
     register_error_handlers(app)
+    register_request_ids(app, settings)  # first, so a refusal too carries its request id
+    register_metrics(app)
+    if settings.journal:  # before the key check, so that refused calls are recorded too
+        register_journal(app, settings)
+    register_access(app, settings)
+    if settings.sim_api:  # after the key check: a fault plays a server that took the call
+        register_faults(app)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.url_map.converters["segment"] = SegmentConverter
+    # werkzeug would answer `/api//sim/orders` with a redirect built from the Host header the
+    # client sent (anywhere at all); such a path is simply not one of ours.
+    app.url_map.merge_slashes = False
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    if settings.sim_api:  # off: /api/sim is not there at all, and answers our 404
+        for blueprint in SIM_BLUEPRINTS:
+            app.register_blueprint(blueprint)
     return app

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import logging
-from typing import Any, NoReturn
+import math
+import re
+from typing import IO, Any, NoReturn
 
-from flask import Flask, Request, Response, jsonify, request
+from flask import Flask, Request, Response, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import get_input_stream
 
 from api.endpoints import Answer
+from api.runtime import EXTENSION
 from api.schemas import ErrorSchema
 from shared.domain.errors import (
     CancelOrderCompleted,
@@ -37,6 +44,7 @@ from shared.domain.errors import (
     ProcessNotNeeded,
     RecordNotFound,
     StationNotFound,
+    TrackerNotRunning,
 )
 
 log = logging.getLogger(__name__)
@@ -56,11 +64,60 @@ class MalformedJSON(Exception):
     """The request body is not JSON."""
 
 
+class InvalidContentLength(Exception):
+    """The Content-Length header is not a number of bytes: where the body ends is unknown."""
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
 class JSONRequest(Request):
-    """A request whose unreadable JSON body is reported in our shape, with the parser's reason."""
+    """A request whose body is read whole or refused, and whose unreadable JSON body is reported
+    in our shape, with the parser's reason."""
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        """The body, never cut short: over `max_content_length` it is a 413 however it is framed.
+
+        werkzeug reads a body sent without a length (chunked, under gunicorn) only up to the
+        limit and hands on what it got, so a JSON document cut at 1 MiB could be parsed; and it
+        reads an invalid Content-Length as 0, an empty body. Both are refused here instead. Only
+        a view that reads its body comes here: the completion call never does.
+        """
+        declared = self.environ.get("CONTENT_LENGTH")
+        if declared and not _DIGITS.fullmatch(declared.strip()):
+            raise InvalidContentLength(declared)
+        limit = self.max_content_length
+        if self.content_length is not None or limit is None:
+            return get_input_stream(self.environ, max_content_length=limit)
+        if not self.environ.get("wsgi.input_terminated"):
+            return io.BytesIO()  # no length and no end the server vouches for: no body
+        # The server ends the stream (it decoded the chunks): read one byte past the limit.
+        source: IO[bytes] = self.environ["wsgi.input"]
+        body = bytearray()
+        while len(body) <= limit:
+            piece = source.read(limit + 1 - len(body))
+            if not piece:
+                return io.BytesIO(bytes(body))
+            body += piece
+        raise RequestEntityTooLarge()
 
     def on_json_loading_failed(self, e: ValueError | None) -> NoReturn:
         raise MalformedJSON(str(e) if e else "the body could not be decoded")
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with a document too deeply nested to parse reported as malformed JSON.
+
+    Python's parser recurses once per level and gives up with RecursionError, which is not a
+    ValueError: Flask would let it through as a 500.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the body is nested too deeply") from None
 
 
 def error_body(error: str, details: list[str]) -> dict[str, Any]:
@@ -86,6 +143,15 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             404 if isinstance(e, OrderNotFound) else 400, COMPLETION_FAILED, refusal_details(e)
         )
+
+    @app.errorhandler(TrackerNotRunning)
+    def _no_tracker(e: TrackerNotRunning) -> tuple[Response, int]:
+        details = [f"Error Code: {e.code}", f"Error Message: {e.message}"]
+        response, status = error_response(503, COMPLETION_FAILED, details)
+        # A tracker that starts beats at once; its poll interval is when to look again.
+        retry = max(1, math.ceil(app.extensions[EXTENSION].settings.tracker_interval))
+        response.headers["Retry-After"] = str(retry)
+        return response, status
 
     @app.errorhandler(RecordNotFound)
     def _no_record(e: RecordNotFound) -> tuple[Response, int]:
@@ -118,6 +184,12 @@ def register_error_handlers(app: Flask) -> None:
     def _malformed(e: MalformedJSON) -> tuple[Response, int]:
         return error_response(400, INVALID_REQUEST, [f"Malformed JSON: {e}"])
 
+    @app.errorhandler(InvalidContentLength)
+    def _bad_length(e: InvalidContentLength) -> tuple[Response, int]:
+        return error_response(
+            400, INVALID_REQUEST, [f"Content-Length: must be a number of bytes, not {str(e)!r}"]
+        )
+
     @app.errorhandler(NotFound)
     def _no_route(e: NotFound) -> tuple[Response, int]:
         return error_response(
@@ -149,6 +221,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _database_down(e: OperationalError) -> tuple[Response, int]:
+        g.database_unavailable = True  # the journal does not try to write it down
         log.error("Database unavailable: %s", e.orig)
         return error_response(503, SERVICE_UNAVAILABLE, [DATABASE_DOWN_DETAIL])
 

@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from shared.db.engine import run_autocommit, transaction
+from shared.domain.clock import utcnow
+from shared.domain.errors import TrackerNotRunning
 from shared.domain.lab import Lab
+from shared.heartbeats import any_tracker_running
 
 EXTENSION = "rx_jobtracker"
 P = ParamSpec("P")
@@ -32,7 +35,14 @@ class Runtime:
 
 def runtime() -> Runtime:
     """The running app's settings, lab and session factory."""
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    found: Runtime = current_app.extensions[EXTENSION]
+    return found
+
+
+def require_tracker(connection: Connection) -> None:
+    """Refuse (TrackerNotRunning) unless a tracker's heartbeat is fresh: one small query."""
+    if not any_tracker_running(connection, utcnow()):
+        raise TrackerNotRunning
 
 
 def transactional(

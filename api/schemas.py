@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.domain.codes import JobType, OrderStatus
 from shared.orders import OrderState
+
+E = TypeVar("E", bound=enum.Enum)
 
 JOB_TYPE_DESCRIPTIONS = {"F": "Full", "U": "Uncut", "A": "Addon", "E": "Edge"}
 STATUS_DESCRIPTIONS = {
@@ -54,7 +57,9 @@ class UTCMillis(fields.Field[datetime]):
 class Digits(fields.Field[str]):
     """A number written with ASCII digits, given as a JSON string or a non-negative integer."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {
+    # Unannotated: marshmallow types it as an instance attribute, which a ClassVar annotation would
+    # contradict (mypy); marshmallow only reads it, so ruff's mutable-default worry does not apply.
+    default_error_messages = {  # noqa: RUF012
         "invalid": "Must be digits (0-9), as a string or an integer.",
         "too_long": "Must be at most {max_digits} digits.",
     }
@@ -88,6 +93,8 @@ class OrderNumber(Digits):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=18, **kwargs)
 
+    # The ignore: it reuses Digits (a Field[str]) but loads the int the digits stand for, and a
+    # subclass cannot change its base's type parameter.
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:  # type: ignore[override]
         number = int(super()._deserialize(value, attr, data, **kwargs))
         if number == 0:
@@ -104,6 +111,29 @@ class OrderNumber(Digits):
         }
 
 
+class Text(fields.String):
+    """A string the database can store: no NUL character (PostgreSQL refuses it, SQLite would
+    keep it) and no lone surrogate (JSON can spell one, `"\\ud800"`, but no encoding can store
+    it). Every string the API takes in is one of these, so both databases answer alike."""
+
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
+    default_error_messages = {  # noqa: RUF012
+        "nul": "Must not contain a NUL character.",
+        "surrogate": "Must not contain a lone surrogate (\\ud800 to \\udfff).",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        if _SURROGATE.search(text):
+            raise self.make_error("surrogate")
+        return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class Flag(fields.Boolean):
     """JSON true or false only: "yes", 1 or "false" are more likely mistakes than intentions."""
 
@@ -113,7 +143,7 @@ class Flag(fields.Boolean):
         return value
 
 
-def _code_enum(enum_class: type[Any], **kwargs: Any) -> fields.Enum:
+def _code_enum(enum_class: type[E], **kwargs: Any) -> fields.Enum[E]:
     return fields.Enum(enum_class, by_value=True, **kwargs)
 
 
@@ -121,7 +151,8 @@ class _Input(Schema):
     class Meta:
         unknown = RAISE
 
-    error_messages: ClassVar[dict[str, str]] = {"type": "The request body must be a JSON object."}
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
+    error_messages = {"type": "The request body must be a JSON object."}  # noqa: RUF012
 
 
 # ---- v2 -------------------------------------------------------------------------------------
@@ -210,9 +241,8 @@ def _station(state: OrderState, attribute: str) -> str | None:
 class Identifier(fields.Field[str]):
     """An order identifier in a body: a string, or a non-negative integer (an order number)."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {
-        "invalid": "Must be a string or a non-negative integer."
-    }
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
+    default_error_messages = {"invalid": "Must be a string or a non-negative integer."}  # noqa: RUF012
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
@@ -474,24 +504,22 @@ class NewOrderSchema(_Input):
 
     order_number = OrderNumber(data_key="orderNumber")
     tray_number = Digits(max_digits=5, data_key="trayNumber", allow_none=True)
-    po_number = fields.String(
-        data_key="poNumber", allow_none=True, validate=validate.Length(max=21)
-    )
+    po_number = Text(data_key="poNumber", allow_none=True, validate=validate.Length(max=21))
     job_type = _code_enum(JobType, data_key="jobType")
     status = _code_enum(OrderStatus, data_key="status")
     on_hold = Flag(data_key="onHold")
     deleted = Flag(data_key="deleted")
-    unvalid_message = fields.String(
+    unvalid_message = Text(
         data_key="unvalidMessage", allow_none=True, validate=validate.Length(max=255)
     )
     rt_calculated = Flag(data_key="rtCalculated")
     lt_calculated = Flag(data_key="ltCalculated")
     addons = fields.List(
-        fields.String(validate=validate.Length(1, 20), metadata=LAB_ADDONS),
+        Text(validate=validate.Length(1, 20), metadata=LAB_ADDONS),
         validate=validate.Length(max=50),
     )
     stations = fields.List(
-        fields.String(validate=validate.Length(1, 20), metadata=LAB_STATIONS),
+        Text(validate=validate.Length(1, 20), metadata=LAB_STATIONS),
         validate=validate.Length(max=200),
     )
 
@@ -505,7 +533,7 @@ class OrderChangesSchema(_Input):
     status = _code_enum(OrderStatus, data_key="status")
     on_hold = Flag(data_key="onHold")
     deleted = Flag(data_key="deleted")
-    unvalid_message = fields.String(
+    unvalid_message = Text(
         data_key="unvalidMessage", allow_none=True, validate=validate.Length(max=255)
     )
 
@@ -518,10 +546,8 @@ class OrderChangesSchema(_Input):
 class CheckInSchema(_Input):
     """`POST /api/sim/orders/{id}/checkins`."""
 
-    station = fields.String(required=True, validate=validate.Length(1, 20), metadata=LAB_STATIONS)
-    operator = fields.String(
-        allow_none=True, validate=validate.Length(1, 20), metadata=LAB_OPERATORS
-    )
+    station = Text(required=True, validate=validate.Length(1, 20), metadata=LAB_STATIONS)
+    operator = Text(allow_none=True, validate=validate.Length(1, 20), metadata=LAB_OPERATORS)
 
 
 class ResetSchema(Schema):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +28,8 @@ FLAG_SQL = (
 
 
 def create_app() -> Flask:
-    """The bare app, on the database DATABASE_URL names (one connection per gunicorn worker)."""
+    """The bare app, on the database DATABASE_URL names (one connection per gunicorn worker
+    thread: gunicorn.conf.py serves with threads, as it serves the API)."""
     flag = _flagger(os.environ["DATABASE_URL"])
     reads = _Reads(os.environ["DATABASE_URL"])
     app = Flask(__name__)
@@ -134,27 +136,37 @@ def _flagger(database_url: str) -> Callable[[int], None]:
     """A function that flags one order and commits, with sqlite3 or psycopg directly."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        # As shared.db sets SQLite up: WAL, a busy wait instead of "database is locked".
-        connection = sqlite3.connect(str(url.database), timeout=10, isolation_level=None)
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
         sql = FLAG_SQL.format(p="?")
+        local = threading.local()
+
+        def sqlite_connection() -> sqlite3.Connection:
+            connection: sqlite3.Connection | None = getattr(local, "connection", None)
+            if connection is None:
+                # As shared.db sets SQLite up: WAL, a busy wait instead of "database is locked".
+                connection = sqlite3.connect(str(url.database), timeout=10, isolation_level=None)
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = NORMAL")
+                local.connection = connection
+            return connection
 
         def flag_sqlite(number: int) -> None:
             # SQLAlchemy's SQLite DateTime stores naive UTC text in this exact format.
             now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-            connection.execute(sql, (now, number))
+            sqlite_connection().execute(sql, (now, number))
 
         return flag_sqlite
 
     import psycopg  # only the PostgreSQL baseline needs it
 
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    pg = psycopg.connect(conninfo, autocommit=True)
     pg_sql = FLAG_SQL.format(p="%s")
     notify = os.environ.get(NOTIFY_ENV) == "1"
+    local = threading.local()
 
     def flag_postgresql(number: int) -> None:
+        pg: psycopg.Connection[Any] | None = getattr(local, "connection", None)
+        if pg is None:
+            pg = local.connection = psycopg.connect(conninfo, autocommit=True)
         if not notify:
             pg.execute(pg_sql, (datetime.now(UTC), number))  # autocommit: one round trip
             return

@@ -21,7 +21,8 @@ from bench.databases import engine_for
 from scripts import live
 from shared.models import TrackerHeartbeat
 
-# README: production serves the API with `python -m gunicorn -w 4 ...`; the baseline gets the same.
+# README: production serves the API with `python -m gunicorn -c gunicorn.conf.py -w 4 ...`; the
+# baseline gets the same.
 WORKERS = 4
 DRAIN_TIMEOUT = 3600.0
 # A --once tracker beats at the start of its drain, and again each interval while it lasts; with
@@ -34,11 +35,13 @@ ONE_BEAT_INTERVAL = 86400
 def gunicorn(
     app: str, database_url: str, log_dir: Path, name: str, **extra_env: str
 ) -> Iterator[str]:
-    """`python -m gunicorn -w 4 -b 127.0.0.1:PORT <app>`; its base URL once every worker is up."""
+    """`python -m gunicorn -c gunicorn.conf.py -w 4 -b 127.0.0.1:PORT <app>`; its base URL once
+    every worker is up."""
     port = live.free_port()
     env = {**live.make_env(database_url, HOST="127.0.0.1", PORT=port), **extra_env}
     log_path = log_dir / f"{name}.log"
-    command = [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
+    command += ["-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [*command, app],

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'rx_jobtracker.sqlite3'}"
+# The default database's folder: the one folder a process creates for its database by itself.
+INSTANCE_FOLDER = PROJECT_ROOT / "instance"
+DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE_FOLDER / 'rx_jobtracker.sqlite3'}"
 DEFAULT_LAB_FILE = Path(__file__).with_name("lab.toml")
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -35,25 +40,100 @@ class Settings:
     lab_file: Path = DEFAULT_LAB_FILE
     lab_timezone: ZoneInfo = UTC_ZONE
     log_level: str = "INFO"
+    log_format: str = "text"
+    # Access: API keys for /api/v2, the simulator's own admin key, and whether /api/sim exists.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    sim_admin_key: str | None = field(default=None, repr=False)
+    sim_api: bool = True
+    cors_origins: tuple[str, ...] = ()
+    complete_requires_tracker: bool = False
+    # Off by default: it doubles the completion call's writes (docs/benchmarks.md).
+    journal: bool = False
+    journal_size: int = 10_000
+    tracker_metrics_port: int | None = None
 
     @classmethod
     def load(
-        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: str | Path | None = ".env",
+        overrides: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Read settings from `environ` (default: the process's), over values from `env_file`."""
+        """Read settings from `environ` (default: the process's), over values from `env_file`;
+        `overrides` (a command line's options, by variable name) win over both."""
         values: dict[str, str | None] = {}
         if env_file is not None and Path(env_file).is_file():
             values.update(dotenv_values(env_file))
         values.update(os.environ if environ is None else environ)
+        values.update(overrides or {})
         # An empty value (`PORT=` in .env) means "use the default", as it does for most tools.
         present = {key: value for key, value in values.items() if value not in (None, "")}
         try:
-            return cls(**_EnvSchema().load(present))
+            settings = cls(**_EnvSchema().load(present))
         except ValidationError as error:
             problems = "; ".join(
-                f"{key}: {' '.join(messages)}" for key, messages in sorted(error.messages.items())
+                f"{key}: {' '.join(messages)}"
+                for key, messages in sorted(error.messages_dict.items())
             )
             raise SettingsError(f"Invalid settings: {problems}") from None
+        if sqlite_folder(make_url(settings.database_url)) == INSTANCE_FOLDER:
+            # So that a first start needs no set-up; any other missing folder was refused above,
+            # as more likely a typo than a wish for a new directory tree.
+            try:
+                INSTANCE_FOLDER.mkdir(exist_ok=True)
+            except OSError as error:
+                raise SettingsError(
+                    f"Invalid settings: DATABASE_URL: cannot create {INSTANCE_FOLDER}: "
+                    f"{error.strerror}"
+                ) from None
+        return settings
+
+
+def sqlite_folder(url: URL) -> Path | None:
+    """The folder of a SQLite database file; None for other databases and in-memory SQLite."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None  # a URI filename: SQLite reads it, we do not guess at it
+    return Path(database).resolve().parent
+
+
+def _check_database_url(value: str) -> None:
+    """A URL SQLAlchemy can connect with: parsed, its database known, its driver installed, and
+    for a SQLite file, an existing folder (or the default one, created on start)."""
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValidationError(
+            "Not a database URL; expected one like sqlite:///path/to/file.sqlite3 or "
+            "postgresql+psycopg://user@host:5432/name."
+        ) from None
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ValidationError(f"Unknown database {url.drivername!r}.") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        raise ValidationError(
+            f"The driver for {url.drivername!r} is not installed (no module {error.name!r})."
+        ) from None
+    folder = sqlite_folder(url)
+    if folder is not None and folder != INSTANCE_FOLDER and not folder.is_dir():
+        raise ValidationError(f"The folder {folder} does not exist.")
+
+
+class _Switch(fields.Boolean):
+    """`on`/`off` (and true/false, 1/0, yes/no, any case), as a lab's operator would write it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        word = str(value).strip().lower()
+        if word in {"on", "true", "1", "yes"}:
+            return True
+        if word in {"off", "false", "0", "no"}:
+            return False
+        raise ValidationError("Must be on or off.")
 
 
 class _EnvSchema(Schema):
@@ -62,7 +142,7 @@ class _EnvSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    database_url = fields.String(data_key="DATABASE_URL")
+    database_url = fields.String(data_key="DATABASE_URL", validate=_check_database_url)
     host = fields.String(data_key="HOST")
     port = fields.Integer(data_key="PORT", strict=False, validate=validate.Range(1, 65535))
     database_timeout = fields.Float(
@@ -83,10 +163,69 @@ class _EnvSchema(Schema):
     lab_timezone = fields.Function(deserialize=lambda name: _zone(name), data_key="LAB_TIMEZONE")
     log_level = fields.Function(deserialize=str.upper, data_key="LOG_LEVEL")
 
+    log_format = fields.Function(deserialize=str.lower, data_key="LOG_FORMAT")
+    api_keys = fields.Function(deserialize=lambda value: _keys(value), data_key="API_KEYS")
+    sim_admin_key = fields.Function(
+        deserialize=lambda value: _one_key(value), data_key="SIM_ADMIN_KEY"
+    )
+    sim_api = _Switch(data_key="SIM_API")
+    cors_origins = fields.Function(
+        deserialize=lambda value: _origins(value), data_key="CORS_ORIGINS"
+    )
+    complete_requires_tracker = _Switch(data_key="COMPLETE_REQUIRES_TRACKER")
+    journal = _Switch(data_key="JOURNAL")
+    tracker_metrics_port = fields.Integer(
+        data_key="TRACKER_METRICS_PORT", strict=False, validate=validate.Range(1, 65535)
+    )
+    journal_size = fields.Integer(data_key="JOURNAL_SIZE", validate=validate.Range(1, 1_000_000))
+
+    @validates("log_format")
+    def _known_format(self, value: str, **_: object) -> None:
+        if value not in {"text", "json"}:
+            raise ValidationError("Must be text or json.")
+
     @validates("log_level")
     def _known_level(self, value: str, **_: object) -> None:
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValidationError("Must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
+
+
+def _keys(value: str) -> tuple[str, ...]:
+    """`a,b,c`, or `@path` to a file with one key per line (blank lines and `#` comments skipped).
+
+    A file keeps keys out of the process list and the environment of child processes.
+    """
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise ValidationError(
+                f"Cannot read key file {str(path)!r}: {error.strerror}."
+            ) from None
+        keys = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    else:
+        keys = [key.strip() for key in value.split(",") if key.strip()]
+    if not keys:
+        raise ValidationError("No key given.")
+    if any(not key.isprintable() or " " in key for key in keys):
+        raise ValidationError("A key may not contain spaces or control characters.")
+    return tuple(keys)
+
+
+def _one_key(value: str) -> str:
+    keys = _keys(value)
+    if len(keys) != 1:
+        raise ValidationError("Exactly one key is expected.")
+    return keys[0]
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ValidationError(f"{origin!r} is not an origin (scheme://host[:port]) or *.")
+    return origins
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from sqlalchemy.exc import OperationalError
 
 from config.lab_file import LabFileError, load_lab
+from config.logs import configure_logging
 from config.settings import Settings, SettingsError
 from shared.db.schema import SchemaOutOfDate
 from shared.domain.lab import Lab
 
 
-def start(program: str) -> tuple[Settings, Lab]:
-    """Settings and lab for `program`, with logging set up; exit 2 with the reason if invalid."""
+def start(program: str, overrides: Mapping[str, str] | None = None) -> tuple[Settings, Lab]:
+    """Settings (the environment's, with `overrides` from the command line on top) and lab for
+    `program`, with logging set up; exit 2 with the reason if invalid."""
     try:
-        settings = Settings.load()
+        settings = Settings.load(overrides=overrides)
         lab = load_lab(settings.lab_file)
     except (SettingsError, LabFileError) as error:
         print(f"{program}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format=f"%(asctime)s %(levelname)s [{program}] %(message)s"
-    )
+    configure_logging(program, level=settings.log_level, log_format=settings.log_format)
     return settings, lab
 
 

@@ -31,6 +31,15 @@ SETTINGS_KEYS = (
     "LAB_FILE",
     "LAB_TIMEZONE",
     "LOG_LEVEL",
+    "LOG_FORMAT",
+    "API_KEYS",
+    "SIM_ADMIN_KEY",
+    "SIM_API",
+    "CORS_ORIGINS",
+    "COMPLETE_REQUIRES_TRACKER",
+    "JOURNAL",
+    "JOURNAL_SIZE",
+    "TRACKER_METRICS_PORT",
 )
 STOP_TIMEOUT = 10.0
 T = TypeVar("T")
@@ -196,11 +205,13 @@ def run_gunicorn(
     startup_timeout: float = 20.0,
     **settings: object,
 ) -> Iterator[Api]:
-    """The API as production serves it, `workers` gunicorn workers each calling create_app();
-    yielded only once it answers, always stopped after (SIGTERM: gunicorn's graceful stop)."""
+    """The API as production serves it, with the project's gunicorn.conf.py and `workers`
+    workers each calling create_app(); yielded only once it answers, always stopped after
+    (SIGTERM: gunicorn's graceful stop)."""
     port = free_port()
     env = make_env(database_url, HOST="127.0.0.1", PORT=port, **settings)
-    command = ["-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "api:create_app()"]
+    command = ["-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers)]
+    command += ["-b", f"127.0.0.1:{port}", "api:create_app()"]
     with _serving(_spawn_api("gunicorn", command, env, log_dir), startup_timeout) as api:
         yield api
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import BigInteger, Dialect, String, bindparam, insert, select, update
+from sqlalchemy import BigInteger, Dialect, String, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.completion.facts import FACT_COLUMNS, to_facts
@@ -19,7 +19,8 @@ from shared.domain.lab import Lab, Station
 from shared.models import CheckIn, Order, UTCDateTime
 from shared.orders import find_row
 
-_orders = Order.__table__
+_orders = cast(Table, Order.__table__)
+_checkins = cast(Table, CheckIn.__table__)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def _statements(dialect: Dialect) -> _Statements:
     read_locked = (
         select(*FACT_COLUMNS).where(_orders.c.order_number == number).with_for_update(of=_orders)
     )
-    record = insert(CheckIn.__table__).values(
+    record = insert(_checkins).values(
         order_number=number,
         station=bindparam("station", type_=String()),
         operator=bindparam("operator", type_=String()),

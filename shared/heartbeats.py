@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from shared.completion.batch import count_flagged
@@ -50,14 +50,26 @@ def record_stop(session: Session, tracker_id: str, now: datetime) -> None:
         beat.stopped_at = now
 
 
+def is_fresh(last_heartbeat: datetime, interval_seconds: float, now: datetime) -> bool:
+    """Whether a tracker that beat at `last_heartbeat` and polls every `interval_seconds` is
+    still taken to be running at `now` (a clean stop aside)."""
+    return now - last_heartbeat <= timedelta(seconds=MISSED_POLLS_BEFORE_DOWN * interval_seconds)
+
+
+def any_tracker_running(connection: Connection, now: datetime) -> bool:
+    """Whether any tracker is running, in one small query (the completion call may ask it)."""
+    table = TrackerHeartbeat.__table__
+    rows = connection.execute(
+        select(table.c.last_heartbeat, table.c.interval_seconds).where(table.c.stopped_at.is_(None))
+    )
+    return any(is_fresh(last, interval, now) for last, interval in rows)
+
+
 def tracker_status(session: Session, now: datetime) -> TrackerStatus:
     """Whether any tracker is running, its latest heartbeat, and how many orders wait."""
     beats = session.execute(select(TrackerHeartbeat)).scalars().all()
     running = any(
-        b.stopped_at is None
-        and now - b.last_heartbeat
-        <= timedelta(seconds=MISSED_POLLS_BEFORE_DOWN * b.interval_seconds)
-        for b in beats
+        b.stopped_at is None and is_fresh(b.last_heartbeat, b.interval_seconds, now) for b in beats
     )
     last = max((b.last_heartbeat for b in beats), default=None)
     return TrackerStatus(running=running, last_heartbeat=last, pending=count_flagged(session))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     and_,
     column,
@@ -163,7 +164,7 @@ class CheckIn(Base):
 
 class OrderCount(Base):
     """How many orders the table holds, in its one row, kept by triggers on `orders` (see
-    migration 0002), so an order list can give its total at the same cost at a million orders."""
+    migration 0004), so an order list can give its total at the same cost at a million orders."""
 
     __tablename__ = "order_count"
 
@@ -180,3 +181,48 @@ class TrackerHeartbeat(Base):
     last_heartbeat: Mapped[datetime]
     interval_seconds: Mapped[float]
     stopped_at: Mapped[datetime | None]
+
+
+class JournalEntry(Base):
+    """One `/api/v2` request and its answer, as the request journal keeps it (shared.journal)."""
+
+    __tablename__ = "request_journal"
+
+    # Ever increasing, so newest first is the primary key read backwards, and dropping the
+    # oldest is one range delete on it.
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    recorded_at: Mapped[datetime]
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text)
+    headers: Mapped[str] = mapped_column(Text)  # a JSON object, keys masked
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[int]
+    response_body: Mapped[str] = mapped_column(Text)
+    duration_ms: Mapped[float]
+    # The fault (POST /api/sim/faults) that shaped the answer, if one did.
+    fault: Mapped[str | None] = mapped_column(String(255))
+
+
+class Fault(Base):
+    """A misbehaviour asked for through POST /api/sim/faults (shared.faults): an HTTP fault that
+    the API workers apply to matching requests, or a tracker fault every tracker obeys."""
+
+    __tablename__ = "faults"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    created_at: Mapped[datetime]
+    # HTTP: which requests (a method or `*`, a path glob) and what they get instead.
+    method: Mapped[str | None] = mapped_column(String(16))
+    path: Mapped[str | None] = mapped_column(String(2048))
+    status: Mapped[int | None]
+    body: Mapped[str | None] = mapped_column(Text)  # JSON
+    delay_ms: Mapped[int | None]
+    drop: Mapped[bool] = mapped_column(default=False)
+    # How often: for the next `times_left` matching requests, or each with `probability`.
+    times_left: Mapped[int | None]
+    probability: Mapped[float | None]
+    # Tracker: `pause` or `reject` (with `code` and `message`).
+    tracker: Mapped[str | None] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(2))
+    message: Mapped[str | None] = mapped_column(String(255))

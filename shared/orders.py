@@ -210,10 +210,16 @@ def state_of(session: Session, number: int, lab: Lab) -> OrderState:
     return _state(row, lab)
 
 
-def find_order(session: Session, identifier: str) -> Order:
-    """The order an order number names (the simulator's own paths), or RecordNotFound."""
+def find_order(session: Session, identifier: str, *, for_update: bool = False) -> Order:
+    """The order an order number names (the simulator's own paths), or RecordNotFound.
+
+    A caller that writes the order back takes it `for_update`: on PostgreSQL the row is then
+    locked until the transaction ends, so a tracker completing the order meanwhile is waited for
+    and seen, never overwritten; and an order deleted meanwhile (a reset) is not found. SQLite
+    needs no lock: a write transaction holds the database's write lock from its BEGIN.
+    """
     number = parse_order_number(identifier)
-    order = None if number is None else session.get(Order, number)
+    order = None if number is None else session.get(Order, number, with_for_update=for_update)
     if order is None:
         raise RecordNotFound(identifier)
     return order

@@ -5,15 +5,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import CursorResult, delete, exists, func, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from shared.domain.codes import JobType, OrderStatus
-from shared.domain.errors import OrderNumberTaken, UnknownAddon, UnknownStation
+from shared.domain.errors import (
+    NoOrderNumberLeft,
+    OrderNumberTaken,
+    UnknownAddon,
+    UnknownStation,
+)
 from shared.domain.lab import Lab
+from shared.domain.rules import MAX_ORDER_NUMBER
 from shared.models import CheckIn, Order, OrderAddon
 from shared.orders import find_order
 
@@ -89,8 +95,28 @@ def create_order(
 
 
 def _next_number(session: Session) -> int:
+    """The number after the highest; once a client has taken the highest number an identifier
+    can name, the lowest free one from FIRST_ORDER_NUMBER on: never one no endpoint can reach."""
     highest = session.execute(select(func.max(Order.order_number))).scalar_one()
-    return FIRST_ORDER_NUMBER if highest is None else highest + 1
+    if highest is None or highest < FIRST_ORDER_NUMBER:
+        return FIRST_ORDER_NUMBER
+    if highest < MAX_ORDER_NUMBER:
+        return int(highest) + 1
+    if session.get(Order, FIRST_ORDER_NUMBER) is None:
+        return FIRST_ORDER_NUMBER
+    following = aliased(Order)
+    # A taken number whose successor is free: rare (only after a client took the top number),
+    # so a scan is acceptable here.
+    gap = session.execute(
+        select(func.min(Order.order_number + 1)).where(
+            Order.order_number >= FIRST_ORDER_NUMBER,
+            Order.order_number < MAX_ORDER_NUMBER,
+            ~exists().where(following.order_number == Order.order_number + 1),
+        )
+    ).scalar_one()
+    if gap is None:
+        raise NoOrderNumberLeft(FIRST_ORDER_NUMBER, MAX_ORDER_NUMBER)
+    return int(gap)
 
 
 def _insert(session: Session, order: Order, asked_for: int | None) -> Order:
@@ -112,11 +138,22 @@ def update_order(
     deleted: bool | None = None,
     unvalid_message: str | Unchanged | None = UNCHANGED,
 ) -> Order:
-    """Change an order's status, hold, deletion or unvalid message, as a lab user would."""
-    order = find_order(session, identifier)
+    """Change an order's status, hold, deletion or unvalid message, as a lab user would.
+
+    Completing an order by hand does what the tracker's completion does to the completion
+    fields: the flag is cleared (a completed order is never in the queue, so the tracker never
+    records an error on one) and so is any earlier rejection. Every other change leaves the flag
+    alone: the tracker re-checks a flagged order and rejects it with the new reason (deleted,
+    unvalid, on hold), as it would in a lab where someone changed the order meanwhile.
+    """
+    order = find_order(session, identifier, for_update=True)
     if status is not None and status is not order.status:
         order.status = status
         order.date_completed = today if status is OrderStatus.COMPLETE else None
+        if status is OrderStatus.COMPLETE:
+            order.completion_requested_at = None
+            order.completion_error_code = None
+            order.completion_error_message = None
     if on_hold is not None:
         order.on_hold = on_hold
     if deleted is not None:
@@ -135,8 +172,12 @@ def record_checkin(
     operator: str | None,
     now: datetime,
 ) -> Order:
-    """Scan an order into a station without job-flow verification; a Valid order goes in Process."""
-    order = find_order(session, identifier)
+    """Scan an order into a station without job-flow verification; a Valid order goes in Process.
+
+    The flag and the completion fields are left alone: a flagged order is re-checked by the
+    tracker with this scan counted, and a completed order stays completed.
+    """
+    order = find_order(session, identifier, for_update=True)
     if station not in lab.stations:
         raise UnknownStation("station", station)
     if operator is not None and not (
@@ -153,4 +194,7 @@ def reset(session: Session) -> int:
     """Delete every order with its addons and check-ins; answer how many orders there were."""
     session.execute(delete(CheckIn))
     session.execute(delete(OrderAddon))
-    return session.execute(delete(Order)).rowcount
+    deleted = session.execute(delete(Order))
+    # A DELETE's result is a CursorResult, which has the row count; Session.execute is typed
+    # with the plain Result every statement gives.
+    return cast(CursorResult[Any], deleted).rowcount

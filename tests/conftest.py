@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -93,3 +94,19 @@ def make_order(client: FlaskClient) -> Callable[..., str]:
         return response.get_json()["orderNumber"]
 
     return make
+
+
+@pytest.fixture
+def make_client(settings: Settings, lab: Lab) -> Iterator[Callable[..., FlaskClient]]:
+    """A test client for an app built with these settings changed (`api_keys=("k",)`)."""
+    apps: list[Flask] = []
+
+    def make(**changes: Any) -> FlaskClient:
+        app = create_app(dataclasses.replace(settings, **changes), lab=lab)
+        apps.append(app)
+        return app.test_client()
+
+    yield make
+    for app in apps:
+        app.extensions["rx_jobtracker"].engine.dispose()
+        app.extensions["rx_jobtracker"].autocommit_engine.dispose()

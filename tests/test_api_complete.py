@@ -103,7 +103,12 @@ def test_a_repeat_while_flagged_answers_201_and_flags_nothing_twice(
 
 def test_leading_zeros_name_the_same_order(client: FlaskClient, make_order: MakeOrder) -> None:
     make_order(orderNumber="33719")
-    assert_body(complete(client, "0033719"), 201, {"orderNumber": "33719", "message": "Successful"})
+    accepted = {"orderNumber": "33719", "message": "Successful"}
+    assert_body(complete(client, "0033719"), 201, accepted)
+    # However many: more zeros than the 18 digits an order number may have are still ignored.
+    assert_body(complete(client, "000000000000000033719"), 201, accepted)
+    assert_body(complete(client, "0" * 100 + "33719"), 201, accepted)
+    assert status(client, "33719")["pendingCompletion"] is True
 
 
 @pytest.mark.parametrize(
@@ -112,7 +117,9 @@ def test_leading_zeros_name_the_same_order(client: FlaskClient, make_order: Make
         "abc",
         "1" * 10_000,
         "9" * 19,
+        "0" + "9" * 19,
         "0",
+        "0" * 25,
         "-33719",
         "33719.0",
         "ünïcødé-😀",
@@ -153,6 +160,36 @@ def test_other_methods_get_405_in_the_error_shape(client: FlaskClient) -> None:
         {"error": "Method not allowed", "details": ["GET is not allowed here; use POST"]},
     )
     assert "POST" in response.headers["Allow"]
+
+
+def test_head_is_not_allowed_405_with_allow_and_no_body(client: FlaskClient) -> None:
+    response = client.head("/api/v2/orders/33719/complete")
+    assert (response.status_code, response.mimetype) == (405, "application/json")
+    assert response.headers["Allow"] == "OPTIONS, POST"
+    assert response.get_data() == b""  # a HEAD answer has no body, only the headers of one
+
+
+def test_options_answers_200_with_allow_and_an_empty_body(
+    client: FlaskClient, make_order: MakeOrder
+) -> None:
+    number = make_order()
+    response = client.options(f"/api/v2/orders/{number}/complete")
+    assert response.status_code == 200
+    assert sorted(response.headers["Allow"].split(", ")) == ["OPTIONS", "POST"]
+    assert response.get_data() == b""
+    assert status(client, number)["pendingCompletion"] is False
+
+
+def test_a_trailing_slash_answers_404_code_01_and_flags_nothing(
+    client: FlaskClient, make_order: MakeOrder
+) -> None:
+    number = make_order()
+    assert_body(
+        client.post(f"/api/v2/orders/{number}/complete/"),
+        404,
+        completion_error("01", "Order not found"),
+    )
+    assert status(client, number)["pendingCompletion"] is False
 
 
 def test_a_body_sent_with_the_request_is_ignored(

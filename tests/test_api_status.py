@@ -117,3 +117,32 @@ def test_an_unknown_order_answers_no_record_found_with_what_was_provided(
         404,
         {"error": "No record found", "details": [f"Provided: {unquote(identifier)}"]},
     )
+
+
+def test_leading_zeros_name_the_same_order_however_many(
+    client: FlaskClient, make_order: MakeOrder
+) -> None:
+    make_order(orderNumber="33719")
+    for identifier in ("033719", "000000000000000033719", "0" * 100 + "33719"):
+        response = client.get(f"/api/v2/orders/{identifier}/status")
+        assert response.status_code == 200
+        assert response.get_json()["orderNumber"] == "33719"
+
+
+def test_head_answers_the_headers_get_would_with_no_body(
+    client: FlaskClient, make_order: MakeOrder
+) -> None:
+    number = make_order()
+    for path in (f"/api/v2/orders/{number}/status", "/api/v2/orders/999999/status"):
+        same_id = {"X-Request-ID": "head-and-get"}  # else each answer carries an id of its own
+        got, head = client.get(path, headers=same_id), client.head(path, headers=same_id)
+        assert head.status_code == got.status_code
+        assert head.headers == got.headers
+        assert head.get_data() == b""
+
+
+def test_options_answers_200_with_allow_and_an_empty_body(client: FlaskClient) -> None:
+    response = client.options("/api/v2/orders/33719/status")
+    assert response.status_code == 200
+    assert sorted(response.headers["Allow"].split(", ")) == ["GET", "HEAD", "OPTIONS"]
+    assert response.get_data() == b""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,10 +20,12 @@ from api import create_app
 from config.settings import Settings
 from shared.completion.checks_sql import completable
 from shared.completion.facts import FACT_COLUMNS, to_facts
+from shared.completion.flag import _completion_statements
 from shared.db.driver import DriverStatement
+from shared.db.engine import make_engine
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import CompletionRejected
-from shared.domain.lab import Lab
+from shared.domain.lab import Addon, Lab, Process
 from shared.domain.rules import check_completable
 from shared.models import CheckIn, Order, OrderAddon
 
@@ -88,25 +90,100 @@ def _passes(lab: Lab, row: Any) -> bool:
     return True
 
 
+def _edge_orders(lab: Lab, first: int) -> Iterator[dict[str, Any]]:
+    """For each addon alone, on each job type: an order that has passed every station, and one
+    for each process the addon needs that has passed every station but those performing it. They
+    reach every branch of the job-flow SQL, whatever the random orders happen to be."""
+    number = first
+    everywhere = sorted(lab.stations)
+    for code, addon in sorted(lab.addons.items()):
+        for job_type in (JobType.FULL, JobType.ADDON):
+            for skipped in [None, *sorted(addon.processes)]:
+                stations = [
+                    c for c in everywhere if skipped is None or lab.stations[c].process != skipped
+                ]
+                yield _order(number, job_type=job_type, addons=[code], stations=stations)
+                number += 1
+
+
+def _odd_addons(lab: Lab) -> Lab:
+    """The default lab plus what it lacks: an addon needing two processes, an addon needing
+    none, and one needing a process that no station performs."""
+    orphan = Process("orphan", "Orphan", "Needs Orphan!", "Orphan not needed")
+    return dataclasses.replace(
+        lab,
+        processes=(*lab.processes, orphan),
+        addons={
+            **lab.addons,
+            "DUO": Addon("DUO", "Two processes", frozenset({"backside", "ar"})),
+            "NIL": Addon("NIL", "No process"),
+            "ORP": Addon("ORP", "A process no station performs", frozenset({"orphan"})),
+        },
+    )
+
+
+def _odd_addons_and_no_final_qa_station(lab: Lab) -> Lab:
+    """The odd addons, and final QA (forced on addon jobs) performed by no station."""
+    lab = _odd_addons(lab)
+    fqa = dataclasses.replace(lab.stations["FQA"], process=None)
+    return dataclasses.replace(lab, stations={**lab.stations, "FQA": fqa})
+
+
+# Each lab with a random seed of its own, named in the test's id (and in any failure message), so a
+# failure can be run again exactly.
+LAB_VARIANTS = {
+    "default-lab": (101, lambda lab: lab),
+    "no-station-verify": (202, lambda lab: dataclasses.replace(lab, station_verify=False)),
+    "no-forced-qa": (303, lambda lab: dataclasses.replace(lab, force_qa_on_addon_jobs=False)),
+    "odd-addons": (404, _odd_addons),
+    "odd-addons-no-final-qa-station": (505, _odd_addons_and_no_final_qa_station),
+    "odd-addons-no-forced-qa": (
+        606,
+        lambda lab: dataclasses.replace(_odd_addons(lab), force_qa_on_addon_jobs=False),
+    ),
+}
+
+
 @pytest.mark.parametrize(
-    "variant",
-    [{}, {"station_verify": False}, {"force_qa_on_addon_jobs": False}],
-    ids=["default-lab", "no-station-verify", "no-forced-qa"],
+    ("variant", "seed"),
+    [(name, seed) for name, (seed, _) in LAB_VARIANTS.items()],
+    ids=[f"{name}-seed-{seed}" for name, (seed, _) in LAB_VARIANTS.items()],
 )
 def test_the_sql_checks_give_the_python_checks_answer_on_every_kind_of_order(
-    engine: Engine, lab: Lab, variant: dict[str, bool]
+    engine: Engine, settings: Settings, lab: Lab, variant: str, seed: int
 ) -> None:
-    lab = dataclasses.replace(lab, **variant)
-    orders = list(_random_orders(lab, seed=len(variant)))
+    lab = LAB_VARIANTS[variant][1](lab)
+    orders = [*_random_orders(lab, seed=seed), *_edge_orders(lab, first=CASES + 1)]
     _store(engine, orders)
     with engine.connect() as connection:
         rows = connection.execute(select(*FACT_COLUMNS, completable(lab).label("sql"))).all()
-    disagreements = [row.order_number for row in rows if row.sql != _passes(lab, row)]
-    assert len(rows) == CASES
-    assert disagreements == []
+    python = {row.order_number: _passes(lab, row) for row in rows}
+    disagreements = [row.order_number for row in rows if row.sql != python[row.order_number]]
+    assert len(rows) == len(orders)
+    assert disagreements == [], f"{variant}, seed {seed}"
     # The random orders reach both answers, and the job-flow rule is what decides many of them.
-    answers = [row.sql for row in rows]
-    assert 20 < answers.count(True) < CASES - 20
+    answers = [python[number] for number in range(1, CASES + 1)]
+    assert 20 < answers.count(True) < CASES - 20, f"{variant}, seed {seed}"
+
+    # The statement the API runs (the flag UPDATE, compiled for the driver) flags exactly the
+    # orders the Python check passes: run it on each order, as a completion call would. It is
+    # built by the call's own function, not rebuilt here, so it is the statement the API runs.
+    flag = _completion_statements(engine.dialect, lab).flag_if_completable
+    now = datetime.now(UTC)
+    autocommit = make_engine(settings.database_url, autocommit=True)
+    try:
+        with autocommit.connect() as connection:
+            flagged = {n for n in python if flag.fetch(connection, number=n, now=now)}
+    finally:
+        autocommit.dispose()
+    wrongly_flagged = sorted(flagged - {n for n, passes in python.items() if passes})
+    wrongly_left = sorted({n for n, passes in python.items() if passes} - flagged)
+    assert (wrongly_flagged, wrongly_left) == ([], []), f"{variant}, seed {seed}"
+    with engine.connect() as connection:
+        stored = connection.execute(
+            select(Order.order_number).where(Order.completion_requested_at.is_not(None))
+        )
+        assert set(stored.scalars()) == flagged
 
 
 def test_the_facts_keep_codes_with_any_characters_whole(engine: Engine, lab: Lab) -> None:
@@ -126,7 +203,15 @@ def test_a_driver_statement_reads_values_through_the_column_types(engine: Engine
     read = DriverStatement.compile(select(*FACT_COLUMNS), engine.dialect)
     with engine.connect() as connection:
         (row,) = read.fetch(connection)
-    assert (row.status, row.on_hold, row.job_type) == (OrderStatus.VALID, True, JobType.ADDON)
+    # Identity and exact types, not ==: 'V' == OrderStatus.VALID and 1 == True hold even when
+    # nothing was converted, while the rules compare with `is`.
+    assert row.status is OrderStatus.VALID
+    assert row.job_type is JobType.ADDON
+    assert type(row.on_hold) is bool and row.on_hold is True
+    assert type(row.deleted) is bool and row.deleted is False
+    assert type(row.order_number) is int and row.order_number == 9
+    assert type(row.completion_requested_at) is datetime
+    assert row.completion_requested_at.utcoffset() == timedelta(0)
     assert row.completion_requested_at == flagged_at
     assert (row.addons, row.stations) == ("[]", "[]")
 

@@ -2,8 +2,8 @@
 
 The outage is made with a TCP proxy (tests/proxy.py) between each process and PostgreSQL: the
 shared server keeps running for everything else, and the test itself reads the database
-directly, behind no proxy, to see what the processes could not. The strict xfails show bugs
-found this way; each reason names the file and the mechanism.
+directly, behind no proxy, to see what the processes could not. The strict xfail documents a
+known limitation found this way; its reason names the file and the mechanism.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ UNAVAILABLE = {
 }
 # The driver's message in the parentheses spans several lines.
 RETRY = re.compile(r"Database unavailable \(.*?\); retrying in ([0-9.]+)s", re.DOTALL)
-# The first statement of the tracker's batch write, and the flag the API writes, as sent (inside
-# the WITH that announces it on PostgreSQL).
+# The tracker's UPDATE that completes its batch's orders (sent after the INSERT of their
+# check-ins, in the same transaction), and the flag the API writes, as sent (inside the WITH that
+# announces it on PostgreSQL).
 BATCH_WRITE = b"UPDATE orders SET status="
 FLAG_WRITE = b"UPDATE orders SET completion_requested_at="
 # SQLAlchemy's inspector listing the tables, as shared.db.schema.prepare asks for it.
@@ -226,8 +227,9 @@ def test_a_flag_cut_off_mid_request_answers_503_and_a_retry_answers_201(
         assert tripped.is_set()
         assert answer == (503, UNAVAILABLE)
         assert elapsed < BOUND, f"took {elapsed:.1f}s"
-        # Whether the commit landed or not, the client cannot tell, and need not: no tracker
-        # runs, so a retry finds the order either unflagged or still flagged, and both are 201.
+        # Whether the flag reached the database (sent, it committed on its own) or not, the
+        # client cannot tell, and need not: no tracker runs, so a retry finds the order either
+        # unflagged or still flagged, and both are 201.
         assert flagged_numbers(session_factory) <= {number}
         api_link.restore()
         flag(api, number)
@@ -263,7 +265,7 @@ def cut_a_tracker_in_its_batch(
                 TRACKER_WAIT,
                 "the tracker to log the outage",
             )
-            if not forward:  # the batch never reached the database: all still wait
+            if not forward:  # the batch's transaction never committed: all still wait
                 assert flagged_numbers(session_factory) == set(numbers)
             assert tracker.process.poll() is None, tracker.log_tail()
             link.restore()
@@ -330,6 +332,7 @@ def test_a_request_on_a_frozen_database_link_answers_503_within_the_timeout(
         api_link.url_for(postgresql_url), tmp_path, DATABASE_TIMEOUT=DATABASE_TIMEOUT
     ) as api:
         number = create_ready_order(api)  # leaves an open connection in the API's pool
+        flag(api, number)  # and one in the pool of the fault check and the completion call
         api_link.cut("freeze")
         try:
             answer, elapsed = timed_call(
@@ -430,8 +433,9 @@ def test_a_flag_wakes_the_tracker_at_once_instead_of_at_its_next_poll(
 def test_gunicorn_workers_and_a_tracker_complete_every_order_exactly_once(
     database_url: str, tmp_path: Path, session_factory: sessionmaker[Session]
 ) -> None:
-    # The session_factory fixture has created the schema already: four workers creating it at
-    # once on a brand-new database can kill one (see the xfail above on prepare()'s race).
+    # The session_factory fixture, through which the outcome is read, has created the schema
+    # before the workers start; processes creating it together are tested above (an API
+    # starting while another process creates the schema).
     with (
         live.run_gunicorn(database_url, tmp_path, workers=4) as api,
         live.run_tracker(database_url, tmp_path, TRACKER_INTERVAL=0.1) as tracker,

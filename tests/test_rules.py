@@ -48,6 +48,10 @@ def rejection(lab: Lab, order: OrderFacts) -> tuple[str, str] | None:
         ("1", 1),
         ("9" * 18, int("9" * 18)),
         ("9" * 19, None),
+        ("000000000000000033719", 33719),  # more leading zeros than an order number has digits
+        ("0" * 30 + "9" * 18, int("9" * 18)),
+        ("0" + "9" * 19, None),  # the zeros are ignored, the 19 digits are not
+        ("0" * 25, 0),
         ("", None),
         ("abc", None),
         ("12a", None),

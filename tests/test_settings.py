@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
+import config.settings
 from config.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings, SettingsError
+from shared.db.engine import make_engine
 
 
 def test_with_nothing_set_both_processes_share_one_sqlite_file_in_the_project() -> None:
@@ -77,3 +83,118 @@ def test_a_missing_dotenv_file_is_fine(tmp_path: Path) -> None:
 def test_a_bad_value_is_refused_naming_the_setting(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"^Invalid settings: {name}: "):
         Settings.load({name: value}, env_file=None)
+
+
+# ---- DATABASE_URL: refused at start with one line, never a traceback or a new directory tree ---
+
+
+def test_a_database_url_sqlalchemy_cannot_use_is_refused_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    refusals = {
+        "foo://": "Unknown database 'foo'.",
+        "notaurl": "Not a database URL; expected one like sqlite:///path/to/file.sqlite3 or "
+        "postgresql+psycopg://user@host:5432/name.",
+        "mysql://user@host/db": "The driver for 'mysql' is not installed (no module 'MySQLdb').",
+        f"sqlite:///{tmp_path}/typo/rx.sqlite3": f"The folder {tmp_path}/typo does not exist.",
+    }
+    for url, reason in refusals.items():
+        with pytest.raises(SettingsError) as raised:
+            Settings.load({"DATABASE_URL": url}, env_file=None)
+        assert str(raised.value) == f"Invalid settings: DATABASE_URL: {reason}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_the_default_folder_is_created_for_a_sqlite_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = tmp_path / "instance"
+    monkeypatch.setattr(config.settings, "INSTANCE_FOLDER", instance)
+    url = f"sqlite:///{instance}/rx.sqlite3"
+    assert Settings.load({"DATABASE_URL": url}, env_file=None).database_url == url
+    assert instance.is_dir()
+    with pytest.raises(SettingsError) as raised:
+        Settings.load({"DATABASE_URL": f"sqlite:///{instance}/nested/rx.sqlite3"}, env_file=None)
+    assert str(raised.value) == (
+        f"Invalid settings: DATABASE_URL: The folder {instance}/nested does not exist."
+    )
+    assert list(instance.iterdir()) == []
+
+
+def test_the_engine_creates_no_folder_for_a_sqlite_file(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/typo/rx.sqlite3")
+    with pytest.raises(OperationalError, match="unable to open database file"):
+        engine.connect()
+    engine.dispose()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script", ["run_api", "run_tracker", "migrate"])
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("foo://", "Unknown database 'foo'."),
+        (
+            "notaurl",
+            "Not a database URL; expected one like sqlite:///path/to/file.sqlite3 or "
+            "postgresql+psycopg://user@host:5432/name.",
+        ),
+        ("sqlite:///{tmp}/typo/rx.sqlite3", "The folder {tmp}/typo does not exist."),
+    ],
+    ids=["unknown-database", "not-a-url", "missing-folder"],
+)
+def test_each_program_refuses_a_bad_database_url_in_one_line_with_exit_2(
+    tmp_path: Path, script: str, url: str, reason: str
+) -> None:
+    env = {**os.environ, "DATABASE_URL": url.format(tmp=tmp_path)}
+    run = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / f"{script}.py")],
+        cwd=tmp_path,  # no .env of the developer's
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    expected = f"{script}: Invalid settings: DATABASE_URL: {reason.format(tmp=tmp_path)}\n"
+    assert (run.returncode, run.stdout, run.stderr) == (2, "", expected)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_service_settings_are_read_with_on_and_off_switches() -> None:
+    settings = Settings.load(
+        {
+            "LOG_FORMAT": "JSON",
+            "COMPLETE_REQUIRES_TRACKER": "on",
+            "JOURNAL": "OFF",
+            "JOURNAL_SIZE": "500",
+            "TRACKER_METRICS_PORT": "9464",
+        },
+        env_file=None,
+    )
+    assert (
+        settings.log_format,
+        settings.complete_requires_tracker,
+        settings.journal,
+        settings.journal_size,
+        settings.tracker_metrics_port,
+    ) == ("json", True, False, 500, 9464)
+    defaults = Settings()
+    assert (defaults.log_format, defaults.complete_requires_tracker, defaults.sim_api) == (
+        "text",
+        False,
+        True,
+    )
+    assert (defaults.api_keys, defaults.sim_admin_key, defaults.cors_origins) == ((), None, ())
+
+
+def test_a_bad_service_setting_is_named() -> None:
+    with pytest.raises(SettingsError) as error:
+        Settings.load(
+            {"LOG_FORMAT": "xml", "JOURNAL": "maybe", "CORS_ORIGINS": "app.example"},
+            env_file=None,
+        )
+    assert str(error.value) == (
+        "Invalid settings: CORS_ORIGINS: 'app.example' is not an origin (scheme://host[:port]) "
+        "or *.; JOURNAL: Must be on or off.; LOG_FORMAT: Must be text or json."
+    )

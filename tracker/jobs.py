@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import heartbeats
+from shared import faults, heartbeats
 from shared.completion.batch import BatchOutcome, complete_flagged_orders
 from shared.db.engine import transaction
 from shared.domain.clock import local_date, utcnow
 from shared.domain.lab import Lab
+from tracker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,16 @@ def process_batch(
     *,
     clock: Callable[[], datetime] = utcnow,
     skip: Collection[int] = (),
+    reject_all: tuple[str, str] | None = None,
 ) -> BatchOutcome:
     """Complete or reject up to one batch of flagged orders, in one transaction."""
     with transaction(session_factory) as session:
-        now = clock()  # read once the transaction holds its locks, so no later write predates it
+        # On SQLite the transaction holds the write lock from its BEGIN, so no write committed
+        # after this read can carry an earlier time. On PostgreSQL BEGIN takes no lock: the
+        # orders are locked by the queue's SELECT ... FOR UPDATE, after this read, so a write
+        # committed in between may carry a later time than `now`; the checks still see it (they
+        # read in that SELECT), only the times of the two may be out of order.
+        now = clock()
         return complete_flagged_orders(
             session,
             config.lab,
@@ -53,13 +61,19 @@ def process_batch(
             today=local_date(now, config.timezone),
             limit=config.batch_size,
             skip=skip,
+            reject_all=reject_all,
         )
 
 
-def beat(session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime) -> None:
-    """Write this tracker's heartbeat."""
+def beat(
+    session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime
+) -> faults.TrackerFault | None:
+    """Write this tracker's heartbeat; answer the tracker fault in force (POST /api/sim/faults)."""
     with transaction(session_factory) as session:
         heartbeats.record_heartbeat(session, config.tracker_id, now, config.interval)
+        fault = faults.tracker_fault(session)
+    metrics.observe_heartbeat(now)
+    return fault
 
 
 def run_cycle(
@@ -78,13 +92,24 @@ def run_cycle(
     unwritable = set() if unwritable is None else unwritable
     summary = CycleSummary()
     last_beat = clock()
-    beat(session_factory, config, last_beat)
+    fault = beat(session_factory, config, last_beat)
+    if fault is not None and fault.action == faults.PAUSE:
+        log.debug("Paused by fault %d: taking nothing until it is cleared", fault.id)
+        return summary
+    reject_all = faults.forced_rejection(fault)
     while not should_stop():
         now = clock()
         if (now - last_beat).total_seconds() >= config.interval:
-            beat(session_factory, config, now)  # a long drain must not look like a dead tracker
+            # A long drain must not look like a dead tracker, and obeys a pause set meanwhile.
+            fault = beat(session_factory, config, now)
             last_beat = now
-        outcome = process_batch(session_factory, config, clock=clock, skip=unwritable)
+            if fault is not None and fault.action == faults.PAUSE:
+                break
+        started = time.perf_counter()
+        outcome = process_batch(
+            session_factory, config, clock=clock, skip=unwritable, reject_all=reject_all
+        )
+        _log_batch(config, outcome, time.perf_counter() - started)
         unwritable.update(outcome.left_flagged)
         summary.batches += 1
         summary.completed += len(outcome.completed)
@@ -92,9 +117,36 @@ def run_cycle(
         # Every order taken was completed, rejected or added to `unwritable`: the queue shrinks.
         if outcome.taken < config.batch_size:
             break
-    if summary.completed or summary.rejected:
-        log.info("%d completed, %d rejected", summary.completed, summary.rejected)
     return summary
+
+
+def _log_batch(config: TrackerConfig, outcome: BatchOutcome, seconds: float) -> None:
+    """One line per batch that took any order (an idle poll logs nothing), with its counts."""
+    if not outcome.taken:
+        return
+    metrics.observe_batch(outcome, seconds)
+    completed, rejected, left = (
+        len(outcome.completed),
+        len(outcome.rejected),
+        len(outcome.left_flagged),
+    )
+    millis = round(seconds * 1000, 3)
+    log.info(
+        "Batch of %d: %d completed, %d rejected, %d left flagged, in %.1f ms",
+        outcome.taken,
+        completed,
+        rejected,
+        left,
+        millis,
+        extra={
+            "tracker_id": config.tracker_id,
+            "taken": outcome.taken,
+            "completed": completed,
+            "rejected": rejected,
+            "left_flagged": left,
+            "duration_ms": millis,
+        },
+    )
 
 
 def stop(session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime) -> None:

@@ -113,11 +113,17 @@ def run_forever(
         with contextlib.suppress(JobLookupError, SchedulerNotRunningError):
             scheduler.modify_job(POLL_JOB_ID, next_run_time=datetime.now(UTC))
 
+    def shut_down() -> None:
+        with contextlib.suppress(SchedulerNotRunningError):  # a second signal: already stopping
+            scheduler.shutdown(wait=False)
+
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("Received %s: stopping after the batch in hand", signal.Signals(signum).name)
         poller.stopping.set()
-        with contextlib.suppress(SchedulerNotRunningError):  # a second signal: already stopping
-            scheduler.shutdown(wait=False)
+        # Not here: the handler runs on the main thread, which may be inside the scheduler's own
+        # loop, holding its job-store lock; shutting down under it empties the store the loop
+        # then updates (JobLookupError, exit 1). Another thread waits for the lock instead.
+        threading.Thread(target=shut_down, name="shutdown").start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

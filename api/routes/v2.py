@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Blueprint
 from sqlalchemy import Connection
@@ -20,7 +20,8 @@ from api.errors import (
     ORDER_NOT_FOUND,
     OURS,
 )
-from api.runtime import autocommitting, runtime, transactional
+from api.metrics import count_completion
+from api.runtime import autocommitting, require_tracker, runtime, transactional
 from api.schemas import (
     CancelDoneSchema,
     CancelQuery,
@@ -36,6 +37,7 @@ from api.schemas import (
 from shared.cancellation import CancelDone, cancel_order
 from shared.completion.flag import request_completion
 from shared.domain.clock import utcnow
+from shared.domain.errors import CompletionRejected, OrderNotFound, TrackerNotRunning
 from shared.orders import (
     OrderDetails,
     OrderHistory,
@@ -95,7 +97,15 @@ STATUS_EXAMPLE = {
 @autocommitting
 def complete_order(connection: Connection, order_identifier: str) -> dict[str, int]:
     """Flag an order for completion by the Job Tracker."""
-    number = request_completion(connection, order_identifier, runtime().lab, utcnow())
+    app = runtime()
+    try:
+        if app.settings.complete_requires_tracker:
+            require_tracker(connection)
+        number = request_completion(connection, order_identifier, app.lab, utcnow())
+    except (CompletionRejected, TrackerNotRunning) as refusal:
+        count_completion(refused_with=refusal.code)
+        raise
+    count_completion()
     return {"order_number": number}
 
 
@@ -269,3 +279,11 @@ def history(session: Session, order_identifier: str) -> OrderHistory:
 def cancel(session: Session, order_identifier: str, query: dict[str, Any]) -> CancelDone:
     """Cancel an order."""
     return cancel_order(session, runtime().lab, order_identifier, query.get("delete_reason"))
+
+
+@v2.post("/orders/<identifier:order_identifier>/complete/")
+def complete_order_trailing_slash(order_identifier: str) -> NoReturn:
+    """Not the documented path (a trailing slash): answered as Rx-Universe answers any call that
+    names no order, 404 code 01, rather than with a routing 404 a client has no code for. Not an
+    operation of its own, so not in the OpenAPI document."""
+    raise OrderNotFound()

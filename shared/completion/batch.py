@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     and_,
     any_,
     bindparam,
@@ -40,8 +41,10 @@ log = logging.getLogger(__name__)
 INTERNAL_ERROR_CODE = "99"
 INTERNAL_ERROR_MESSAGE = "Internal error while processing the order; see the Job Tracker log"
 
-_orders = Order.__table__
-_checkins = CheckIn.__table__
+# Typed as a FromClause by SQLAlchemy; a declarative class's is a Table, which insert() and
+# update() need (as in bench/seed.py).
+_orders = cast(Table, Order.__table__)
+_checkins = cast(Table, CheckIn.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +94,11 @@ def complete_flagged_orders(
     today: date,
     limit: int,
     skip: Collection[int] = (),
+    reject_all: tuple[str, str] | None = None,
 ) -> BatchOutcome:
     """Re-check up to `limit` flagged orders, oldest first, but those in `skip`; complete or
-    reject each one. Orders the database refuses to write come back in `left_flagged`."""
+    reject each one. Orders the database refuses to write come back in `left_flagged`.
+    `reject_all` (code, message), set by a tracker fault, rejects every order taken."""
     rows = session.execute(queue_query(skip), {"limit": limit}).all()
     outcome = BatchOutcome(taken=len(rows))
     if not rows:
@@ -102,6 +107,9 @@ def complete_flagged_orders(
     rejected: list[Rejection] = []
     log.debug("Verifying a batch of %d orders", len(rows))
     for facts in map(to_facts, rows):
+        if reject_all is not None:
+            rejected.append(Rejection(facts.order_number, *reject_all))
+            continue
         try:
             check_completable(facts, lab)
         except CompletionRejected as reason:

@@ -70,6 +70,6 @@ def _passed(lab: Lab, process: str) -> ColumnElement[bool]:
     )
 
 
-def _one_of(column: Any, values: list[Any]) -> ColumnElement[bool]:
+def _one_of(column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
     # Each value its own parameter, not one list that would have to be expanded on each call.
-    return column.in_([literal(value, column.type) for value in values])  # type: ignore[no-any-return]
+    return column.in_([literal(value, column.type) for value in values])

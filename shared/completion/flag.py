@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
     Connection,
     Dialect,
-    Executable,
+    Table,
     bindparam,
     func,
     select,
@@ -30,7 +31,8 @@ FLAGGED_CHANNEL = "rx_jobtracker_flagged"
 # How often a flag is tried again when the order's facts change between its check and its write.
 FLAG_ATTEMPTS = 5
 
-_orders = Order.__table__
+# Typed as a FromClause by SQLAlchemy; a declarative class's is a Table, which update() needs.
+_orders = cast(Table, Order.__table__)
 
 
 def request_completion(connection: Connection, identifier: str, lab: Lab, now: datetime) -> int:
@@ -83,7 +85,7 @@ def _completion_statements(dialect: Dialect, lab: Lab) -> _CompletionStatements:
     )
 
 
-def _flag(dialect: str, guard: ColumnElement[bool]) -> Executable:
+def _flag(dialect: str, guard: ColumnElement[bool]) -> ClauseElement:
     """The flag, set where `guard` holds, returning a row when set; on PostgreSQL it also
     announces the flag, in the same statement, so the announcement goes out when it commits."""
     flag = (

@@ -8,12 +8,14 @@ by SQLAlchemy, and values still go through the columns' own types, both ways.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Dialect, Executable
+from sqlalchemy import ClauseElement, Connection, Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 _Processor = Callable[[Any], Any]
 
@@ -30,8 +32,10 @@ class DriverStatement:
     results: tuple[_Processor | None, ...]
 
     @classmethod
-    def compile(cls, statement: Executable, dialect: Dialect) -> DriverStatement:
+    def compile(cls, statement: ClauseElement, dialect: Dialect) -> DriverStatement:
         compiled = statement.compile(dialect=dialect)
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a statement that reads or writes rows: {statement}")
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("an IN list of one parameter cannot run on the driver: list values")
         required = {bind.key for bind in compiled.binds.values() if bind.required}
@@ -47,7 +51,9 @@ class DriverStatement:
             if name not in required
         }
         columns = list(getattr(statement, "exported_columns", ()))
-        row = NamedTuple("Row", [(c.key or f"column_{i}", Any) for i, c in enumerate(columns)])
+        # mypy checks a NamedTuple's fields only when written out; these come from the statement.
+        fields = [(c.key or f"column_{i}", Any) for i, c in enumerate(columns)]
+        row = NamedTuple("Row", fields)  # type: ignore[misc]
         return cls(
             sql=compiled.string,
             positions=tuple(compiled.positiontup or ()) if compiled.positional else None,
@@ -57,7 +63,7 @@ class DriverStatement:
             results=tuple(_result_processor(c.type, dialect) for c in columns),
         )
 
-    def fetch(self, connection: Connection, **parameters: Any) -> list[Any]:
+    def fetch(self, connection: Connection, **parameters: Any) -> Sequence[Any]:
         """Run on `connection`'s driver connection; the rows, each a named tuple, if any.
 
         A driver error is raised as SQLAlchemy would raise it, and a lost connection is
@@ -98,9 +104,9 @@ class DriverStatement:
         ]
 
 
-def _bind_processor(type_: Any, dialect: Dialect) -> _Processor | None:
-    return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> _Processor | None:
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _result_processor(type_: Any, dialect: Dialect) -> _Processor | None:
-    return type_.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> _Processor | None:
+    return type_.dialect_impl(dialect).result_processor(dialect, None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
@@ -55,9 +54,8 @@ def make_engine(
         options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None, **options}
     engine = create_engine(parsed, **options)
     if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # A SQLite file's folder must exist: no folder is created here, so that a mistyped path
+        # fails instead of growing a directory tree (config.settings creates the default one).
         _prepare_sqlite(engine, busy_timeout_ms=int(timeout * 1000), autocommit=autocommit)
     return engine
 

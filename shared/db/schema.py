@@ -39,6 +39,11 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def current_revision_on(connection: Connection) -> str | None:
+    """The revision the database is at, read on `connection` (None: never migrated)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 def upgrade(engine: Engine) -> None:
     """Create the schema, or bring it up to this release's revision, in one transaction."""
     with engine.begin() as connection:

@@ -77,6 +77,15 @@ class OrderNumberTaken(InvalidInput):
         super().__init__("orderNumber", f"Order {order_number} already exists.")
 
 
+class NoOrderNumberLeft(InvalidInput):
+    """Every number the simulator may choose is taken; the client must give one."""
+
+    def __init__(self, first: int, last: int) -> None:
+        super().__init__(
+            "orderNumber", f"Every order number from {first} to {last} is taken; give one."
+        )
+
+
 class UnknownStation(InvalidInput):
     def __init__(self, field: str, code: str) -> None:
         super().__init__(field, f"Unknown station {code!r}.")
@@ -170,3 +179,12 @@ class DeleteReasonUnknown(CancelRefused):
 
 class DeleteReasonsEmpty(CancelRefused):
     error = "The delete reasons file is empty"
+
+
+class TrackerNotRunning(DomainError):
+    """No Job Tracker heartbeat is fresh, and completions are only taken while one runs."""
+
+    code, message = "99", "Job Tracker not running"
+
+    def __init__(self) -> None:
+        super().__init__(f"{self.code}: {self.message}")

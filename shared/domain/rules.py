@@ -17,7 +17,10 @@ from shared.domain.errors import (
 from shared.domain.lab import Lab
 
 # ASCII digits only: `\d` and str.isdigit() would let other scripts' digits through to int().
-_ORDER_NUMBER = re.compile(r"[0-9]{1,18}")
+# Leading zeros are ignored, however many there are; the number itself has at most 18 digits.
+_ORDER_NUMBER = re.compile(r"0*([0-9]{1,18})")
+# The highest number an identifier can name (18 digits): no order may be numbered above it.
+MAX_ORDER_NUMBER = 10**18 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +38,8 @@ class OrderFacts:
 
 def parse_order_number(identifier: str) -> int | None:
     """The order number an identifier names, or None when it cannot name one."""
-    return int(identifier) if _ORDER_NUMBER.fullmatch(identifier) else None
+    digits = _ORDER_NUMBER.fullmatch(identifier)
+    return int(digits[1]) if digits else None
 
 
 def effective_status(status: OrderStatus, on_hold: bool) -> str:

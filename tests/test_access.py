@@ -1,0 +1,196 @@
+"""Access: API keys on /api/v2, the admin key on /api/sim, SIM_API=off, CORS for browsers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from helpers import assert_body
+
+from config.settings import Settings
+
+UNAUTHORIZED = {"error": "Unauthorized", "details": ["A valid API key is required"]}
+ADMIN_REQUIRED = {"error": "Unauthorized", "details": ["A valid simulator admin key is required"]}
+NOT_FOUND = {
+    "error": "Could not complete order",
+    "details": ["Error Code: 01", "Error Message: Order not found"],
+}
+COMPLETE = "/api/v2/orders/424242/complete"
+
+MakeClient = Callable[..., FlaskClient]
+
+
+def test_with_no_keys_set_the_api_is_open_as_rx_universe_is(client: FlaskClient) -> None:
+    assert_body(client.post(COMPLETE), 404, NOT_FOUND)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"X-API-Key": "wrong"},
+        {"Authorization": "Bearer key-on"},  # a prefix of a real key
+        {"Authorization": "Basic key-one"},  # the key, but not as a bearer token
+        {"Authorization": "Bearer "},
+        {"X-API-Key": "key-one "},
+    ],
+    ids=["none", "wrong-bearer", "wrong-x-api-key", "prefix", "basic", "empty-bearer", "space"],
+)
+def test_a_v2_call_without_a_valid_key_answers_401_the_same_whatever_was_tried(
+    make_client: MakeClient, headers: dict[str, str]
+) -> None:
+    client = make_client(api_keys=("key-one", "key-two"))
+    response = client.post(COMPLETE, headers=headers)
+    assert_body(response, 401, UNAUTHORIZED)
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="rx-jobtracker"'
+    assert_body(client.get("/api/v2/orders/424242/status", headers=headers), 401, UNAUTHORIZED)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer key-one"},
+        {"Authorization": "bearer key-two"},
+        {"X-API-Key": "key-two"},
+        {"Authorization": "Basic abc", "X-API-Key": "key-one"},
+    ],
+    ids=["bearer", "bearer-lowercase", "x-api-key", "x-api-key-beside-other-auth"],
+)
+def test_a_v2_call_with_any_listed_key_in_either_header_gets_its_answer(
+    make_client: MakeClient, headers: dict[str, str]
+) -> None:
+    client = make_client(api_keys=("key-one", "key-two"))
+    assert_body(client.post(COMPLETE, headers=headers), 404, NOT_FOUND)
+
+
+def test_api_keys_do_not_guard_the_simulator_api(make_client: MakeClient) -> None:
+    client = make_client(api_keys=("key-one",))
+    assert client.post("/api/sim/orders").status_code == 201
+
+
+def test_keys_are_read_from_a_file_given_as_at_path(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("# integrators\nalpha\n\n  beta  \n")
+    settings = Settings.load({"API_KEYS": f"@{key_file}"}, env_file=None)
+    assert settings.api_keys == ("alpha", "beta")
+    assert "alpha" not in repr(settings)  # keys never reach a log through the settings
+
+
+def test_a_missing_key_file_stops_the_processes_naming_it(tmp_path: Path) -> None:
+    from config.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=r"API_KEYS: Cannot read key file .*nope"):
+        Settings.load({"API_KEYS": f"@{tmp_path / 'nope'}"}, env_file=None)
+
+
+def test_a_key_from_a_file_opens_the_api(make_client: MakeClient, tmp_path: Path) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("alpha\nbeta\n")
+    keys = Settings.load({"API_KEYS": f"@{key_file}"}, env_file=None).api_keys
+    client = make_client(api_keys=keys)
+    assert_body(client.post(COMPLETE, headers={"X-API-Key": "beta"}), 404, NOT_FOUND)
+    assert_body(client.post(COMPLETE, headers={"X-API-Key": "gamma"}), 401, UNAUTHORIZED)
+
+
+def test_the_simulator_api_needs_the_admin_key_when_one_is_set(make_client: MakeClient) -> None:
+    client = make_client(api_keys=("key-one",), sim_admin_key="admin")
+    for headers in ({}, {"X-API-Key": "key-one"}, {"Authorization": "Bearer wrong"}):
+        response = client.post("/api/sim/reset", headers=headers)
+        assert_body(response, 401, ADMIN_REQUIRED)
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="rx-jobtracker"'
+    for headers in ({"Authorization": "Bearer admin"}, {"X-API-Key": "admin"}):
+        assert_body(
+            client.post("/api/sim/reset", headers=headers),
+            200,
+            {"message": "Successful", "ordersDeleted": 0},
+        )
+    # The admin key is not an API key.
+    assert_body(client.post(COMPLETE, headers={"X-API-Key": "admin"}), 401, UNAUTHORIZED)
+
+
+def test_whether_a_tracker_runs_stays_readable_without_the_admin_key(
+    make_client: MakeClient,
+) -> None:
+    client = make_client(sim_admin_key="admin")
+    assert client.get("/api/sim/tracker").status_code == 200
+
+
+def test_with_the_simulator_api_off_its_routes_are_not_there(make_client: MakeClient) -> None:
+    client = make_client(sim_api=False)
+    for method, path in (("POST", "/api/sim/reset"), ("GET", "/api/sim/tracker")):
+        assert_body(
+            client.open(path, method=method),
+            404,
+            {"error": "Not found", "details": [f"No endpoint for {method} {path}"]},
+        )
+    assert_body(client.post(COMPLETE), 404, NOT_FOUND)
+
+
+def test_a_preflight_from_a_listed_origin_is_allowed_without_a_key(
+    make_client: MakeClient,
+) -> None:
+    client = make_client(cors_origins=("https://app.example",), api_keys=("key-one",))
+    response = client.options(
+        COMPLETE,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert (response.status_code, response.get_data()) == (204, b"")
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+    assert "X-API-Key" in response.headers["Access-Control-Allow-Headers"]
+    assert response.headers["Vary"] == "Origin"
+
+    answer = client.post(
+        COMPLETE, headers={"Origin": "https://app.example", "X-API-Key": "key-one"}
+    )
+    assert_body(answer, 404, NOT_FOUND)
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "X-Request-ID" in answer.headers["Access-Control-Expose-Headers"]
+
+
+def test_an_origin_not_listed_gets_no_cors_headers(make_client: MakeClient) -> None:
+    client = make_client(cors_origins=("https://app.example",))
+    response = client.options(
+        COMPLETE,
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "Access-Control-Allow-Origin" not in response.headers
+    answer = client.post(COMPLETE, headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_with_no_cors_origins_no_cors_header_is_ever_sent(client: FlaskClient) -> None:
+    answer = client.post(COMPLETE, headers={"Origin": "https://app.example"})
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_cors_origins_star_allows_any_origin(make_client: MakeClient) -> None:
+    client = make_client(cors_origins=("*",))
+    answer = client.post(COMPLETE, headers={"Origin": "https://anyone.example"})
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_settings_read_every_access_setting() -> None:
+    settings = Settings.load(
+        {
+            "API_KEYS": "a, b",
+            "SIM_ADMIN_KEY": "admin",
+            "SIM_API": "off",
+            "CORS_ORIGINS": "https://app.example/, http://localhost:3000",
+        },
+        env_file=None,
+    )
+    assert (settings.api_keys, settings.sim_admin_key, settings.sim_api) == (
+        ("a", "b"),
+        "admin",
+        False,
+    )
+    assert settings.cors_origins == ("https://app.example", "http://localhost:3000")

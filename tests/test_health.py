@@ -1,0 +1,141 @@
+"""`GET /healthz`: 200 while the API can serve, 503 when its database is gone or outdated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from freezegun import freeze_time
+from helpers import assert_body
+from proxy import Proxy
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import create_app
+from config.settings import Settings
+from shared.db import schema
+from shared.domain.lab import Lab
+from tracker.jobs import TrackerConfig, beat
+
+Stoppable = tuple[Flask, Callable[[bool], None]]
+START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+UNAVAILABLE = {
+    "status": "unavailable",
+    "database": {"reachable": False, "schemaRevision": None, "schemaCurrent": False},
+    "tracker": None,
+    "pending": None,
+    "problems": ["The database is unavailable"],
+}
+
+
+def test_a_fresh_database_with_no_tracker_is_healthy_and_says_so(client: FlaskClient) -> None:
+    assert_body(
+        client.get("/healthz"),
+        200,
+        {
+            "status": "ok",
+            "database": {
+                "reachable": True,
+                "schemaRevision": schema.head_revision(),
+                "schemaCurrent": True,
+            },
+            "tracker": {"running": False, "lastHeartbeat": None, "heartbeatAgeSeconds": None},
+            "pending": 0,
+            "problems": [],
+        },
+    )
+
+
+def test_the_tracker_heartbeat_age_and_the_pending_count_are_reported(
+    client: FlaskClient,
+    session_factory: sessionmaker[Session],
+    tracker_config: TrackerConfig,
+) -> None:
+    client.post("/api/sim/orders", json={"orderNumber": "33719"})
+    client.post("/api/v2/orders/33719/complete")
+    beat(session_factory, tracker_config, START)
+    with freeze_time(START + timedelta(seconds=2.5)):
+        body = client.get("/healthz").get_json()
+    assert (body["status"], body["pending"]) == ("ok", 1)
+    assert body["tracker"] == {
+        "running": True,
+        "lastHeartbeat": "2026-11-27T12:00:00.000Z",
+        "heartbeatAgeSeconds": 2.5,
+    }
+
+
+def test_a_schema_behind_this_release_answers_503_naming_the_revisions(
+    client: FlaskClient, engine: Engine
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    assert_body(
+        client.get("/healthz"),
+        503,
+        {
+            "status": "unavailable",
+            "database": {"reachable": True, "schemaRevision": "0000", "schemaCurrent": False},
+            "tracker": None,
+            "pending": None,
+            "problems": [
+                f"The database is at revision 0000; this release needs {schema.head_revision()}"
+            ],
+        },
+    )
+
+
+@pytest.fixture
+def stoppable(settings: Settings, lab: Lab, tmp_path: Path) -> Iterator[Stoppable]:
+    """An app whose database can be taken away: its SQLite file's folder moved aside, or the
+    PostgreSQL proxy in front of it cut. Yields the app and a switch:
+    True stops the database, False starts it again."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        folder = tmp_path / "db"
+        folder.mkdir()
+        local = Settings(database_url=f"sqlite:///{folder / 'h.sqlite3'}", tracker_interval=1.0)
+        app = create_app(local, lab=lab)
+
+        def switch(stop: bool) -> None:
+            app.extensions["rx_jobtracker"].engine.dispose()  # pooled connections hold the file
+            if stop:
+                folder.rename(tmp_path / "gone")
+            else:
+                (tmp_path / "gone").rename(folder)
+
+        yield app, switch
+        app.extensions["rx_jobtracker"].engine.dispose()
+        return
+    with Proxy() as link:
+        behind = Settings(
+            database_url=link.url_for(settings.database_url),
+            tracker_interval=1.0,
+            database_timeout=2.0,
+        )
+        app = create_app(behind, lab=lab)
+
+        def cut(stop: bool) -> None:
+            if stop:
+                link.cut("refuse")
+            else:
+                link.restore()
+
+        yield app, cut
+        app.extensions["rx_jobtracker"].engine.dispose()
+        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+
+
+def test_with_the_database_stopped_health_answers_503_and_recovers_with_it(
+    stoppable: Stoppable,
+) -> None:
+    app, switch = stoppable
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    switch(True)
+    assert_body(client.get("/healthz"), 503, UNAVAILABLE)
+    switch(False)
+    assert client.get("/healthz").get_json()["status"] == "ok"

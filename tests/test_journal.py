@@ -1,0 +1,211 @@
+"""The request journal: every /api/v2 call recorded, listed newest first, filtered, counted,
+emptied, bounded, switchable, and shared by every API worker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from freezegun import freeze_time
+from helpers import assert_body
+
+from scripts import live
+
+MakeClient = Callable[..., FlaskClient]
+NOT_FOUND_BODY = (
+    '{"error":"Could not complete order","details":'
+    '["Error Code: 01","Error Message: Order not found"]}\n'
+)
+
+
+@pytest.fixture
+def client(make_client: MakeClient) -> FlaskClient:
+    """The API with the journal on (it is off by default)."""
+    return make_client(journal=True)
+
+
+def listing(client: FlaskClient, query: str = "") -> list[dict[str, Any]]:
+    response = client.get(f"/api/sim/requests{query}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["requests"]
+
+
+def count(client: FlaskClient, query: str = "") -> int:
+    response = client.get(f"/api/sim/requests/count{query}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["count"]
+
+
+def test_a_call_is_recorded_with_its_request_and_answer_and_keys_masked(
+    make_client: MakeClient,
+) -> None:
+    client = make_client(api_keys=("secret-key",), journal=True)
+    with freeze_time("2026-11-27T17:26:21.123Z"):
+        client.post(
+            "/api/v2/orders/42/complete?dryRun=1",
+            headers={"Authorization": "Bearer secret-key", "X-Request-ID": "r1"},
+            data="hello",
+            content_type="text/plain",
+        )
+    [entry] = listing(client)
+    assert list(entry) == [
+        "id",
+        "time",
+        "method",
+        "path",
+        "query",
+        "headers",
+        "body",
+        "response",
+        "durationMs",
+        "fault",
+    ]
+    assert (entry["time"], entry["method"], entry["path"], entry["query"], entry["body"]) == (
+        "2026-11-27T17:26:21.123Z",
+        "POST",
+        "/api/v2/orders/42/complete",
+        "dryRun=1",
+        "hello",
+    )
+    assert entry["headers"]["Authorization"] == "***"
+    assert entry["headers"]["X-Request-Id"] == "r1"
+    assert "secret-key" not in json.dumps(entry)
+    assert entry["response"] == {"status": 404, "body": NOT_FOUND_BODY}
+    assert entry["durationMs"] >= 0 and entry["fault"] is None
+
+
+def test_a_refused_key_is_recorded_too_masked(make_client: MakeClient) -> None:
+    client = make_client(api_keys=("secret-key",), journal=True)
+    client.post("/api/v2/orders/42/complete", headers={"X-API-Key": "guess"})
+    [entry] = listing(client)
+    assert (entry["response"]["status"], entry["headers"]["X-Api-Key"]) == (401, "***")
+
+
+def test_only_v2_calls_are_recorded(client: FlaskClient) -> None:
+    client.post("/api/sim/orders")
+    client.get("/api/sim/tracker")
+    client.get("/healthz")
+    assert count(client) == 0
+
+
+def test_the_listing_is_newest_first_filtered_and_paged(client: FlaskClient) -> None:
+    number = client.post("/api/sim/orders", json={"orderNumber": "33719"}).get_json()
+    assert number["orderNumber"] == "33719"
+    with freeze_time("2026-11-27T10:00:00Z"):
+        client.get("/api/v2/orders/33719/status")
+    with freeze_time("2026-11-27T11:00:00Z"):
+        client.post("/api/v2/orders/33719/complete")
+    with freeze_time("2026-11-27T12:00:00Z"):
+        client.post("/api/v2/orders/1/complete")
+    with freeze_time("2026-11-27T13:00:00Z"):
+        client.get("/api/v2/orders/1/status")
+
+    def paths(query: str) -> list[tuple[str, str]]:
+        return [(e["method"], e["path"]) for e in listing(client, query)]
+
+    assert paths("") == [
+        ("GET", "/api/v2/orders/1/status"),
+        ("POST", "/api/v2/orders/1/complete"),
+        ("POST", "/api/v2/orders/33719/complete"),
+        ("GET", "/api/v2/orders/33719/status"),
+    ]
+    assert paths("?method=post") == [
+        ("POST", "/api/v2/orders/1/complete"),
+        ("POST", "/api/v2/orders/33719/complete"),
+    ]
+    assert paths("?path=/api/v2/orders/33719/") == [
+        ("POST", "/api/v2/orders/33719/complete"),
+        ("GET", "/api/v2/orders/33719/status"),
+    ]
+    assert paths("?status=201") == [("POST", "/api/v2/orders/33719/complete")]
+    assert paths("?since=2026-11-27T11:00:00Z") == paths("")[:3]
+    assert paths("?since=2026-11-27T12:00:00") == paths("")[:2]  # no zone: UTC
+    assert paths("?limit=2&offset=1") == paths("")[1:3]
+    assert count(client, "?method=POST&path=/api/v2/orders/33719/complete&status=201") == 1
+    assert count(client, "?since=2026-11-27T12:30:00%2B00:00") == 1
+    assert count(client) == 4
+
+
+def test_a_path_prefix_is_literal_not_a_pattern(client: FlaskClient) -> None:
+    client.get("/api/v2/orders/1/status")
+    assert count(client, "?path=/api/v2/orders/_") == 0
+    assert count(client, "?path=/api/v2/orders/%25") == 0
+    assert count(client, "?path=/api/v2/orders/1") == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "details"),
+    [
+        ("?status=abc", ["status: Not a valid integer."]),
+        ("?limit=0", ["limit: Must be greater than or equal to 1 and less than or equal to 1000."]),
+        ("?since=yesterday", ["since: Not a valid datetime."]),
+        ("?order=asc", ["order: Unknown field."]),
+    ],
+)
+def test_a_bad_filter_answers_400_naming_it(
+    client: FlaskClient, query: str, details: list[str]
+) -> None:
+    assert_body(
+        client.get(f"/api/sim/requests{query}"),
+        400,
+        {"error": "Invalid request", "details": details},
+    )
+
+
+def test_delete_empties_the_journal(client: FlaskClient) -> None:
+    client.get("/api/v2/orders/1/status")
+    client.get("/api/v2/orders/2/status")
+    assert_body(
+        client.delete("/api/sim/requests"), 200, {"message": "Successful", "requestsDeleted": 2}
+    )
+    assert count(client) == 0
+    client.get("/api/v2/orders/3/status")
+    assert [e["path"] for e in listing(client)] == ["/api/v2/orders/3/status"]
+
+
+def test_the_journal_keeps_the_newest_journal_size_entries(make_client: MakeClient) -> None:
+    client = make_client(journal=True, journal_size=3)
+    for number in range(1, 6):
+        client.get(f"/api/v2/orders/{number}/status")
+    assert [e["path"] for e in listing(client)] == [
+        "/api/v2/orders/5/status",
+        "/api/v2/orders/4/status",
+        "/api/v2/orders/3/status",
+    ]
+
+
+def test_with_the_journal_off_the_default_nothing_is_recorded(make_client: MakeClient) -> None:
+    for client in (make_client(), make_client(journal=False)):
+        client.get("/api/v2/orders/1/status")
+        assert count(client) == 0
+
+
+@pytest.mark.e2e
+def test_two_gunicorn_workers_write_to_and_read_from_one_journal(
+    database_url: str, tmp_path: Path
+) -> None:
+    with live.run_gunicorn(database_url, tmp_path, workers=2, JOURNAL="on") as api:
+        assert api.call("DELETE", "/api/sim/requests")[0] == 200
+        calls = 40
+
+        def complete(number: int) -> int:
+            return api.call("POST", f"/api/v2/orders/{number}/complete")[0]
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(complete, range(1, calls + 1))) == {404}
+        # Each worker answers from the same table, whichever serves the read.
+        for _ in range(4):
+            assert api.call("GET", "/api/sim/requests/count?method=POST") == (
+                200,
+                {"count": calls},
+            )
+        status, body = api.call("GET", "/api/sim/requests?limit=1000")
+        assert status == 200
+        assert sorted(e["path"] for e in body["requests"]) == sorted(
+            f"/api/v2/orders/{n}/complete" for n in range(1, calls + 1)
+        )

@@ -1,0 +1,137 @@
+"""Logs: text by default and free of colour codes in a file; LOG_FORMAT=json gives one JSON
+object per line, with the request id echoed to the client and on that request's lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from helpers import create_ready_order, flag
+
+from config.logs import REQUEST_ID, configure_logging
+from scripts import live
+
+HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def get(api: live.Api, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    request = urllib.request.Request(api.base_url + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line must be one JSON object."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """configure_logging replaces the root's handlers: put pytest's back after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_a_client_request_id_is_echoed_and_one_is_made_when_absent_or_unfit(
+    client: FlaskClient,
+) -> None:
+    given = client.get("/api/sim/tracker", headers={"X-Request-ID": "order-run-7"})
+    assert given.headers["X-Request-ID"] == "order-run-7"
+    made = client.get("/api/sim/tracker")
+    assert HEX_ID.fullmatch(made.headers["X-Request-ID"])
+    forged = client.get("/api/sim/tracker", headers={"X-Request-ID": "a b\t" + "y" * 200})
+    assert HEX_ID.fullmatch(forged.headers["X-Request-ID"])
+    refused = client.post("/api/v2/orders/1/complete", headers={"X-Request-ID": "abc"})
+    assert (refused.status_code, refused.headers["X-Request-ID"]) == (404, "abc")
+
+
+def test_json_lines_carry_the_fields_and_the_request_id_set(root_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("api", log_format="json", stream=stream)
+    token = REQUEST_ID.set("rid-1")
+    try:
+        logging.getLogger("api.errors").warning("\x1b[31mDatabase unavailable\x1b[0m: %s", "x")
+    finally:
+        REQUEST_ID.reset(token)
+    logging.getLogger("tracker.jobs").info("no request here")
+    first, second = json_lines(stream.getvalue())
+    assert {key: first[key] for key in ("level", "logger", "message", "request_id", "program")} == {
+        "level": "WARNING",
+        "logger": "api.errors",
+        "message": "Database unavailable: x",  # a StringIO is no terminal: no colour codes
+        "request_id": "rid-1",
+        "program": "api",
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d.*", first["time"])
+    assert second["request_id"] is None
+
+
+def test_text_logs_are_the_default_and_keep_their_layout(root_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("run_tracker", stream=stream)
+    logging.getLogger("x").info("\x1b[1m201\x1b[0m done")
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \[run_tracker\] 201 done\n", stream.getvalue()
+    )
+
+
+@pytest.mark.e2e
+def test_run_api_with_json_logs_writes_the_request_id_on_that_request_s_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    with live.run_api(database_url, tmp_path, LOG_FORMAT="json") as api:
+        status, headers = get(api, "/api/v2/orders/33719/status", {"X-Request-ID": "it-42"})
+        assert (status, headers["X-Request-ID"]) == (404, "it-42")
+        api.stop()
+    lines = json_lines(api.log_path.read_text())
+    mine = [line for line in lines if line["request_id"] == "it-42"]
+    assert len(mine) == 1
+    assert {key: mine[0][key] for key in ("logger", "method", "path", "status")} == {
+        "logger": "api.access",
+        "method": "GET",
+        "path": "/api/v2/orders/33719/status",
+        "status": 404,
+    }
+    assert mine[0]["duration_ms"] >= 0
+
+
+@pytest.mark.e2e
+def test_text_logs_in_a_file_have_no_colour_codes(database_url: str, tmp_path: Path) -> None:
+    with live.run_api(database_url, tmp_path) as api:
+        get(api, "/api/v2/orders/33719/status", {})  # werkzeug colours a 404 on a terminal
+        api.stop()
+    text = api.log_path.read_text()
+    assert '"GET /api/v2/orders/33719/status HTTP/1.1" 404' in text
+    assert "\x1b" not in text
+
+
+@pytest.mark.e2e
+def test_the_tracker_logs_one_json_line_per_batch_with_counts_and_duration(
+    database_url: str, tmp_path: Path
+) -> None:
+    with live.run_api(database_url, tmp_path) as api:
+        for _ in range(3):
+            flag(api, create_ready_order(api))
+    drained = live.run_tracker_once(database_url, LOG_FORMAT="json", TRACKER_BATCH_SIZE=2)
+    assert drained.returncode == 0, drained.stderr
+    batches = [line for line in json_lines(drained.stderr) if line["logger"] == "tracker.jobs"]
+    assert [(b["taken"], b["completed"], b["rejected"], b["left_flagged"]) for b in batches] == [
+        (2, 2, 0, 0),
+        (1, 1, 0, 0),
+    ]
+    assert all(b["duration_ms"] > 0 and b["program"] == "run_tracker" for b in batches)

@@ -1,0 +1,34 @@
+"""The tracker's own metrics, served on TRACKER_METRICS_PORT when set (prometheus-client)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared.completion.batch import BatchOutcome
+
+BATCH_SECONDS = Histogram(
+    "rx_tracker_batch_duration_seconds",
+    "Time to verify and write one batch that took any order",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+COMPLETED = Counter("rx_tracker_orders_completed_total", "Orders the tracker completed")
+REJECTED = Counter(
+    "rx_tracker_orders_rejected_total", "Orders the tracker rejected, by code", ["code"]
+)
+LAST_HEARTBEAT = Gauge(
+    "rx_tracker_last_heartbeat_timestamp_seconds", "When this tracker last beat (Unix time)"
+)
+
+
+def observe_batch(outcome: BatchOutcome, seconds: float) -> None:
+    """Count a batch's orders and time it."""
+    BATCH_SECONDS.observe(seconds)
+    COMPLETED.inc(len(outcome.completed))
+    for rejection in outcome.rejected:
+        REJECTED.labels(rejection.code).inc()
+
+
+def observe_heartbeat(now: datetime) -> None:
+    LAST_HEARTBEAT.set(now.timestamp())
