@@ -26,8 +26,10 @@ WARM_UP_SECONDS = 1
 APP = "api:create_app()"
 BASELINE_APP = "bench.baseline_app:create_app()"
 
-# Each wrk thread walks its own stride of the order numbers, so most calls flag a new order;
-# done() prints the figures wrk's own report rounds or leaves out (p95) as one JSON line.
+# Each wrk thread walks its own stride of the order numbers, so most calls reach a new order;
+# `{request}` builds one request for `number`; done() prints the figures wrk's own report rounds
+# or leaves out (p95) as one JSON line.
+COMPLETE_REQUEST = 'return wrk.format("POST", "/api/v2/orders/" .. number .. "/complete")'
 _LUA = """
 local first, count, threads = {first}, {count}, {threads}
 local next_id = 0
@@ -41,7 +43,7 @@ end
 function request()
   local number = first + (counter % count)
   counter = counter + threads
-  return wrk.format("POST", "/api/v2/orders/" .. number .. "/complete")
+  {request}
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -165,9 +167,23 @@ def _load(
             numbers = seed_orders(engine, size.endpoint_orders, first=warm.stop)
             server = f"gunicorn-{target.kind}-{name}"
             with gunicorn(app, url, log_dir, server, **(extra_env or {})) as base_url:
-                _wrk(base_url, warm, WARM_UP_SECONDS, log_dir, f"{server}-warm", connections)
-                figures = _wrk(
-                    base_url, numbers, size.endpoint_seconds, log_dir, server, connections
+                run_wrk(
+                    base_url,
+                    COMPLETE_REQUEST,
+                    warm,
+                    WARM_UP_SECONDS,
+                    log_dir,
+                    f"{server}-warm",
+                    connections,
+                )
+                figures = run_wrk(
+                    base_url,
+                    COMPLETE_REQUEST,
+                    numbers,
+                    size.endpoint_seconds,
+                    log_dir,
+                    server,
+                    connections,
                 )
             with engine.connect() as connection:
                 flagged = connection.execute(
@@ -181,12 +197,21 @@ def _load(
     return replace(figures, newly_flagged=flagged)
 
 
-def _wrk(
-    base_url: str, numbers: range, seconds: int, log_dir: Path, name: str, connections: int
+def run_wrk(
+    base_url: str,
+    request: str,
+    numbers: range,
+    seconds: int,
+    log_dir: Path,
+    name: str,
+    connections: int = CONNECTIONS,
 ) -> Load:
+    """wrk against `base_url`, each call made by the Lua `request` line for one of `numbers`."""
     threads = min(THREADS, connections)
     script = log_dir / f"wrk-{name}.lua"
-    script.write_text(_LUA.format(first=numbers.start, count=len(numbers), threads=threads))
+    script.write_text(
+        _LUA.format(first=numbers.start, count=len(numbers), threads=threads, request=request)
+    )
     command = [
         wrk_path(),
         f"-t{threads}",

@@ -5,7 +5,6 @@ size, which their indexes (and the kept order count) must make independent of it
 from __future__ import annotations
 
 import statistics
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from api import create_app
 from bench.databases import Target, engine_for, fresh_database
-from bench.endpoint import CONNECTIONS, THREADS, WARM_UP_SECONDS, Load, parse_wrk, pooled, wrk_path
+from bench.endpoint import WARM_UP_SECONDS, Load, pooled, run_wrk, wrk_path
 from bench.processes import gunicorn
 from bench.seed import seed_orders
 from bench.sizes import Size
@@ -28,31 +27,6 @@ TRAY = "4242"
 PO = "PO-BENCH"
 LOOKUP_RUNS_WARM_UP = 20
 
-# Each wrk thread walks its own stride of the order numbers; `{request}` builds one request.
-_LUA = """
-local first, count, threads = {first}, {count}, {threads}
-local next_id = 0
-function setup(thread)
-  thread:set("id", next_id)
-  next_id = next_id + 1
-end
-function init(args)
-  counter = id
-end
-function request()
-  local number = first + (counter % count)
-  counter = counter + threads
-  {request}
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH {{"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d,' ..
-    ' "p50_us": %d, "p95_us": %d, "p99_us": %d}}\\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
-end
-"""
 REQUESTS = {
     "check-in": (
         'return wrk.format("POST", "/api/v2/job_track/stations/' + CHECKIN_STATION + '",'
@@ -127,27 +101,7 @@ def _load(target: Target, size: Size, log_dir: Path, app: str, name: str, round_
 
 
 def _wrk(base_url: str, name: str, numbers: range, seconds: int, log_dir: Path, label: str) -> Load:
-    script = log_dir / f"wrk-{label}.lua"
-    script.write_text(
-        _LUA.format(
-            first=numbers.start, count=len(numbers), threads=THREADS, request=REQUESTS[name]
-        )
-    )
-    command = [
-        wrk_path(),
-        f"-t{THREADS}",
-        f"-c{CONNECTIONS}",
-        f"-d{seconds}s",
-        "--latency",
-        "-s",
-        str(script),
-        base_url,
-    ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    (log_dir / f"wrk-{label}.out").write_text(run.stdout + run.stderr)
-    if run.returncode != 0:
-        raise RuntimeError(f"wrk failed ({run.returncode}): {run.stderr or run.stdout}")
-    load = parse_wrk(run.stdout)
+    load = run_wrk(base_url, REQUESTS[name], numbers, seconds, log_dir, label)
     if load.non_2xx or load.socket_errors:
         raise RuntimeError(f"{label}: {load.non_2xx} non-2xx answers, {load.socket_errors} errors")
     return load

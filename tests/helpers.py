@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from werkzeug.test import TestResponse
 
 from scripts import live
+from shared.domain.codes import JobType, OrderStatus
+from shared.domain.rules import OrderFacts
+
+
+def facts(**changes: object) -> OrderFacts:
+    """A Process order of job type F, no addons, no stations, but for `changes`."""
+    base = OrderFacts(
+        order_number=33719,
+        status=OrderStatus.PROCESS,
+        on_hold=False,
+        deleted=False,
+        job_type=JobType.FULL,
+        addons=frozenset(),
+        stations=frozenset(),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def assert_body(response: TestResponse, status: int, body: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import facts
 
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import (
@@ -31,19 +32,6 @@ from shared.domain.job_tracking import (
 )
 from shared.domain.lab import ADDON_FLAG_PROCESSES, Lab
 from shared.domain.rules import OrderFacts, check_completable
-
-
-def facts(**changes: object) -> OrderFacts:
-    base = OrderFacts(
-        order_number=33719,
-        status=OrderStatus.PROCESS,
-        on_hold=False,
-        deleted=False,
-        job_type=JobType.FULL,
-        addons=frozenset(),
-        stations=frozenset(),
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def checkin_refusal(lab: Lab, station: str, order: OrderFacts) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import facts
 
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import (
@@ -17,19 +18,6 @@ from shared.domain.errors import (
 )
 from shared.domain.lab import Lab
 from shared.domain.rules import OrderFacts, check_completable, effective_status, parse_order_number
-
-
-def facts(**changes: object) -> OrderFacts:
-    base = OrderFacts(
-        order_number=33719,
-        status=OrderStatus.PROCESS,
-        on_hold=False,
-        deleted=False,
-        job_type=JobType.FULL,
-        addons=frozenset(),
-        stations=frozenset(),
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def rejection(lab: Lab, order: OrderFacts) -> tuple[str, str] | None:
