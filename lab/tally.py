@@ -1,0 +1,86 @@
+"""What the lab has done so far: the counts the live view shows and the summary prints."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+# Requests per second are counted over this many last seconds.
+RATE_WINDOW_SECONDS = 5.0
+
+
+@dataclass
+class Tally:
+    """Counts kept by the runner as answers arrive; read by the live view and the summary."""
+
+    seed: int
+    started: float = field(default_factory=time.monotonic)
+    created: int = 0
+    checkins: int = 0
+    held: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    given_up: int = 0
+    failed: int = 0  # orders abandoned after an error
+    requests: int = 0
+    errors: int = 0
+    # Completion calls answered with an error, and tracker rejections, by Rx-Universe's code.
+    refused: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    # Orders now at each station (their last check-in), and those flagged awaiting the tracker.
+    at_station: Counter[str] = field(default_factory=Counter)
+    flagged: int = 0
+    last_errors: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+    _recent: deque[float] = field(default_factory=deque)
+
+    def count_request(self) -> None:
+        """One request answered."""
+        now = time.monotonic()
+        self.requests += 1
+        self._recent.append(now)
+        while self._recent and self._recent[0] < now - RATE_WINDOW_SECONDS:
+            self._recent.popleft()
+
+    def count_error(self, what: str) -> None:
+        """A request with no answer, or one the lab did not expect."""
+        self.errors += 1
+        self.last_errors.append(what)
+
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    def requests_per_second(self) -> float:
+        """Over the last few seconds (since the start, early on)."""
+        window = min(RATE_WINDOW_SECONDS, self.elapsed())
+        return len(self._recent) / window if window > 0 else 0.0
+
+    def in_process(self) -> int:
+        """Orders started and not yet at an end."""
+        ended = self.completed + self.cancelled + self.given_up + self.failed
+        return self.created - ended
+
+    def summary(self) -> dict[str, Any]:
+        """The totals, as the machine-readable summary line holds them."""
+        elapsed = self.elapsed()
+        return {
+            "seed": self.seed,
+            "seconds": round(elapsed, 3),
+            "created": self.created,
+            "completed": self.completed,
+            "cancelled": self.cancelled,
+            "givenUp": self.given_up,
+            "failed": self.failed,
+            "inProcess": self.in_process(),
+            "flagged": self.flagged,
+            "held": self.held,
+            "checkins": self.checkins,
+            "refused": dict(sorted(self.refused.items())),
+            "rejected": dict(sorted(self.rejected.items())),
+            "requests": self.requests,
+            "requestsPerSecond": round(self.requests / elapsed, 1) if elapsed else 0.0,
+            "ordersPerSecond": round(self.completed / elapsed, 2) if elapsed else 0.0,
+            "errors": self.errors,
+        }

@@ -1,0 +1,161 @@
+"""Run a lab that works by itself: orders created, checked in station by station, held, cancelled,
+completed, over HTTP against a running API; Ctrl-C stops it with a summary."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from config.startup import start
+from lab.client import Client, TransportError
+from lab.runner import LabRun, Options
+from lab.tally import Tally
+from lab.view import board, progress_line, summary_lines
+from shared.domain.lab import Lab
+
+# A plain progress line this often when the output is not a terminal (a log, a pipe).
+PLAIN_EVERY_SECONDS = 5.0
+LIVE_REFRESH_SECONDS = 0.25
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        epilog="The lab file is the one LAB_FILE names; the default URL is the API that HOST "
+        "and PORT name. The last line printed is the summary as JSON.",
+    )
+    end = parser.add_mutually_exclusive_group()
+    end.add_argument(
+        "--orders",
+        type=_positive_int,
+        metavar="N",
+        help="start N orders, and stop once each has reached an end (completed, cancelled, or "
+        "given up after its retries); default: run until Ctrl-C",
+    )
+    end.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
+    parser.add_argument(
+        "--rate",
+        type=_not_negative,
+        default=2.0,
+        help="orders started per second (default 2); 0: as fast as --concurrency allows",
+    )
+    parser.add_argument(
+        "--station-time",
+        type=_not_negative,
+        default=1.0,
+        metavar="S",
+        help="mean seconds an order spends at a station (default 1); 0: flat out",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=100,
+        help="orders in progress at once, and the most connections to the API (default 100)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="the lab day: one seed plans the same orders (default: random)"
+    )
+    parser.add_argument("--url", help="the API's base URL (default: http://HOST:PORT)")
+    parser.add_argument(
+        "--summary-json", metavar="FILE", help="also write the summary as JSON to FILE"
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the lab; 0 when no request failed, 1 otherwise (or when the API cannot be reached)."""
+    args = _parser().parse_args(argv)
+    settings, lab = start("run_lab")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    url = args.url or f"http://{host}:{settings.port}"
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
+    options = Options(
+        orders=args.orders,
+        duration=args.duration,
+        rate=args.rate,
+        station_time=args.station_time,
+        concurrency=args.concurrency,
+        seed=seed,
+    )
+    tally = Tally(seed=seed)
+    try:
+        code = asyncio.run(_run(lab, url, options, tally))
+    except ValueError as error:
+        print(f"run_lab: --url: {error}", file=sys.stderr)
+        return 2
+    if code:
+        return code
+    summary = tally.summary()
+    print("\n".join(summary_lines(tally)), flush=True)
+    line = json.dumps(summary)
+    if args.summary_json:
+        Path(args.summary_json).write_text(line + "\n")
+    print(line, flush=True)
+    return 1 if tally.errors else 0
+
+
+async def _run(lab: Lab, url: str, options: Options, tally: Tally) -> int:
+    client = Client(url, options.concurrency)
+    try:
+        await client.request("GET", "/api/sim/tracker")
+    except TransportError as error:
+        print(f"run_lab: cannot reach the API at {url}: {error}", file=sys.stderr)
+        return 1
+    run = LabRun(lab, client, options, tally)
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, run.stop)
+    watcher = asyncio.create_task(_show(lab, tally))
+    try:
+        await run.run()
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await client.close()
+    return 0
+
+
+async def _show(lab: Lab, tally: Tally) -> None:
+    """The live table on a terminal; a plain line now and then anywhere else."""
+    console = Console()
+    if not console.is_terminal:
+        while True:
+            await asyncio.sleep(PLAIN_EVERY_SECONDS)
+            print(progress_line(tally), flush=True)
+    with Live(board(lab, tally), console=console, auto_refresh=False) as live:
+        while True:
+            live.update(board(lab, tally), refresh=True)
+            await asyncio.sleep(LIVE_REFRESH_SECONDS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
