@@ -1,0 +1,225 @@
+"""run_lab.py: the plan of a lab day, and the lab run for real against run_api.py and trackers,
+its summary held to the database."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from lab.plan import plan_order
+from scripts import live
+from shared.domain.codes import OrderStatus
+from shared.domain.lab import Lab
+from shared.domain.rules import processes_needed, processes_performed
+from shared.models import JournalEntry, Order
+
+ROOT = Path(__file__).resolve().parent.parent
+CODE = re.compile(r"Error Code: (\d+)")
+TRACKERS = 2
+RUN_TIMEOUT = 120.0
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+
+def test_one_seed_plans_the_same_lab_day_and_another_seed_another(lab: Lab) -> None:
+    day = [plan_order(lab, 7, index, 1.0) for index in range(200)]
+
+    assert day == [plan_order(lab, 7, index, 1.0) for index in range(200)]
+    assert day != [plan_order(lab, 8, index, 1.0) for index in range(200)]
+
+
+def test_a_plan_passes_its_stations_in_flow_order_with_operators_where_required(
+    lab: Lab,
+) -> None:
+    flow = list(lab.stations)
+    for index in range(500):
+        plan = plan_order(lab, 11, index, 1.0)
+        codes = [step.station for step in plan.steps]
+        assert codes == sorted(codes, key=flow.index)
+        assert lab.completion_station not in codes
+        for step in plan.steps:
+            station = lab.stations[step.station]
+            assert station.takes_checkins
+            assert (step.operator is not None) is station.requires_operator
+            assert step.operator is None or lab.stations[step.operator].is_operator
+        needed = processes_needed(lab, plan.job_type, plan.addons)
+        kept = [code for i, code in enumerate(codes) if i != plan.skip]
+        # All it needs once the skipped station is put back; without it, exactly one missing.
+        assert needed <= processes_performed(lab, codes)
+        if plan.skip is not None:
+            assert needed - processes_performed(lab, kept) == {
+                lab.stations[codes[plan.skip]].process
+            }
+        if plan.cancel_after is not None:
+            assert not any(lab.stations[code].non_cancel for code in codes[: plan.cancel_after])
+
+
+def test_a_day_mixes_job_types_addons_holds_cancels_and_skips(lab: Lab) -> None:
+    day = [plan_order(lab, 3, index, 1.0) for index in range(500)]
+
+    assert {plan.job_type.value for plan in day} == {"F", "U", "E", "A"}
+    assert {code for plan in day for code in plan.addons} == set(lab.addons)
+    assert all(
+        sum(1 for plan in day if getattr(plan, what) is not None) > 5
+        for what in ("hold_after", "cancel_after", "skip")
+    )
+
+
+def test_help_lists_every_option() -> None:
+    run = subprocess.run(
+        [sys.executable, "run_lab.py", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+
+    assert run.returncode == 0
+    for option in (
+        "--orders N",
+        "--duration S",
+        "--rate",
+        "--station-time S",
+        "--concurrency",
+        "--seed",
+        "--url",
+        "--summary-json FILE",
+    ):
+        assert option in run.stdout, option
+
+
+# -- the lab at work --------------------------------------------------------------------------
+
+
+@contextmanager
+def running_lab(database_url: str, tmp_path: Path, trackers: int) -> Iterator[live.Api]:
+    """run_api.py recording every request (the refusals are counted from its journal) and
+    `trackers` Job Trackers polling often."""
+    with ExitStack() as stack:
+        api = stack.enter_context(
+            live.run_api(database_url, tmp_path, JOURNAL="on", JOURNAL_SIZE=1_000_000)
+        )
+        for number in range(trackers):
+            (tmp_path / f"tracker-{number}").mkdir()
+            stack.enter_context(
+                live.run_tracker(
+                    database_url,
+                    tmp_path / f"tracker-{number}",
+                    TRACKER_INTERVAL=0.2,
+                    TRACKER_ID=f"lab-test-{number}",
+                )
+            )
+        yield api
+
+
+def start_lab(api: live.Api, *options: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "run_lab.py", "--url", api.base_url, *options],
+        cwd=ROOT,
+        env=live.make_env("sqlite:///unused"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(lab_run: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
+    stdout, stderr = lab_run.communicate(timeout=RUN_TIMEOUT)
+    assert lab_run.returncode == 0, stdout + stderr
+    assert "\x1b" not in stdout  # not a terminal: no colour or cursor codes
+    return json.loads(stdout.splitlines()[-1]), stdout
+
+
+def database_totals(engine: Engine) -> dict[str, Any]:
+    """What the database says the lab did: orders, their ends, and refused completion calls."""
+    with engine.connect() as connection:
+        created, completed, cancelled = connection.execute(
+            select(
+                func.count(),
+                func.count().filter(Order.status == OrderStatus.COMPLETE),
+                func.count().filter(Order.deleted.is_(True)),
+            )
+        ).one()
+        refusals = connection.execute(
+            select(JournalEntry.response_body).where(
+                JournalEntry.method == "POST",
+                JournalEntry.path.like("/api/v2/orders/%/complete"),
+                JournalEntry.status != 201,
+            )
+        ).scalars()
+        refused = Counter(match.group(1) for body in refusals if (match := CODE.search(body)))
+    return {
+        "created": created,
+        "completed": completed,
+        "cancelled": cancelled,
+        "refused": dict(sorted(refused.items())),
+    }
+
+
+@pytest.mark.e2e
+def test_ctrl_c_stops_the_lab_with_a_summary_the_database_agrees_with(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    with running_lab(database_url, tmp_path, TRACKERS) as api:
+        lab_run = start_lab(
+            api, "--rate", "0", "--station-time", "0", "--concurrency", "40", "--seed", "5"
+        )
+        try:
+
+            def busy() -> bool:
+                totals = database_totals(engine)
+                return totals["completed"] >= 30 and "20" in totals["refused"]
+
+            live.wait_until(busy, 60, "the lab to complete orders and meet a refusal", every=0.2)
+            lab_run.send_signal(signal.SIGINT)
+            summary, stdout = finish(lab_run)
+        finally:
+            if lab_run.poll() is None:
+                lab_run.kill()
+                lab_run.wait()
+
+    totals = database_totals(engine)
+    assert {key: summary[key] for key in totals} == totals
+    assert summary["flagged"] == 0 and summary["rejected"] == {} and summary["errors"] == 0
+    assert summary["cancelled"] > 0 and summary["held"] > 0
+    ended = summary["completed"] + summary["cancelled"] + summary["givenUp"]
+    assert summary["created"] == ended + summary["inProcess"]
+    assert "Summary:" in stdout and "Seed: 5 (--seed 5 replays this lab day)" in stdout
+
+
+@pytest.mark.e2e
+def test_a_number_of_orders_each_reaches_an_end_and_the_run_stops_by_itself(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    summary_file = tmp_path / "summary.json"
+    with running_lab(database_url, tmp_path, 1) as api:
+        summary, _ = finish(
+            start_lab(
+                api,
+                *("--orders", "60", "--rate", "0", "--station-time", "0", "--seed", "3"),
+                *("--summary-json", str(summary_file)),
+            )
+        )
+
+    assert json.loads(summary_file.read_text()) == summary
+    assert summary["created"] == 60 and summary["inProcess"] == 0
+    assert summary["completed"] + summary["cancelled"] + summary["givenUp"] == 60
+    assert summary["givenUp"] == 0 and summary["errors"] == 0
+    totals = database_totals(engine)
+    assert {key: summary[key] for key in totals} == totals
+    with engine.connect() as connection:
+        left = connection.execute(
+            select(func.count()).where(
+                Order.status != OrderStatus.COMPLETE, Order.deleted.is_(False)
+            )
+        ).scalar_one()
+    assert left == 0
