@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bench import ROOT
+from bench import ROOT, lab_run
 from bench.endpoint import CONNECTIONS, THREADS
 from bench.processes import WORKERS
 from bench.results import DatabaseRun, Row, rows
@@ -33,6 +33,7 @@ SECTIONS = (
     "## 4. Flag-to-complete latency",
     "## 5. Memory",
     "## 6. Job tracking",
+    "## 7. Lab simulator",
     "## Missed targets and their profiles",
 )
 COLOURS = {"SQLite": "#4c72b0", "PostgreSQL": "#dd8452"}
@@ -70,6 +71,7 @@ def write(
             *_latency(runs, links["latency"]),
             *_memory(runs, links["memory"]),
             *_job_tracking(runs),
+            *_lab(runs),
             *_misses(runs, table),
         ]
     )
@@ -358,6 +360,38 @@ def _job_tracking(runs: Sequence[DatabaseRun]) -> list[str]:
                 f"| {run.target.label} | {times.orders:,} | {number(times.first_page_ms, 'ms')} |"
                 f" {number(times.tray_ms, 'ms')} | {number(times.po_ms, 'ms')} |"
             )
+    return [*lines, ""]
+
+
+def _lab(runs: Sequence[DatabaseRun]) -> list[str]:
+    lines = [
+        "## 7. Lab simulator",
+        "",
+        "`run_lab.py` as a load generator: `--rate 0 --station-time 0`, each order created,",
+        "checked in station by station, held, cancelled or completed as its plan says, watched",
+        f"until the tracker's verdict, {lab_run.CONCURRENCY} orders in flight, against gunicorn",
+        f"({WORKERS} workers) and one tracker (`TRACKER_INTERVAL={lab_run.TRACKER_INTERVAL:g}`)",
+        "on a fresh database. Beside it, in the same run, the API's own check-in capacity:",
+        "wrk's check-ins at `GEN` under the same gunicorn, as in section 6. Both in check-ins per",
+        "second: wrk's are check-in requests; the lab's are all its requests, each counted as one",
+        "check-in (each reads or writes one order, as a check-in does; the share of real check-ins",
+        "is shown). Reaching the API's capacity means the API, not the lab, sets the pace; the",
+        "target is 80% of it. The lab, gunicorn and the tracker share the machine's CPUs.",
+        "",
+        "| Database | Orders | Seconds | Orders/s | Lab requests/s | Of which check-ins"
+        " | wrk check-ins/s | Ratio | Errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        if run.lab is None:
+            continue
+        lab = run.lab
+        lines.append(
+            f"| {run.target.label} | {lab.orders:,} | {lab.seconds:.1f} |"
+            f" {lab.orders_per_second:,.1f} | {number(lab.requests_per_second, 'req/s')} |"
+            f" {lab.checkins / lab.requests:.0%} | {number(lab.wrk.requests_per_second, 'req/s')}"
+            f" | {ratio(lab.share)} | {lab.errors} |"
+        )
     return [*lines, ""]
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bench.databases import Target
 from bench.endpoint import EndpointResult, Load
 from bench.job_tracking import JobTrackingResult
+from bench.lab_run import LabResult
 from bench.latency import Latencies
 from bench.memory import MemoryResult
 from bench.poll import PollResult
@@ -24,6 +25,7 @@ PEAK_RSS_MB = 150.0
 RSS_DRIFT = 0.10
 JOB_TRACKING_SHARE = 0.75
 LOOKUP_SPREAD = 0.5
+LAB_SHARE = 0.80
 
 
 @dataclass
@@ -37,6 +39,7 @@ class DatabaseRun:
     latency: list[Latencies]
     memory: MemoryResult
     jobs: JobTrackingResult | None = None
+    lab: LabResult | None = None
     diagnostics: dict[str, Load] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
 
@@ -70,6 +73,7 @@ def rows(run: DatabaseRun) -> list[Row]:
         *_latency_rows(run),
         *_memory_rows(run),
         *_job_tracking_rows(run),
+        *_lab_rows(run),
     ]
 
 
@@ -262,6 +266,24 @@ def _job_tracking_rows(run: DatabaseRun) -> list[Row]:
             )
         )
     return result
+
+
+def _lab_rows(run: DatabaseRun) -> list[Row]:
+    if run.lab is None:
+        return []
+    lab = run.lab
+    return [
+        Row(
+            run.target.label,
+            f"Lab simulator through gunicorn, {lab.orders:,} orders",
+            lab.requests_per_second,
+            "check-ins/s",
+            lab.wrk.requests_per_second,
+            "the API's check-ins under wrk, same gunicorn, same run",
+            f"≥ {LAB_SHARE:.0%} of baseline",
+            lab.share >= LAB_SHARE,
+        )
+    ]
 
 
 @dataclass(frozen=True)

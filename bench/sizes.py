@@ -24,6 +24,7 @@ class Size:
     profile_orders: int  # flagged orders a profiled drain completes
     profile_requests: int  # completion requests a profiled endpoint serves
     endpoint_diagnostics: bool  # on a miss, load both servers again in other ways (minutes)
+    lab_orders: int  # orders run_lab.py drives end to end, flat out
 
 
 SIZES = {
@@ -43,6 +44,7 @@ SIZES = {
         profile_orders=300,
         profile_requests=100,
         endpoint_diagnostics=False,
+        lab_orders=200,
     ),
     "small": Size(
         name="small",
@@ -60,6 +62,7 @@ SIZES = {
         profile_orders=10_000,
         profile_requests=1_000,
         endpoint_diagnostics=True,
+        lab_orders=3_000,
     ),
     "full": Size(
         name="full",
@@ -77,5 +80,6 @@ SIZES = {
         profile_orders=30_000,
         profile_requests=3_000,
         endpoint_diagnostics=True,
+        lab_orders=10_000,
     ),
 }

@@ -120,11 +120,12 @@ def running_lab(database_url: str, tmp_path: Path, trackers: int) -> Iterator[li
         yield api
 
 
-def start_lab(api: live.Api, *options: str) -> subprocess.Popen[str]:
+def start_lab(api: live.Api, database_url: str, *options: str) -> subprocess.Popen[str]:
+    """run_lab.py as a lab starts it, its output a pipe (not a terminal)."""
     return subprocess.Popen(
         [sys.executable, "run_lab.py", "--url", api.base_url, *options],
         cwd=ROOT,
-        env=live.make_env("sqlite:///unused"),
+        env=live.make_env(database_url),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -171,7 +172,9 @@ def test_ctrl_c_stops_the_lab_with_a_summary_the_database_agrees_with(
 ) -> None:
     with running_lab(database_url, tmp_path, TRACKERS) as api:
         lab_run = start_lab(
-            api, "--rate", "0", "--station-time", "0", "--concurrency", "40", "--seed", "5"
+            api,
+            database_url,
+            *("--rate", "0", "--station-time", "0", "--concurrency", "40", "--seed", "5"),
         )
         try:
 
@@ -205,6 +208,7 @@ def test_a_number_of_orders_each_reaches_an_end_and_the_run_stops_by_itself(
         summary, _ = finish(
             start_lab(
                 api,
+                database_url,
                 *("--orders", "60", "--rate", "0", "--station-time", "0", "--seed", "3"),
                 *("--summary-json", str(summary_file)),
             )
