@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from sqlalchemy import Engine, func, select
 
 from lab.plan import plan_order
+from lab.tally import Tally
+from lab.view import board
 from scripts import live
 from shared.domain.codes import OrderStatus
 from shared.domain.lab import Lab
@@ -227,3 +230,39 @@ def test_a_number_of_orders_each_reaches_an_end_and_the_run_stops_by_itself(
             )
         ).scalar_one()
     assert left == 0
+
+
+# -- the live view -----------------------------------------------------------------------------
+
+
+def test_the_live_view_shows_work_in_process_per_station_in_flow_order_and_the_totals(
+    lab: Lab,
+) -> None:
+    tally = Tally(seed=1, created=9, completed=3, cancelled=1, flagged=2)
+    tally.at_station.update({"BSC": 4, "FQA": 1})
+    tally.refused.update({"20": 2})
+    console = Console(record=True, width=120, force_terminal=False)
+    console.print(board(lab, tally))
+    text = console.export_text()
+
+    cells = [
+        [cell.strip() for cell in line.strip("│").split("│")]
+        for line in text.splitlines()
+        if line.startswith("│")
+    ]
+    stations = [row for row in cells if len(row) == 3]
+    places = [s for s in lab.stations.values() if s.takes_checkins and s.code != "CMP"]
+    assert stations == [
+        [s.code, s.description, {"BSC": "4", "FQA": "1"}.get(s.code, "0")] for s in places
+    ]
+    totals = dict(row for row in cells if len(row) == 2)
+    assert {key: totals[key] for key in list(totals)[1:9]} == {
+        "Orders created": "9",
+        "In process": "5",
+        "Flagged, awaiting the tracker": "2",
+        "Completed": "3",
+        "Cancelled": "1",
+        "Refused by the completion call": "20: 2",
+        "Rejected by the tracker": "none",
+        "Given up": "0",
+    }
