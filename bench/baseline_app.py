@@ -76,22 +76,38 @@ ORDER_FOR_CHECKIN_SQL = (
 
 
 class _Reads:
-    """Raw-driver reads and the check-in write, on one connection per worker."""
+    """Raw-driver reads and the check-in write, on one connection per worker thread (a
+    connection shared by gunicorn's threads fails on SQLite, which refuses to be used from a
+    thread other than its creator's, and would serialise every request on PostgreSQL)."""
 
     def __init__(self, database_url: str) -> None:
-        url = make_url(database_url)
-        if url.get_backend_name() == "sqlite":
-            self.sqlite = sqlite3.connect(str(url.database), timeout=10, isolation_level=None)
-            self.sqlite.execute("PRAGMA journal_mode = WAL")
-            self.sqlite.execute("PRAGMA synchronous = NORMAL")
-            self.p = "?"
-            self.pg: Any = None
-        else:
+        self.url = make_url(database_url)
+        self.on_sqlite = self.url.get_backend_name() == "sqlite"
+        self.p = "?" if self.on_sqlite else "%s"
+        self.local = threading.local()
+
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self.local, "sqlite", None)
+        if connection is None:
+            connection = sqlite3.connect(str(self.url.database), timeout=10, isolation_level=None)
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            self.local.sqlite = connection
+        return connection
+
+    @property
+    def pg(self) -> Any:
+        if self.on_sqlite:
+            return None
+        connection = getattr(self.local, "pg", None)
+        if connection is None:
             import psycopg
 
-            conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.pg = psycopg.connect(conninfo, autocommit=True)
-            self.p = "%s"
+            url = self.url.set(drivername="postgresql")
+            conninfo = url.render_as_string(hide_password=False)
+            connection = self.local.pg = psycopg.connect(conninfo, autocommit=True)
+        return connection
 
     def _all(self, sql: str, *values: Any) -> list[Any]:
         if self.pg is None:
