@@ -13,6 +13,7 @@ from api.journal import register_journal
 from api.metrics import metrics, register_metrics
 from api.observability import register_request_ids
 from api.routes import IdentifierConverter, SegmentConverter
+from api.routes.board import board_page
 from api.routes.faults import faults
 from api.routes.health import health
 from api.routes.job_track import job_track
@@ -32,7 +33,7 @@ MAX_BODY_BYTES = 1024 * 1024
 # Every blueprint the app serves; the OpenAPI document (api.openapi) covers the same ones.
 BLUEPRINTS = (site, v2, job_track, health, metrics)
 # The simulator's own: `SIM_API=off` leaves them out altogether.
-SIM_BLUEPRINTS = (sim, journal, faults)
+SIM_BLUEPRINTS = (sim, journal, faults, board_page)
 
 
 def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> Flask:

@@ -11,6 +11,7 @@ from api.endpoints import Answer, endpoint
 from api.errors import BODY_TOO_LARGE, DATABASE_DOWN, INVALID_BODY, NO_RECORD, OURS
 from api.runtime import runtime, transactional
 from api.schemas import (
+    BoardSchema,
     CheckInSchema,
     NewOrderSchema,
     OrderChangesSchema,
@@ -20,6 +21,7 @@ from api.schemas import (
     TrackerStatusSchema,
 )
 from shared import simulation
+from shared.board import Board, read_board
 from shared.domain.clock import local_date, utcnow
 from shared.heartbeats import TrackerStatus, tracker_status
 from shared.models import Order
@@ -156,3 +158,58 @@ def reset(session: Session) -> dict[str, int]:
 def tracker(session: Session) -> TrackerStatus:
     """Whether a Job Tracker is running, its last heartbeat, and how many orders wait."""
     return tracker_status(session, utcnow())
+
+
+BOARD_EXAMPLE = {
+    "generatedAt": "2026-11-27T17:26:21.123Z",
+    "windowMinutes": 15,
+    "stations": [
+        {"code": "GEN", "desc": "GEN-LOH GENERATOR", "wip": 3, "onHold": 1},
+        {"code": "BSC", "desc": "BACKSIDE COATER", "wip": 2, "onHold": 0},
+    ],
+    "notStarted": 1,
+    "active": 6,
+    "onHold": 1,
+    "flagged": 2,
+    "oldestFlag": "2026-11-27T17:26:20.000Z",
+    "trackerRunning": True,
+    "lastHeartbeat": "2026-11-27T17:26:19.500Z",
+    "completed": 14,
+    "rejected": 1,
+    "rejectedByCode": [{"code": "20", "count": 1}],
+    "events": [
+        {
+            "time": "2026-11-27T17:26:21.001Z",
+            "kind": "completed",
+            "orderNumber": "33719",
+            "station": "CMP",
+            "code": None,
+        },
+        {
+            "time": "2026-11-27T17:26:20.500Z",
+            "kind": "rejected",
+            "orderNumber": "33720",
+            "station": None,
+            "code": "20",
+        },
+    ],
+}
+
+
+@endpoint(
+    sim,
+    "GET",
+    "/board",
+    tag=TAG,
+    summary="The lab board's figures",
+    description=SIM + "What `GET /board` shows, in one answer: work in process per station in "
+    "flow order, orders not yet started, on hold and flagged, whether a Job Tracker runs, "
+    "completions and rejections by code in the last `windowMinutes`, the latest events. Its cost "
+    "follows the orders in the lab, not the completed ones.",
+    ok=Answer(200, "The board.", BoardSchema, {"A lab at work": BOARD_EXAMPLE}),
+    errors=(DATABASE_DOWN,),
+)
+@transactional(write=False)
+def board(session: Session) -> Board:
+    """Everything the lab board shows."""
+    return read_board(session, runtime().lab, utcnow())
