@@ -14,7 +14,8 @@ from shared.domain.lab import Lab
 from tracker.jobs import TrackerConfig, run_cycle
 
 MakeOrder = Callable[..., str]
-FLOW = "REC PICK BLK GEN FIN SPL DBK LM BSC HC CLN AR1 AR2 MIR TNT UV TRC EDG POL ETC MNT DB FQA SHP"
+FLOW = "REC PICK BLK GEN FIN SPL DBK LM BSC HC CLN AR1 AR2 MIR TNT UV TRC EDG POL ETC MNT DB FQA"
+FLOW += " SHP"  # CMP, the completion station, holds no work in process
 
 
 def stations(lab: Lab, **loads: tuple[int, int]) -> list[dict[str, Any]]:
