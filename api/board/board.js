@@ -20,30 +20,28 @@
 
   function clock(iso) { return new Date(iso).toLocaleTimeString([], { hour12: false }); }
 
-  function cell(row, cls, content) {
-    const td = row.insertCell();
-    td.className = cls;
-    if (content instanceof Node) td.appendChild(content); else td.textContent = content;
-    return td;
+  function part(parent, cls, content) {
+    const div = document.createElement("div");
+    div.className = cls;
+    if (content !== undefined) div.textContent = content;
+    parent.appendChild(div);
+    return div;
   }
 
   function drawStations(stations) {
     const most = Math.max(1, ...stations.map((s) => s.wip));
-    const body = document.createElement("tbody");
-    body.id = "stations";
+    const grid = document.createElement("div");
+    grid.id = "stations";
     for (const s of stations) {
-      const row = body.insertRow();
-      row.className = s.wip ? "busy" : "empty";
-      row.dataset.station = s.code;
-      cell(row, "code", s.code);
-      cell(row, "desc", s.desc);
-      cell(row, "wip", s.wip);
-      cell(row, "held", s.onHold ? s.onHold + " held" : "");
-      const bar = document.createElement("div");
-      bar.style.width = (100 * s.wip / most) + "%";
-      cell(row, "bar", bar);
+      const card = part(grid, "station " + (s.wip ? "busy" : "empty"));
+      card.dataset.station = s.code;
+      part(card, "code", s.code);
+      part(card, "wip", s.wip);
+      part(card, "desc", s.desc);
+      part(card, "held", s.onHold ? s.onHold + " on hold" : "");
+      part(part(card, "bar"), "fill").style.width = (100 * s.wip / most) + "%";
     }
-    $("stations").replaceWith(body);
+    $("stations").replaceWith(grid);
   }
 
   function drawEvents(events) {
