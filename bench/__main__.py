@@ -15,7 +15,18 @@ from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
-from bench import ROOT, endpoint, job_tracking, latency, memory, poll, profiles, report, tracker
+from bench import (
+    ROOT,
+    board,
+    endpoint,
+    job_tracking,
+    latency,
+    memory,
+    poll,
+    profiles,
+    report,
+    tracker,
+)
 from bench.databases import DEFAULT_POSTGRES_URL, KINDS, Target, server_version
 from bench.machine import describe, load_average
 from bench.results import DatabaseRun, Measured, rows
@@ -151,6 +162,7 @@ def _run(target: Target, size: Size, work: Path, *, profile: str) -> DatabaseRun
         latency=_step(f"{db}: flag-to-complete", lambda: latency.measure(target, size, logs)),
         memory=_step(f"{db}: tracker memory", lambda: memory.measure(target, size)),
         jobs=_step(f"{db}: job tracking", lambda: job_tracking.measure(target, size, logs)),
+        board=_step(f"{db}: board", lambda: board.measure(target, size)),
     )
     if profile == "never":
         return run

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bench import ROOT
+from bench import ROOT, board
 from bench.endpoint import CONNECTIONS, THREADS
 from bench.processes import WORKERS
 from bench.results import DatabaseRun, Row, rows
@@ -33,6 +33,7 @@ SECTIONS = (
     "## 4. Flag-to-complete latency",
     "## 5. Memory",
     "## 6. Job tracking",
+    "## 7. The board",
     "## Missed targets and their profiles",
 )
 COLOURS = {"SQLite": "#4c72b0", "PostgreSQL": "#dd8452"}
@@ -70,6 +71,7 @@ def write(
             *_latency(runs, links["latency"]),
             *_memory(runs, links["memory"]),
             *_job_tracking(runs),
+            *_board(runs),
             *_misses(runs, table),
         ]
     )
@@ -357,6 +359,35 @@ def _job_tracking(runs: Sequence[DatabaseRun]) -> list[str]:
             lines.append(
                 f"| {run.target.label} | {times.orders:,} | {number(times.first_page_ms, 'ms')} |"
                 f" {number(times.tray_ms, 'ms')} | {number(times.po_ms, 'ms')} |"
+            )
+    return [*lines, ""]
+
+
+def _board(runs: Sequence[DatabaseRun]) -> list[str]:
+    lines = [
+        "## 7. The board",
+        "",
+        "`GET /api/sim/board`, everything `GET /board` shows, read in process, median of many:",
+        f"the same lab at work ({board.ACTIVE} orders in process over {len(board.STATIONS)}",
+        f"stations, every seventh on hold, {board.FLAGGED} more flagged, their check-ins recent)",
+        "with the small table of completed orders behind it and again with the large one",
+        "(completed two days ago, each with its completion check-in, every tenth rejected once).",
+        "It stays flat because no read touches a completed order: work in process reads the",
+        "partial index of active orders (`ix_orders_active`) and each one's latest check-in by",
+        "the per-order index; the queue its partial index; completions and the latest events a",
+        "15-minute range of the check-ins' time index; rejections a range of the partial index",
+        "of rejected orders (`last_rejected_at`, written by the tracker's batch in its",
+        "rejection statement).",
+        "",
+        "| Database | Orders | Board read |",
+        "| --- | --- | --- |",
+    ]
+    for run in runs:
+        if run.board is None:
+            continue
+        for times in (run.board.small, run.board.big):
+            lines.append(
+                f"| {run.target.label} | {times.orders:,} | {number(times.board_ms, 'ms')} |"
             )
     return [*lines, ""]
 

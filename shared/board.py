@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from shared.domain.lab import Lab
 from shared.heartbeats import is_fresh
-from shared.models import CheckIn, Order, TrackerHeartbeat
+from shared.models import CheckIn, Order, TrackerHeartbeat, UTCDateTime
 from shared.orders import active_orders
 
 # "Completions and rejections in the last minutes": how far back the board counts.
@@ -88,98 +88,83 @@ def _latest_station() -> Any:
     )
 
 
+# Built once, with the window's start and the completion station as parameters: building the
+# statements on every read cost more than running them.
+_SINCE = bindparam("since", type_=UTCDateTime())
+_current = select(_latest_station().label("station"), _orders.c.on_hold).where(active_orders())
+_current_sub = _current.subquery()
+_LOADS = select(
+    _current_sub.c.station, func.count(), func.count().filter(_current_sub.c.on_hold)
+).group_by(_current_sub.c.station)
+_QUEUE = select(func.count(), func.min(_orders.c.completion_requested_at)).where(
+    _orders.c.completion_requested_at.is_not(None)
+)
+_BEATS = select(
+    TrackerHeartbeat.last_heartbeat, TrackerHeartbeat.interval_seconds, TrackerHeartbeat.stopped_at
+)
+_COMPLETED = select(func.count()).where(
+    _checkins.c.checked_in_at >= _SINCE,
+    _checkins.c.station == bindparam("station", type_=String()),
+)
+_REJECTED = (
+    select(_orders.c.last_rejection_code, func.count())
+    .where(_orders.c.last_rejected_at.is_not(None), _orders.c.last_rejected_at >= _SINCE)
+    .group_by(_orders.c.last_rejection_code)
+    .order_by(_orders.c.last_rejection_code)
+)
+_LATEST_CHECKINS = (
+    select(_checkins.c.checked_in_at, _checkins.c.order_number, _checkins.c.station)
+    .where(_checkins.c.checked_in_at >= _SINCE)
+    .order_by(_checkins.c.checked_in_at.desc(), _checkins.c.id.desc())
+    .limit(EVENTS)
+)
+_LATEST_REJECTIONS = (
+    select(_orders.c.last_rejected_at, _orders.c.order_number, _orders.c.last_rejection_code)
+    .where(_orders.c.last_rejected_at.is_not(None), _orders.c.last_rejected_at >= _SINCE)
+    .order_by(_orders.c.last_rejected_at.desc(), _orders.c.order_number.desc())
+    .limit(EVENTS)
+)
+
+
 def read_board(session: Session, lab: Lab, now: datetime) -> Board:
-    """The board's figures at `now`, in six small reads of one transaction."""
-    since = now - WINDOW
-    current = (
-        select(_latest_station().label("station"), _orders.c.on_hold)
-        .where(active_orders())
-        .subquery()
-    )
-    loads = session.execute(
-        select(current.c.station, func.count(), func.count().filter(current.c.on_hold)).group_by(
-            current.c.station
-        )
-    ).all()
-    wip = {station: (count, held) for station, count, held in loads}
+    """The board's figures at `now`, in seven small reads of one transaction."""
+    window = {"since": now - WINDOW, "station": lab.completion_station}
+    wip = {station: (count, held) for station, count, held in session.execute(_LOADS)}
     stations = [
         StationLoad(s.code, s.description, *wip.get(s.code, (0, 0)))
         for s in lab.stations.values()
         # The completion station holds no work in process: what reaches it is completed.
         if s.takes_checkins and s.code != lab.completion_station
     ]
-    not_started = wip.get(None, (0, 0))[0]
-    flagged, oldest = session.execute(
-        select(func.count(), func.min(_orders.c.completion_requested_at)).where(
-            _orders.c.completion_requested_at.is_not(None)
-        )
-    ).one()
-    beats = session.execute(select(TrackerHeartbeat)).scalars().all()
+    flagged, oldest = session.execute(_QUEUE).one()
+    beats = session.execute(_BEATS).all()
     running = any(
-        b.stopped_at is None and is_fresh(b.last_heartbeat, b.interval_seconds, now) for b in beats
+        stopped is None and is_fresh(last, interval, now) for last, interval, stopped in beats
     )
-    completed = session.execute(
-        select(func.count()).where(
-            _checkins.c.checked_in_at >= since, _checkins.c.station == lab.completion_station
-        )
-    ).scalar_one()
-    rejections = session.execute(
-        select(_orders.c.last_rejection_code, func.count())
-        .where(_orders.c.last_rejected_at.is_not(None), _orders.c.last_rejected_at >= since)
-        .group_by(_orders.c.last_rejection_code)
-        .order_by(_orders.c.last_rejection_code)
-    ).all()
-    by_code = [CodeCount(code, count) for code, count in rejections]
+    completed = session.execute(_COMPLETED, window).scalar_one()
+    by_code = [CodeCount(code, count) for code, count in session.execute(_REJECTED, window)]
+    events = [
+        Event(time, "completed" if at == lab.completion_station else "checkin", number, at, None)
+        for time, number, at in session.execute(_LATEST_CHECKINS, window)
+    ]
+    events += [
+        Event(time, "rejected", number, None, code)
+        for time, number, code in session.execute(_LATEST_REJECTIONS, window)
+    ]
+    events.sort(key=lambda e: (e.time, e.kind != "rejected", e.order_number), reverse=True)
     return Board(
         generated_at=now,
         window_minutes=int(WINDOW.total_seconds() // 60),
         stations=stations,
-        not_started=not_started,
+        not_started=wip.get(None, (0, 0))[0],
         active=sum(count for count, _ in wip.values()),
         on_hold=sum(held for _, held in wip.values()),
         flagged=flagged,
         oldest_flag=oldest,
         tracker_running=running,
-        last_heartbeat=max((b.last_heartbeat for b in beats), default=None),
+        last_heartbeat=max((last for last, _, _ in beats), default=None),
         completed=completed,
         rejected=sum(c.count for c in by_code),
         rejected_by_code=by_code,
-        events=_latest_events(session, lab, since),
+        events=events[:EVENTS],
     )
-
-
-def _latest_events(session: Session, lab: Lab, since: datetime) -> list[Event]:
-    """The newest check-ins and rejections within the window, newest first."""
-    checkins = (
-        select(
-            _checkins.c.checked_in_at.label("time"),
-            _checkins.c.order_number,
-            _checkins.c.station,
-            _checkins.c.id.label("tiebreak"),
-        )
-        .where(_checkins.c.checked_in_at >= since)
-        .order_by(_checkins.c.checked_in_at.desc(), _checkins.c.id.desc())
-        .limit(EVENTS)
-    )
-    rejections = (
-        select(_orders.c.last_rejected_at, _orders.c.order_number, _orders.c.last_rejection_code)
-        .where(_orders.c.last_rejected_at.is_not(None), _orders.c.last_rejected_at >= since)
-        .order_by(_orders.c.last_rejected_at.desc(), _orders.c.order_number.desc())
-        .limit(EVENTS)
-    )
-    events = [
-        Event(
-            time,
-            "completed" if station == lab.completion_station else "checkin",
-            number,
-            station,
-            None,
-        )
-        for time, number, station, _ in session.execute(checkins)
-    ]
-    events += [
-        Event(time, "rejected", number, None, code)
-        for time, number, code in session.execute(rejections)
-    ]
-    events.sort(key=lambda e: (e.time, e.kind != "rejected", e.order_number), reverse=True)
-    return events[:EVENTS]

@@ -23,6 +23,7 @@ SECTIONS = (
     "## 4. Flag-to-complete latency",
     "## 5. Memory",
     "## 6. Job tracking",
+    "## 7. The board",
     "## Missed targets and their profiles",
 )
 # Each figure the issue asks for, by the start of its name in the results table.
@@ -44,6 +45,7 @@ FIGURES = (
     "Orders list, first page",
     "Status by tray number",
     "Status by PO number",
+    "Board data",
 )
 POSTGRESQL_FIGURES = (
     "Tracker throughput, 2 processes",
