@@ -18,6 +18,7 @@ from bench.sizes import Size
 from config.settings import Settings
 
 RUNS_WARM_UP = 20
+ROUNDS = 10  # alternating between the two table sizes
 # The lab at work, the same at both table sizes: orders in process spread over the stations,
 # some on hold, some flagged and waiting, and their check-ins within the board's window.
 ACTIVE = 300
@@ -43,26 +44,38 @@ class BoardResult:
 
 
 def measure(target: Target, size: Size) -> BoardResult:
-    """The board read with `poll_small` completed orders in the table, then with `poll_big`."""
-    with fresh_database(target, "board") as url:
-        engine = engine_for(url)
-        app = create_app(Settings(database_url=url))
+    """The board read with `poll_small` completed orders behind the lab and with `poll_big`: two
+    databases, timed in alternating rounds, so a busy moment of the machine hits both alike."""
+    with (
+        fresh_database(target, "board_small") as small_url,
+        fresh_database(target, "board_big") as big_url,
+    ):
+        clients, apps = [], []
+        for url, orders in ((small_url, size.poll_small), (big_url, size.poll_big)):
+            engine = engine_for(url)
+            try:
+                _seed_lab(engine)
+                _age(engine, seed_orders(engine, orders, completed=True))
+            finally:
+                engine.dispose()
+            apps.append(create_app(Settings(database_url=url)))
+            clients.append(apps[-1].test_client())
         try:
-            _seed_lab(engine)
-            small = seed_orders(engine, size.poll_small, completed=True)
-            _age(engine, small)
-            client = app.test_client()
-            small_times = _time(client, size.poll_small + ACTIVE + FLAGGED, size.poll_runs)
-            rest = seed_orders(
-                engine, size.poll_big - size.poll_small, first=small.stop, completed=True
-            )
-            _age(engine, rest)
-            big_times = _time(client, size.poll_big + ACTIVE + FLAGGED, size.poll_runs)
+            for client in clients:
+                for _ in range(RUNS_WARM_UP):
+                    _read(client)
+            times: tuple[list[float], list[float]] = ([], [])
+            for _ in range(ROUNDS):
+                for client, timed in zip(clients, times, strict=True):
+                    timed.extend(_time(client, max(1, size.poll_runs // ROUNDS)))
         finally:
-            for extension in ("engine", "autocommit_engine"):
-                getattr(app.extensions["rx_jobtracker"], extension).dispose()
-            engine.dispose()
-    return BoardResult(small_times, big_times)
+            for app in apps:
+                for extension in ("engine", "autocommit_engine"):
+                    getattr(app.extensions["rx_jobtracker"], extension).dispose()
+    return BoardResult(
+        BoardTimes(size.poll_small + ACTIVE + FLAGGED, statistics.median(times[0])),
+        BoardTimes(size.poll_big + ACTIVE + FLAGGED, statistics.median(times[1])),
+    )
 
 
 def _seed_lab(engine: Engine) -> None:
@@ -116,15 +129,14 @@ def _age(engine: Engine, numbers: range) -> None:
     analyze(engine)
 
 
-def _time(client: FlaskClient, orders: int, runs: int) -> BoardTimes:
-    for _ in range(RUNS_WARM_UP):
-        _read(client)
+def _time(client: FlaskClient, runs: int) -> list[float]:
+    """Milliseconds of each of `runs` board reads."""
     times = []
     for _ in range(runs):
         started = time.perf_counter()
         _read(client)
         times.append((time.perf_counter() - started) * 1000)
-    return BoardTimes(orders=orders, board_ms=statistics.median(times))
+    return times
 
 
 def _read(client: FlaskClient) -> None:
