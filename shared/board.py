@@ -42,6 +42,8 @@ class StationLoad:
 
 @dataclass(frozen=True, slots=True)
 class CodeCount:
+    """How many of the window's rejections had this code."""
+
     code: str
     count: int
 
@@ -60,6 +62,8 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Board:
+    """Everything the board shows at `generated_at`; the last minutes are `window_minutes`."""
+
     generated_at: datetime
     window_minutes: int
     stations: list[StationLoad]
@@ -91,8 +95,9 @@ def _latest_station() -> Any:
 # Built once, with the window's start and the completion station as parameters: building the
 # statements on every read cost more than running them.
 _SINCE = bindparam("since", type_=UTCDateTime())
-_current = select(_latest_station().label("station"), _orders.c.on_hold).where(active_orders())
-_current_sub = _current.subquery()
+_current_sub = (
+    select(_latest_station().label("station"), _orders.c.on_hold).where(active_orders()).subquery()
+)
 _LOADS = select(
     _current_sub.c.station, func.count(), func.count().filter(_current_sub.c.on_hold)
 ).group_by(_current_sub.c.station)
