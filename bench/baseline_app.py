@@ -31,7 +31,15 @@ def create_app() -> Flask:
     """The bare app, on the database DATABASE_URL names (one connection per gunicorn worker
     thread: gunicorn.conf.py serves with threads, as it serves the API)."""
     flag = _flagger(os.environ["DATABASE_URL"])
-    reads = _Reads(os.environ["DATABASE_URL"])
+    local = threading.local()
+
+    def reads() -> _Reads:
+        """This thread's connection: a sqlite3 connection refuses to serve another thread."""
+        mine: _Reads | None = getattr(local, "reads", None)
+        if mine is None:
+            mine = local.reads = _Reads(os.environ["DATABASE_URL"])
+        return mine
+
     app = Flask(__name__)
 
     @app.post("/api/v2/orders/<int:number>/complete")
@@ -42,17 +50,17 @@ def create_app() -> Flask:
     @app.post("/api/v2/job_track/stations/<code>")
     def checkin(code: str) -> tuple[dict[str, Any], int]:
         number = int(request.get_json()["orderIdentifier"])
-        order, at = reads.checkin(number, code)
+        order, at = reads().checkin(number, code)
         body = {"orderNumber": str(number), "trayNumber": order[0], "poNumber": order[1]}
         return {**body, "code": code, "desc": "", "customerDesc": "", "statusDateTime": at}, 201
 
     @app.get("/api/v2/orders/<int:number>/status")
     def status(number: int) -> dict[str, Any]:
-        return reads.status(number)
+        return reads().status(number)
 
     @app.get("/api/v2/orders/<int:number>")
     def order(number: int) -> dict[str, Any]:
-        return {**reads.status(number), "addons": reads.addons(number)}
+        return {**reads().status(number), "addons": reads().addons(number)}
 
     return app
 
@@ -76,7 +84,7 @@ ORDER_FOR_CHECKIN_SQL = (
 
 
 class _Reads:
-    """Raw-driver reads and the check-in write, on one connection per worker."""
+    """Raw-driver reads and the check-in write, on one connection (one per worker thread)."""
 
     def __init__(self, database_url: str) -> None:
         url = make_url(database_url)
