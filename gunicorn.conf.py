@@ -65,3 +65,16 @@ def on_exit(_server: Any) -> None:
     """Remove the directory made for this run."""
     if _made_here:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def on_starting(_server: Any) -> None:
+    """Load the SCENARIO setting's scenario once, in the master, before any worker starts: in
+    each worker it would run again whenever gunicorn replaces one, wiping the lab it served."""
+    from api.scenarios import ScenarioNotLoaded, load_configured_scenario
+    from config.startup import start
+
+    settings, lab = start("gunicorn")
+    try:
+        load_configured_scenario(settings, lab)
+    except ScenarioNotLoaded as error:
+        raise SystemExit(f"gunicorn: {error}") from None

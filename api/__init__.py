@@ -17,6 +17,7 @@ from api.routes.faults import faults
 from api.routes.health import health
 from api.routes.job_track import job_track
 from api.routes.journal import journal
+from api.routes.scenarios import scenarios
 from api.routes.sim import sim
 from api.routes.site import site
 from api.routes.v2 import v2
@@ -32,7 +33,7 @@ MAX_BODY_BYTES = 1024 * 1024
 # Every blueprint the app serves; the OpenAPI document (api.openapi) covers the same ones.
 BLUEPRINTS = (site, v2, job_track, health, metrics)
 # The simulator's own: `SIM_API=off` leaves them out altogether.
-SIM_BLUEPRINTS = (sim, journal, faults)
+SIM_BLUEPRINTS = (sim, scenarios, journal, faults)
 
 
 def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> Flask:

@@ -43,6 +43,7 @@ from shared.domain.errors import (
     OrderUnvalid,
     ProcessNotNeeded,
     RecordNotFound,
+    ScenarioInvalid,
     StationNotFound,
     TrackerNotRunning,
 )
@@ -53,6 +54,7 @@ COMPLETION_FAILED = "Could not complete order"
 CHECKIN_FAILED = "Checkin not performed"
 NO_RECORD_FOUND = "No record found"
 INVALID_REQUEST = "Invalid request"
+INVALID_SCENARIO = "Invalid scenario"
 SERVICE_UNAVAILABLE = "Service unavailable"
 DATABASE_DOWN_DETAIL = "The database is unavailable; try again"
 ORDER_CONTENDED_DETAIL = "The order is changing too often; try again"
@@ -171,6 +173,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CancelRefused)
     def _cancel_refused(e: CancelRefused) -> tuple[Response, int]:
         return error_response(400, e.error, e.details)
+
+    @app.errorhandler(ScenarioInvalid)
+    def _scenario_invalid(e: ScenarioInvalid) -> tuple[Response, int]:
+        return error_response(400, INVALID_SCENARIO, e.problems)
 
     @app.errorhandler(InvalidInput)
     def _invalid(e: InvalidInput) -> tuple[Response, int]:
@@ -308,6 +314,20 @@ INVALID_BODY = Answer(
         "An unknown key": error_body(INVALID_REQUEST, ["color: Unknown field."]),
         "A taken order number": error_body(
             INVALID_REQUEST, ["orderNumber: Order 33719 already exists."]
+        ),
+    },
+)
+SCENARIO_INVALID = Answer(
+    400,
+    OURS + "the scenario cannot be loaded as it is: one `entry: problem` line per problem, the "
+    "entry named by its path in the file (`orders.3.addons.0`); nothing was changed.",
+    ErrorSchema,
+    {
+        "An unknown addon": error_body(
+            INVALID_SCENARIO, ["orders.3.addons.0: Unknown addon 'XX'."]
+        ),
+        "An order listed twice": error_body(
+            INVALID_SCENARIO, ["orders.1.orderNumber: Order 33719 is listed twice."]
         ),
     },
 )
