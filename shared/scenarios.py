@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from shared.domain.codes import JobType, OrderStatus
@@ -111,6 +111,12 @@ def replace_state(session: Session, lab: Lab, scenario: Scenario, *, today: date
     problems = scenario_problems(lab, scenario)
     if problems:
         raise ScenarioInvalid(problems)
+    if session.get_bind().dialect.name == "postgresql":
+        # Every other writer (an API worker, a tracker) waits until the replacement commits, and
+        # readers see the old state until then: a write slipping in between the deletes and the
+        # inserts could collide with an order of the scenario. SQLite's write lock, taken at
+        # BEGIN, does the same there.
+        session.execute(text("LOCK TABLE orders IN EXCLUSIVE MODE"))
     reset(session)
     if not scenario.orders:
         return 0

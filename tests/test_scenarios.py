@@ -471,10 +471,15 @@ def test_a_scenario_setting_that_cannot_be_loaded_says_why(
 
 
 @pytest.mark.e2e
-def test_run_api_loads_the_scenario_before_it_serves(database_url: str, tmp_path: Path) -> None:
+def test_run_api_and_gunicorn_load_the_scenario_before_they_serve(
+    database_url: str, tmp_path: Path
+) -> None:
     with live.run_api(database_url, tmp_path, scenario="tracker_cases") as api:
         status, body = api.call("GET", "/api/v2/orders?limit=1")
         assert (status, body["total"]) == (200, 4)
+    with live.run_gunicorn(database_url, tmp_path, workers=2, scenario="seed_outcomes") as api:
+        status, body = api.call("GET", "/api/v2/orders?limit=1")
+        assert (status, body["total"]) == (200, 6)
     run = subprocess.run(
         [sys.executable, "run_api.py", "--scenario", "nosuch"],
         cwd=PROJECT_ROOT,
