@@ -10,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from api.endpoints import Answer, endpoint
 from api.errors import (
+    API_KEY_REFUSED,
     COMPLETION_REFUSED,
     DATABASE_DOWN,
     NO_RECORD,
     ORDER_CONTENDED,
     ORDER_NOT_FOUND,
+    TRACKER_NOT_RUNNING,
 )
 from api.metrics import count_completion
 from api.runtime import autocommitting, require_tracker, runtime, transactional
@@ -70,6 +72,8 @@ STATUS_EXAMPLE = {
     errors=(
         ORDER_NOT_FOUND,
         COMPLETION_REFUSED,
+        API_KEY_REFUSED,
+        TRACKER_NOT_RUNNING,
         ORDER_CONTENDED,
         DATABASE_DOWN,
     ),
@@ -100,7 +104,7 @@ def complete_order(connection: Connection, order_identifier: str) -> dict[str, i
     "tracker last refused to complete it).",
     path=OrderNumberPath,
     ok=Answer(200, "The order's status.", OrderStatusSchema, {"In coating": STATUS_EXAMPLE}),
-    errors=(NO_RECORD, DATABASE_DOWN),
+    errors=(NO_RECORD, API_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=False)
 def order_status(session: Session, order_identifier: str) -> OrderState:
