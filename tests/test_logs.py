@@ -9,6 +9,7 @@ import logging
 import re
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,16 @@ from scripts import live
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def get(api: live.Api, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+def get(api: live.Api, path: str, headers: dict[str, str]) -> tuple[int, Message]:
+    """The status and the headers, looked up whatever their case (waitress writes
+    `X-Request-Id`)."""
     request = urllib.request.Request(api.base_url + path, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers)
+            return response.status, response.headers
     except urllib.error.HTTPError as error:
         with error:
-            return error.code, dict(error.headers)
+            return error.code, error.headers
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
