@@ -32,7 +32,7 @@ from shared.domain.lab import Lab
 MAX_BODY_BYTES = 1024 * 1024
 # Every blueprint the app serves, in this order; the OpenAPI document (api.openapi, and
 # `python -m api.openapi`) covers the same ones, in the same order.
-BLUEPRINTS = (site, v2, job_track, sim, journal, faults, health, metrics)
+BLUEPRINTS = (site, v2, job_track, sim, scenarios, journal, faults, health, metrics)
 # The simulator's own: `SIM_API=off` leaves them out altogether.
 SIM_BLUEPRINTS = (sim, scenarios, journal, faults)
 

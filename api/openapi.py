@@ -236,12 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     """Write the document, for the default lab file, to docs/openapi.json (or the path given)."""
     # The app's blueprints (the simulator's too: SIM_API is on by default); imported here, as api
     # imports this module.
-    from api import BLUEPRINTS, SIM_BLUEPRINTS
+    from api import BLUEPRINTS
 
     parser = argparse.ArgumentParser(prog="python -m api.openapi", description=main.__doc__)
     parser.add_argument("path", nargs="?", type=Path, default=DOCUMENT_PATH)
     path = parser.parse_args(argv).path
-    document = build_document(BLUEPRINTS + SIM_BLUEPRINTS, load_lab(DEFAULT_LAB_FILE))
+    document = build_document(BLUEPRINTS, load_lab(DEFAULT_LAB_FILE))
     path.write_text(render(document), encoding="utf-8")
     print(f"wrote {path}")
     return 0

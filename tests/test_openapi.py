@@ -15,7 +15,7 @@ from marshmallow import Schema, fields
 from openapi_spec_validator import validate
 from swagger_ui_bundle import swagger_ui_path
 
-from api import BLUEPRINTS, SIM_BLUEPRINTS
+from api import BLUEPRINTS
 from api.endpoints import Answer, endpoint
 from api.errors import register_error_handlers
 from api.openapi import DOCUMENT_PATH, build_document, main, render
@@ -29,7 +29,7 @@ COMPLETE = "/api/v2/orders/{orderIdentifier}/complete"
 
 @pytest.fixture(scope="module")
 def document(lab: Lab) -> dict[str, Any]:
-    return build_document(BLUEPRINTS + SIM_BLUEPRINTS, lab)
+    return build_document(BLUEPRINTS, lab)
 
 
 def seed_examples() -> list[tuple[int, dict[str, Any]]]:
