@@ -31,15 +31,7 @@ def create_app() -> Flask:
     """The bare app, on the database DATABASE_URL names (one connection per gunicorn worker
     thread: gunicorn.conf.py serves with threads, as it serves the API)."""
     flag = _flagger(os.environ["DATABASE_URL"])
-    local = threading.local()
-
-    def reads() -> _Reads:
-        """This thread's connection: a sqlite3 connection refuses to serve another thread."""
-        mine: _Reads | None = getattr(local, "reads", None)
-        if mine is None:
-            mine = local.reads = _Reads(os.environ["DATABASE_URL"])
-        return mine
-
+    reads = _Reads(os.environ["DATABASE_URL"])
     app = Flask(__name__)
 
     @app.post("/api/v2/orders/<int:number>/complete")
@@ -50,17 +42,17 @@ def create_app() -> Flask:
     @app.post("/api/v2/job_track/stations/<code>")
     def checkin(code: str) -> tuple[dict[str, Any], int]:
         number = int(request.get_json()["orderIdentifier"])
-        order, at = reads().checkin(number, code)
+        order, at = reads.checkin(number, code)
         body = {"orderNumber": str(number), "trayNumber": order[0], "poNumber": order[1]}
         return {**body, "code": code, "desc": "", "customerDesc": "", "statusDateTime": at}, 201
 
     @app.get("/api/v2/orders/<int:number>/status")
     def status(number: int) -> dict[str, Any]:
-        return reads().status(number)
+        return reads.status(number)
 
     @app.get("/api/v2/orders/<int:number>")
     def order(number: int) -> dict[str, Any]:
-        return {**reads().status(number), "addons": reads().addons(number)}
+        return {**reads.status(number), "addons": reads.addons(number)}
 
     return app
 
@@ -84,30 +76,38 @@ ORDER_FOR_CHECKIN_SQL = (
 
 
 class _Reads:
-    """Raw-driver reads and the check-in write, on one connection (one per worker thread)."""
+    """Raw-driver reads and the check-in write, on one connection per thread (gunicorn.conf.py
+    serves with threads, as it serves the API)."""
 
     def __init__(self, database_url: str) -> None:
         url = make_url(database_url)
-        if url.get_backend_name() == "sqlite":
-            self.sqlite = sqlite3.connect(str(url.database), timeout=10, isolation_level=None)
-            self.sqlite.execute("PRAGMA journal_mode = WAL")
-            self.sqlite.execute("PRAGMA synchronous = NORMAL")
-            self.p = "?"
-            self.pg: Any = None
-        else:
-            import psycopg
+        self.local = threading.local()
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.p = "?" if self.is_sqlite else "%s"
+        self.path = str(url.database)
+        self.conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
-            conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.pg = psycopg.connect(conninfo, autocommit=True)
-            self.p = "%s"
+    @property
+    def connection(self) -> Any:
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            if self.is_sqlite:
+                connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = NORMAL")
+            else:
+                import psycopg
+
+                connection = psycopg.connect(self.conninfo, autocommit=True)
+            self.local.connection = connection
+        return connection
 
     def _all(self, sql: str, *values: Any) -> list[Any]:
-        if self.pg is None:
-            return self.sqlite.execute(sql.format(p=self.p), values).fetchall()
-        return self.pg.execute(sql.format(p=self.p), values).fetchall()
+        rows: list[Any] = self.connection.execute(sql.format(p=self.p), values).fetchall()
+        return rows
 
     def _write(self, sql: str, *values: Any) -> None:
-        (self.sqlite if self.pg is None else self.pg).execute(sql.format(p=self.p), values)
+        self.connection.execute(sql.format(p=self.p), values)
 
     def status(self, number: int) -> dict[str, Any]:
         (row,) = self._all(STATUS_SQL, number)
@@ -125,16 +125,16 @@ class _Reads:
     def checkin(self, number: int, station: str) -> tuple[Any, str]:
         """The order's row locked and read, the check-in written, in one transaction."""
         now = datetime.now(UTC)
-        if self.pg is None:
+        if self.is_sqlite:
             stamp = now.replace(tzinfo=None).isoformat(" ", "microseconds")
-            self.sqlite.execute("BEGIN IMMEDIATE")
+            self._write("BEGIN IMMEDIATE")
             try:
                 (order,) = self._all(ORDER_FOR_CHECKIN_SQL, number)
                 self._write(CHECKIN_SQL, number, station, stamp)
             finally:
-                self.sqlite.execute("COMMIT")
+                self._write("COMMIT")
         else:
-            with self.pg.transaction():
+            with self.connection.transaction():
                 (order,) = self._all(ORDER_FOR_CHECKIN_SQL + " FOR UPDATE", number)
                 self._write(CHECKIN_SQL, number, station, now)
         return order, now.isoformat()

@@ -224,7 +224,7 @@ def test_the_landing_page_links_the_docs_the_document_and_the_readme(client: Fla
 
 
 def test_a_declared_query_is_loaded_and_documented(lab: Lab) -> None:
-    """How future list endpoints (`limit`, `offset`) will be declared; none exists yet."""
+    """How a list endpoint (`limit`, `offset`) is declared (as `GET /api/sim/requests` is)."""
 
     class Page(Schema):
         limit = fields.Integer(load_default=None)

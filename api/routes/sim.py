@@ -8,7 +8,14 @@ from flask import Blueprint
 from sqlalchemy.orm import Session
 
 from api.endpoints import Answer, endpoint
-from api.errors import BODY_TOO_LARGE, DATABASE_DOWN, INVALID_BODY, NO_RECORD, OURS
+from api.errors import (
+    ADMIN_KEY_REFUSED,
+    BODY_TOO_LARGE,
+    DATABASE_DOWN,
+    INVALID_BODY,
+    NO_RECORD,
+    OURS,
+)
 from api.runtime import runtime, transactional
 from api.schemas import (
     BoardSchema,
@@ -48,7 +55,7 @@ def _state(session: Session, order: Order) -> OrderState:
     "Bodies are read as JSON whatever their Content-Type; an empty body counts as `{}`.",
     body=NewOrderSchema,
     ok=Answer(201, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, BODY_TOO_LARGE, DATABASE_DOWN),
 )
 @transactional(write=True)
 def create_order(session: Session, body: dict[str, Any]) -> OrderState:
@@ -75,7 +82,7 @@ def create_order(session: Session, body: dict[str, Any]) -> OrderState:
     path=OrderNumberPath,
     body=OrderChangesSchema,
     ok=Answer(200, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
 )
 @transactional(write=True)
 def update_order(session: Session, order_identifier: str, body: dict[str, Any]) -> OrderState:
@@ -95,7 +102,7 @@ def update_order(session: Session, order_identifier: str, body: dict[str, Any]) 
     path=OrderNumberPath,
     body=CheckInSchema,
     ok=Answer(201, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
 )
 @transactional(write=True)
 def record_checkin(session: Session, order_identifier: str, body: dict[str, Any]) -> OrderState:
@@ -124,7 +131,7 @@ def record_checkin(session: Session, order_identifier: str, body: dict[str, Any]
         ResetSchema,
         {"Two orders deleted": {"message": "Successful", "ordersDeleted": 2}},
     ),
-    errors=(DATABASE_DOWN,),
+    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def reset(session: Session) -> dict[str, int]:
@@ -139,7 +146,8 @@ def reset(session: Session) -> dict[str, int]:
     tag=TAG,
     summary="Whether a Job Tracker is running",
     description=SIM + "Running means a heartbeat within three of its poll intervals and no clean "
-    "stop since; `pending` counts the flagged orders waiting for it.",
+    "stop since; `pending` counts the flagged orders waiting for it. Open even with "
+    "`SIM_ADMIN_KEY` set: it holds no client data.",
     ok=Answer(
         200,
         "The Job Tracker's state.",
