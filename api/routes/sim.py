@@ -218,6 +218,6 @@ BOARD_EXAMPLE = {
     errors=(DATABASE_DOWN,),
 )
 @transactional(write=False)
-def board(session: Session) -> Board:
+def board_data(session: Session) -> Board:
     """Everything the lab board shows."""
     return read_board(session, runtime().lab, utcnow())
