@@ -65,3 +65,27 @@ def on_exit(_server: Any) -> None:
     """Remove the directory made for this run."""
     if _made_here:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def on_starting(_server: Any) -> None:
+    """Load the SCENARIO setting's scenario once, in the master, before any worker starts: in
+    each worker it would run again whenever gunicorn replaces one, wiping the lab it served."""
+    from sqlalchemy.exc import OperationalError
+
+    from api.scenarios import ScenarioNotLoaded, load_configured_scenario
+    from config.lab_file import LabFileError, load_lab
+    from config.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.load()
+        lab = load_lab(settings.lab_file) if settings.scenario else None
+    except (SettingsError, LabFileError):
+        return  # each worker's create_app stops on it with its own message
+    if lab is None:
+        return
+    try:
+        load_configured_scenario(settings, lab)
+    except ScenarioNotLoaded as error:
+        raise SystemExit(f"gunicorn: {error}") from None
+    except OperationalError as error:
+        raise SystemExit(f"gunicorn: cannot reach the database: {error.orig}") from None

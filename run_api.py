@@ -10,6 +10,7 @@ import sys
 from types import FrameType
 
 from api import MAX_BODY_BYTES, create_app
+from api.scenarios import ScenarioNotLoaded, load_configured_scenario
 from api.server import make_server
 from config.startup import exit_if_database_unusable, start
 
@@ -25,11 +26,21 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the HOST setting, else 127.0.0.1)",
     )
     parser.add_argument("--port", help="port to listen on (default: the PORT setting, else 4567)")
+    parser.add_argument(
+        "--scenario",
+        help="a scenario (its name in SCENARIO_FOLDER, by default config/scenarios) loaded in "
+        "place of every order before serving (default: the SCENARIO setting, else none)",
+    )
     args = parser.parse_args(argv)
-    overrides = {"HOST": args.host, "PORT": args.port}
+    overrides = {"HOST": args.host, "PORT": args.port, "SCENARIO": args.scenario}
     settings, lab = start("run_api", {key: value for key, value in overrides.items() if value})
     with exit_if_database_unusable("run_api"):
         app = create_app(settings, lab=lab)
+        try:
+            loaded = load_configured_scenario(settings, lab)
+        except ScenarioNotLoaded as error:
+            print(f"run_api: {error}", file=sys.stderr)
+            return 2
     # One line naming the setting to change, and exit 2, as for any other bad setting.
     where = f"cannot listen on {settings.host}:{settings.port}"
     try:
@@ -48,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log = logging.getLogger("run_api")
+    if loaded is not None:
+        log.info("Scenario %s loaded: %d orders", settings.scenario, loaded)
     log.info("Rx-Universe v2 API simulator listening on http://%s:%d", settings.host, server.port)
     server.serve_forever()
     log.info("API stopped")

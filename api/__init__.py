@@ -13,10 +13,12 @@ from api.journal import register_journal
 from api.metrics import metrics, register_metrics
 from api.observability import register_request_ids
 from api.routes import IdentifierConverter, SegmentConverter
+from api.routes.board import board_page
 from api.routes.faults import faults
 from api.routes.health import health
 from api.routes.job_track import job_track
 from api.routes.journal import journal
+from api.routes.scenarios import scenarios
 from api.routes.sim import sim
 from api.routes.site import site
 from api.routes.v2 import v2
@@ -29,10 +31,11 @@ from shared.db.engine import make_engine, make_session_factory
 from shared.domain.lab import Lab
 
 MAX_BODY_BYTES = 1024 * 1024
-# Every blueprint the app serves; the OpenAPI document (api.openapi) covers the same ones.
-BLUEPRINTS = (site, v2, job_track, health, metrics)
+# Every blueprint the app serves, in this order; the OpenAPI document (api.openapi, and
+# `python -m api.openapi`) covers the same ones, in the same order.
+BLUEPRINTS = (site, v2, job_track, sim, scenarios, journal, faults, board_page, health, metrics)
 # The simulator's own: `SIM_API=off` leaves them out altogether.
-SIM_BLUEPRINTS = (sim, journal, faults)
+SIM_BLUEPRINTS = (sim, scenarios, journal, faults, board_page)
 
 
 def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> Flask:
@@ -70,8 +73,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     # client sent (anywhere at all); such a path is simply not one of ours.
     app.url_map.merge_slashes = False
     for blueprint in BLUEPRINTS:
-        app.register_blueprint(blueprint)
-    if settings.sim_api:  # off: /api/sim is not there at all, and answers our 404
-        for blueprint in SIM_BLUEPRINTS:
+        # SIM_API off: /api/sim is not there at all, and answers our 404.
+        if settings.sim_api or blueprint not in SIM_BLUEPRINTS:
             app.register_blueprint(blueprint)
     return app

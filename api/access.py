@@ -11,12 +11,9 @@ from collections.abc import Sequence
 
 from flask import Flask, Request, Response, request
 
-from api.errors import error_response
+from api.errors import ADMIN_KEY_REQUIRED, API_KEY_REQUIRED, UNAUTHORIZED, error_response
 from config.settings import Settings
 
-UNAUTHORIZED = "Unauthorized"
-API_KEY_REQUIRED = "A valid API key is required"
-ADMIN_KEY_REQUIRED = "A valid simulator admin key is required"
 V2_PREFIX = "/api/v2/"
 SIM_PREFIX = "/api/sim/"
 # Read-only simulator endpoints anyone may call when SIM_ADMIN_KEY is set: whether a tracker

@@ -43,6 +43,7 @@ from shared.domain.errors import (
     OrderUnvalid,
     ProcessNotNeeded,
     RecordNotFound,
+    ScenarioInvalid,
     StationNotFound,
     TrackerNotRunning,
 )
@@ -53,11 +54,15 @@ COMPLETION_FAILED = "Could not complete order"
 CHECKIN_FAILED = "Checkin not performed"
 NO_RECORD_FOUND = "No record found"
 INVALID_REQUEST = "Invalid request"
+INVALID_SCENARIO = "Invalid scenario"
 SERVICE_UNAVAILABLE = "Service unavailable"
 DATABASE_DOWN_DETAIL = "The database is unavailable; try again"
 ORDER_CONTENDED_DETAIL = "The order is changing too often; try again"
 INTERNAL_ERROR = "Internal server error"
 INTERNAL_ERROR_DETAIL = "The error has been logged"
+UNAUTHORIZED = "Unauthorized"
+API_KEY_REQUIRED = "A valid API key is required"
+ADMIN_KEY_REQUIRED = "A valid simulator admin key is required"
 
 
 class MalformedJSON(Exception):
@@ -130,7 +135,7 @@ def error_response(status: int, error: str, details: list[str]) -> tuple[Respons
     return jsonify(error_body(error, details)), status
 
 
-def refusal_details(e: CompletionRejected) -> list[str]:
+def refusal_details(e: CompletionRejected | TrackerNotRunning) -> list[str]:
     """Rx-Universe's two detail lines for a refused completion."""
     return [f"Error Code: {e.code}", f"Error Message: {e.message}"]
 
@@ -146,8 +151,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(TrackerNotRunning)
     def _no_tracker(e: TrackerNotRunning) -> tuple[Response, int]:
-        details = [f"Error Code: {e.code}", f"Error Message: {e.message}"]
-        response, status = error_response(503, COMPLETION_FAILED, details)
+        response, status = error_response(503, COMPLETION_FAILED, refusal_details(e))
         # A tracker that starts beats at once; its poll interval is when to look again.
         retry = max(1, math.ceil(app.extensions[EXTENSION].settings.tracker_interval))
         response.headers["Retry-After"] = str(retry)
@@ -171,6 +175,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CancelRefused)
     def _cancel_refused(e: CancelRefused) -> tuple[Response, int]:
         return error_response(400, e.error, e.details)
+
+    @app.errorhandler(ScenarioInvalid)
+    def _scenario_invalid(e: ScenarioInvalid) -> tuple[Response, int]:
+        return error_response(400, INVALID_SCENARIO, e.problems)
 
     @app.errorhandler(InvalidInput)
     def _invalid(e: InvalidInput) -> tuple[Response, int]:
@@ -249,7 +257,7 @@ def flatten_messages(messages: Any, prefix: str = "") -> list[str]:
 OURS = "Ours, not Rx-Universe's: "
 
 
-def _refusal(e: CompletionRejected) -> dict[str, Any]:
+def _refusal(e: CompletionRejected | TrackerNotRunning) -> dict[str, Any]:
     return error_body(COMPLETION_FAILED, refusal_details(e))
 
 
@@ -310,6 +318,74 @@ INVALID_BODY = Answer(
             INVALID_REQUEST, ["orderNumber: Order 33719 already exists."]
         ),
     },
+)
+SCENARIO_INVALID = Answer(
+    400,
+    OURS + "the scenario cannot be loaded as it is: one `entry: problem` line per problem, the "
+    "entry named by its path in the file (`orders.3.addons.0`); nothing was changed.",
+    ErrorSchema,
+    {
+        "An unknown addon": error_body(
+            INVALID_SCENARIO, ["orders.3.addons.0: Unknown addon 'XX'."]
+        ),
+        "An order listed twice": error_body(
+            INVALID_SCENARIO, ["orders.1.orderNumber: Order 33719 is listed twice."]
+        ),
+    },
+)
+INVALID_QUERY = Answer(
+    400,
+    "A query parameter is unknown or has a wrong value: one `parameter: problem` line per problem.",
+    ErrorSchema,
+    {
+        "A wrong value": error_body(INVALID_REQUEST, ["status: Not a valid integer."]),
+        "An unknown parameter": error_body(INVALID_REQUEST, ["order: Unknown field."]),
+    },
+)
+INVALID_FAULT = Answer(
+    400,
+    "The body is not JSON, not an object, has an unknown key or a wrong value, or is a fault "
+    "that makes no sense (no answer, two answers, `times` with `probability`, a `body` without "
+    "`status`, a reject without a code ...): one `field: problem` line per problem.",
+    ErrorSchema,
+    {
+        "Malformed JSON": error_body(
+            INVALID_REQUEST, ["Malformed JSON: Expecting value: line 1 column 1 (char 0)"]
+        ),
+        "No answer": error_body(INVALID_REQUEST, ["Give exactly one of status, delayMs, drop."]),
+        "A wrong value": error_body(INVALID_REQUEST, ["code: Must be two digits."]),
+        "An unknown key": error_body(INVALID_REQUEST, ["colour: Unknown field."]),
+    },
+)
+NO_FAULT = Answer(
+    404,
+    OURS + "no fault has this id; the details echo what was provided.",
+    ErrorSchema,
+    {"No record found": error_body("No record found", ["Provided: 7"])},
+)
+API_KEY_REFUSED = Answer(
+    401,
+    OURS + "with `API_KEYS` set, a call that carries none of the keys (as `Authorization: "
+    "Bearer <key>` or `X-API-Key: <key>`). The same body whatever was tried, with "
+    '`WWW-Authenticate: Bearer realm="rx-jobtracker"`.',
+    ErrorSchema,
+    {"No valid API key": error_body(UNAUTHORIZED, [API_KEY_REQUIRED])},
+)
+ADMIN_KEY_REFUSED = Answer(
+    401,
+    OURS + "with `SIM_ADMIN_KEY` set, a call that does not carry the simulator's admin key "
+    "(as `Authorization: Bearer <key>` or `X-API-Key: <key>`). The same body whatever was "
+    'tried, with `WWW-Authenticate: Bearer realm="rx-jobtracker"`.',
+    ErrorSchema,
+    {"No valid admin key": error_body(UNAUTHORIZED, [ADMIN_KEY_REQUIRED])},
+)
+TRACKER_NOT_RUNNING = Answer(
+    503,
+    OURS + "with `COMPLETE_REQUIRES_TRACKER=on`, while no Job Tracker's heartbeat is fresh: "
+    "the order is not flagged (nothing is changed); `Retry-After` says when to try again. "
+    "Rx-Universe's error shape, with our internal-error code 99.",
+    ErrorSchema,
+    {"No Job Tracker running (99)": _refusal(TrackerNotRunning())},
 )
 BODY_TOO_LARGE = Answer(
     413,
@@ -386,12 +462,6 @@ CANCEL_REFUSED = Answer(
             DeleteReasonsEmpty(),
         )
     },
-)
-INVALID_QUERY = Answer(
-    400,
-    "A query parameter is unknown or has a wrong value: one `parameter: problem` line each.",
-    ErrorSchema,
-    {"A wrong value": error_body(INVALID_REQUEST, ["limit: Not a valid integer."])},
 )
 CANCELLED_STATUS = Answer(
     200,

@@ -25,6 +25,8 @@ from shared.faults import HttpFault, fire, http_faults
 FAULTED_PREFIX = "/api/v2/"
 # nginx's "no response": what the journal records for a dropped connection.
 DROPPED = 444
+# Where run_api.py's server (api/server.py) puts the client's socket, as gunicorn does its own.
+SOCKET_KEY = "rx_jobtracker.socket"
 FAULT_ERROR = "Simulated fault"
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,10 @@ def _answer(fault: HttpFault) -> Response | tuple[Response, int]:
 
 def _drop() -> Response:
     """Close the client's connection without an answer, where the server lets us reach it."""
-    sock = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
+    environ = request.environ
+    sock = (
+        environ.get("gunicorn.socket") or environ.get(SOCKET_KEY) or environ.get("werkzeug.socket")
+    )
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):  # already gone
             sock.shutdown(socket.SHUT_RDWR)

@@ -30,6 +30,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.endpoints import Answer, endpoint
+from api.errors import OURS
 from api.runtime import runtime
 from shared.db.engine import transaction
 from shared.domain.clock import utcnow
@@ -82,7 +84,18 @@ def count_completion(refused_with: str | None = None) -> None:
         COMPLETION_CALLS.labels("refused", refused_with).inc()
 
 
-@metrics.get("/metrics")
+@endpoint(
+    metrics,
+    "GET",
+    "/metrics",
+    tag="Watching it (ours)",
+    summary="Metrics, in Prometheus's text format",
+    description=OURS + "requests by route and status, their latency, completion calls by "
+    "outcome and code, the queue depth and the trackers' heartbeats (read from the database at "
+    "each scrape; `rx_database_up` 0 when it did not answer). Under gunicorn, every worker's "
+    "counters add up. Always open: no key, never faulted.",
+    ok=Answer(200, "Every metric, in Prometheus's text format.", content_type=CONTENT_TYPE_LATEST),
+)
 def scrape() -> Response:
     """Every metric, in Prometheus's text format."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

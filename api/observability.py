@@ -48,7 +48,8 @@ def register_request_ids(app: Flask, settings: Settings) -> None:
 
 
 def _log_request(response: Response) -> None:
-    """The access line for JSON logs (werkzeug's own line, for text logs, carries no id)."""
+    """The access line for JSON logs, with the request id (text logs carry none: a line per
+    request costs the hot path, and waitress and gunicorn write their own only when asked)."""
     millis = round((time.perf_counter() - g.request_started) * 1000, 3)
     access_log.info(
         "%s %s %d",

@@ -21,7 +21,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from flask import Blueprint
 from marshmallow import fields
 
-from api.endpoints import HTML, JSON, Answer, Endpoint, declared
+from api.endpoints import JSON, Answer, Endpoint, declared
 from api.errors import OURS, UNEXPECTED
 from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE
@@ -38,14 +38,28 @@ endpoint, has one shape: `{"error": "<summary>", "details": ["<string>", ...]}`;
 do not exist (404 `Not found`) and wrong methods (405 `Method not allowed`).
 
 What is ours and not Rx-Universe's says so in its description: `pendingCompletion` and
-`completionError` in the status representation, the 503 and 500 answers, and the whole simulator
-API under `/api/sim`.
+`completionError` in the status representation, the 401, 503 and 500 answers, the whole simulator
+API under `/api/sim` (the request journal and faults on demand included), `/healthz` and
+`/metrics`.
 """
 TAGS = [
     {"name": "Rx-Universe v2", "description": "Rx-Universe's endpoints, as documented."},
     {
         "name": "Simulator controls (ours)",
         "description": "Ours, not Rx-Universe's: set up orders for tests and demos.",
+    },
+    {
+        "name": "Request journal (ours)",
+        "description": "Ours, not Rx-Universe's: what each `/api/v2` call sent and got "
+        "(`JOURNAL=on`).",
+    },
+    {
+        "name": "Faults on demand (ours)",
+        "description": "Ours, not Rx-Universe's: make `/api/v2` or the Job Trackers misbehave.",
+    },
+    {
+        "name": "Watching it (ours)",
+        "description": "Ours, not Rx-Universe's: health check and metrics, always open.",
     },
     {"name": "Documentation (ours)", "description": "Ours: this document and its viewer."},
 ]
@@ -139,17 +153,20 @@ def _responses(answers: Iterable[Answer]) -> dict[str, Any]:
 
 
 def _untyped(content_type: str) -> dict[str, Any]:
-    return {"type": "string"} if content_type == HTML else {"type": "object"}
+    """A body the view builds itself: a JSON object, or text (HTML, Prometheus's format)."""
+    return {"type": "object"} if content_type == JSON else {"type": "string"}
 
 
 def _add_schema_extras(document: dict[str, Any], blueprints: Iterable[Blueprint]) -> None:
-    """A schema's `openapi_extra` (what a whole-schema validator checks) joins its component."""
+    """A schema's `openapi_extra` (what a whole-schema validator or a post_dump does) joins its
+    component; for a response schema, after it was closed, so its own `required` wins."""
     schemas = document["components"]["schemas"]
     for blueprint in blueprints:
         for declaration in declared(blueprint):
-            schema = declaration.body_schema
-            if schema is not None and hasattr(schema, "openapi_extra"):
-                schemas[resolver(schema)].update(schema.openapi_extra)
+            answered = [answer.schema for answer in declaration.answers]
+            for schema in (declaration.body_schema, *answered):
+                if schema is not None and hasattr(schema, "openapi_extra"):
+                    schemas[resolver(schema)].update(schema.openapi_extra)
 
 
 def _list_lab_codes(node: Any, lab: Lab) -> None:
@@ -217,7 +234,9 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the document, for the default lab file, to docs/openapi.json (or the path given)."""
-    from api import BLUEPRINTS  # the app's blueprints; imported here, as api imports this module
+    # The app's blueprints (the simulator's too: SIM_API is on by default); imported here, as api
+    # imports this module.
+    from api import BLUEPRINTS
 
     parser = argparse.ArgumentParser(prog="python -m api.openapi", description=main.__doc__)
     parser.add_argument("path", nargs="?", type=Path, default=DOCUMENT_PATH)

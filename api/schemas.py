@@ -565,6 +565,68 @@ class TrackerStatusSchema(Schema):
     pending = fields.Integer(metadata={"minimum": 0})
 
 
+class StationLoadSchema(Schema):
+    """One station on the board: the active orders whose current station it is."""
+
+    code = fields.String(metadata={"example": "BSC"})
+    desc = fields.String(attribute="description", metadata={"example": "BACKSIDE COATER"})
+    wip = fields.Integer(metadata={"minimum": 0, "description": "Active orders here."})
+    onHold = fields.Integer(
+        attribute="on_hold", metadata={"minimum": 0, "description": "Of them, on hold."}
+    )
+
+
+class CodeCountSchema(Schema):
+    """Rejections with one code."""
+
+    code = fields.String(metadata={"example": "20"})
+    count = fields.Integer(metadata={"minimum": 1})
+
+
+class BoardEventSchema(Schema):
+    """One of the latest events: a check-in, a completion or a rejection."""
+
+    time = UTCMillis()
+    kind = fields.String(metadata={"enum": ["checkin", "completed", "rejected"]})
+    orderNumber = fields.String(attribute="order_number", metadata={"example": "33719"})
+    station = fields.String(allow_none=True, metadata={"example": "BSC"})
+    code = fields.String(allow_none=True, metadata={"description": "A rejection's code."})
+
+
+class BoardSchema(Schema):
+    """`GET /api/sim/board`: everything the lab board shows, in one answer."""
+
+    generatedAt = UTCMillis(attribute="generated_at")
+    windowMinutes = fields.Integer(
+        attribute="window_minutes",
+        metadata={"description": "How far back `completed`, `rejected` and `events` reach."},
+    )
+    stations = fields.List(
+        fields.Nested(StationLoadSchema),
+        metadata={"description": "Stations in flow order; operators and decision points left out."},
+    )
+    notStarted = fields.Integer(
+        attribute="not_started",
+        metadata={"minimum": 0, "description": "Active orders not yet checked in anywhere."},
+    )
+    active = fields.Integer(metadata={"minimum": 0, "description": "Not completed, not cancelled."})
+    onHold = fields.Integer(attribute="on_hold", metadata={"minimum": 0})
+    flagged = fields.Integer(
+        metadata={"minimum": 0, "description": "Orders flagged for completion, waiting."}
+    )
+    oldestFlag = UTCMillis(attribute="oldest_flag", allow_none=True)
+    trackerRunning = fields.Boolean(attribute="tracker_running")
+    lastHeartbeat = UTCMillis(attribute="last_heartbeat", allow_none=True)
+    completed = fields.Integer(
+        metadata={"minimum": 0, "description": "Completed by the Job Tracker in the window."}
+    )
+    rejected = fields.Integer(
+        metadata={"minimum": 0, "description": "Rejected by the Job Tracker in the window."}
+    )
+    rejectedByCode = fields.List(fields.Nested(CodeCountSchema), attribute="rejected_by_code")
+    events = fields.List(fields.Nested(BoardEventSchema))
+
+
 # ---- path parameters (documentation only: the view gets the raw text) ------------------------
 
 

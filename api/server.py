@@ -19,7 +19,9 @@ from typing import Any
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
-from waitress.task import ErrorTask
+from waitress.task import ErrorTask, WSGITask
+
+from api.faults import SOCKET_KEY
 
 # Seconds a connection may stay silent (half a request, or idle between requests) before it is
 # closed; waitress checks every CLEANUP_INTERVAL seconds.
@@ -69,6 +71,16 @@ class _JSONErrorTask(ErrorTask):  # type: ignore[misc]  # waitress is untyped: E
         self.write(body)
 
 
+class _SocketTask(WSGITask):  # type: ignore[misc]  # waitress is untyped: WSGITask is Any
+    """A request as waitress runs it, with the client's socket in the environ, so that a `drop`
+    fault (api/faults.py) can close the connection without an answer, as under gunicorn."""
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        environ[SOCKET_KEY] = self.channel.socket
+        return environ
+
+
 def make_server(app: Callable[..., Any], host: str, port: int, max_body_bytes: int) -> Server:
     """A server for `app` bound to host:port (OSError if it cannot be), not yet serving."""
     socket_map: dict[int, Any] = {}
@@ -90,7 +102,7 @@ def make_server(app: Callable[..., Any], host: str, port: int, max_body_bytes: i
         ident="rx-jobtracker",
     )
     task = type("JSONErrorTask", (_JSONErrorTask,), {"body_limit": max_body_bytes})
-    channel = type("Channel", (HTTPChannel,), {"error_task_class": task})
+    channel = type("Channel", (HTTPChannel,), {"error_task_class": task, "task_class": _SocketTask})
     return Server(server, socket_map, channel)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from bench import (
     ROOT,
+    board,
     endpoint,
     job_tracking,
     lab_run,
@@ -163,6 +164,7 @@ def _run(target: Target, size: Size, work: Path, *, profile: str) -> DatabaseRun
         memory=_step(f"{db}: tracker memory", lambda: memory.measure(target, size)),
         jobs=_step(f"{db}: job tracking", lambda: job_tracking.measure(target, size, logs)),
         lab=_step(f"{db}: lab simulator", lambda: lab_run.measure(target, size, logs)),
+        board=_step(f"{db}: board", lambda: board.measure(target, size)),
     )
     if profile == "never":
         return run

@@ -76,46 +76,38 @@ ORDER_FOR_CHECKIN_SQL = (
 
 
 class _Reads:
-    """Raw-driver reads and the check-in write, on one connection per worker thread (a
-    connection shared by gunicorn's threads fails on SQLite, which refuses to be used from a
-    thread other than its creator's, and would serialise every request on PostgreSQL)."""
+    """Raw-driver reads and the check-in write, on one connection per thread (gunicorn.conf.py
+    serves with threads, as it serves the API)."""
 
     def __init__(self, database_url: str) -> None:
-        self.url = make_url(database_url)
-        self.on_sqlite = self.url.get_backend_name() == "sqlite"
-        self.p = "?" if self.on_sqlite else "%s"
+        url = make_url(database_url)
         self.local = threading.local()
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.p = "?" if self.is_sqlite else "%s"
+        self.path = str(url.database)
+        self.conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @property
-    def sqlite(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self.local, "sqlite", None)
+    def connection(self) -> Any:
+        connection = getattr(self.local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(str(self.url.database), timeout=10, isolation_level=None)
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            self.local.sqlite = connection
-        return connection
+            if self.is_sqlite:
+                connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = NORMAL")
+            else:
+                import psycopg
 
-    @property
-    def pg(self) -> Any:
-        if self.on_sqlite:
-            return None
-        connection = getattr(self.local, "pg", None)
-        if connection is None:
-            import psycopg
-
-            url = self.url.set(drivername="postgresql")
-            conninfo = url.render_as_string(hide_password=False)
-            connection = self.local.pg = psycopg.connect(conninfo, autocommit=True)
+                connection = psycopg.connect(self.conninfo, autocommit=True)
+            self.local.connection = connection
         return connection
 
     def _all(self, sql: str, *values: Any) -> list[Any]:
-        if self.pg is None:
-            return self.sqlite.execute(sql.format(p=self.p), values).fetchall()
-        return self.pg.execute(sql.format(p=self.p), values).fetchall()
+        rows: list[Any] = self.connection.execute(sql.format(p=self.p), values).fetchall()
+        return rows
 
     def _write(self, sql: str, *values: Any) -> None:
-        (self.sqlite if self.pg is None else self.pg).execute(sql.format(p=self.p), values)
+        self.connection.execute(sql.format(p=self.p), values)
 
     def status(self, number: int) -> dict[str, Any]:
         (row,) = self._all(STATUS_SQL, number)
@@ -133,16 +125,16 @@ class _Reads:
     def checkin(self, number: int, station: str) -> tuple[Any, str]:
         """The order's row locked and read, the check-in written, in one transaction."""
         now = datetime.now(UTC)
-        if self.pg is None:
+        if self.is_sqlite:
             stamp = now.replace(tzinfo=None).isoformat(" ", "microseconds")
-            self.sqlite.execute("BEGIN IMMEDIATE")
+            self._write("BEGIN IMMEDIATE")
             try:
                 (order,) = self._all(ORDER_FOR_CHECKIN_SQL, number)
                 self._write(CHECKIN_SQL, number, station, stamp)
             finally:
-                self.sqlite.execute("COMMIT")
+                self._write("COMMIT")
         else:
-            with self.pg.transaction():
+            with self.connection.transaction():
                 (order,) = self._all(ORDER_FOR_CHECKIN_SQL + " FOR UPDATE", number)
                 self._write(CHECKIN_SQL, number, station, now)
         return order, now.isoformat()

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bench import ROOT, lab_run
+from bench import ROOT, board, lab_run
 from bench.endpoint import CONNECTIONS, THREADS
 from bench.processes import WORKERS
 from bench.results import DatabaseRun, Row, rows
@@ -34,6 +34,7 @@ SECTIONS = (
     "## 5. Memory",
     "## 6. Job tracking",
     "## 7. Lab simulator",
+    "## 8. The board",
     "## Missed targets and their profiles",
 )
 COLOURS = {"SQLite": "#4c72b0", "PostgreSQL": "#dd8452"}
@@ -72,6 +73,7 @@ def write(
             *_memory(runs, links["memory"]),
             *_job_tracking(runs),
             *_lab(runs),
+            *_board(runs),
             *_misses(runs, table),
         ]
     )
@@ -392,6 +394,36 @@ def _lab(runs: Sequence[DatabaseRun]) -> list[str]:
             f" {lab.checkins / lab.requests:.0%} | {number(lab.wrk.requests_per_second, 'req/s')}"
             f" | {ratio(lab.share)} | {lab.errors} |"
         )
+    return [*lines, ""]
+
+
+def _board(runs: Sequence[DatabaseRun]) -> list[str]:
+    lines = [
+        "## 8. The board",
+        "",
+        "`GET /api/sim/board`, everything `GET /board` shows, read in process, median of many:",
+        f"the same lab at work ({board.ACTIVE} orders in process over {len(board.STATIONS)}",
+        f"stations, every seventh on hold, {board.FLAGGED} more flagged, their check-ins recent)",
+        "with the small table of completed orders behind it and with the large one (completed",
+        "two days ago, each with its completion check-in, every tenth rejected once): two",
+        "databases, timed in alternating rounds, so a busy moment of the machine hits both alike.",
+        "It stays flat because no read touches a completed order: work in process reads the",
+        "partial index of active orders (`ix_orders_active`) and each one's latest check-in by",
+        "the per-order index; the queue its partial index; completions and the latest events a",
+        "15-minute range of the check-ins' time index; rejections a range of the partial index",
+        "of rejected orders (`last_rejected_at`, written by the tracker's batch in its",
+        "rejection statement).",
+        "",
+        "| Database | Orders | Board read |",
+        "| --- | --- | --- |",
+    ]
+    for run in runs:
+        if run.board is None:
+            continue
+        for times in (run.board.small, run.board.big):
+            lines.append(
+                f"| {run.target.label} | {times.orders:,} | {number(times.board_ms, 'ms')} |"
+            )
     return [*lines, ""]
 
 

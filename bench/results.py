@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.board import BoardResult
 from bench.databases import Target
 from bench.endpoint import EndpointResult, Load
 from bench.job_tracking import JobTrackingResult
@@ -26,6 +27,7 @@ RSS_DRIFT = 0.10
 JOB_TRACKING_SHARE = 0.75
 LOOKUP_SPREAD = 0.5
 LAB_SHARE = 0.80
+BOARD_SPREAD = 0.5
 
 
 @dataclass
@@ -40,6 +42,7 @@ class DatabaseRun:
     memory: MemoryResult
     jobs: JobTrackingResult | None = None
     lab: LabResult | None = None
+    board: BoardResult | None = None
     diagnostics: dict[str, Load] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
 
@@ -74,6 +77,7 @@ def rows(run: DatabaseRun) -> list[Row]:
         *_memory_rows(run),
         *_job_tracking_rows(run),
         *_lab_rows(run),
+        *_board_rows(run),
     ]
 
 
@@ -282,6 +286,24 @@ def _lab_rows(run: DatabaseRun) -> list[Row]:
             "the API's check-ins under wrk, same gunicorn, same run",
             f"≥ {LAB_SHARE:.0%} of baseline",
             lab.share >= LAB_SHARE,
+        )
+    ]
+
+
+def _board_rows(run: DatabaseRun) -> list[Row]:
+    if run.board is None:
+        return []
+    small, big = run.board.small, run.board.big
+    return [
+        Row(
+            run.target.label,
+            f"Board data, {big.orders:,} orders",
+            big.board_ms,
+            "ms",
+            small.board_ms,
+            f"the same lab, {small.orders:,} orders",
+            f"within {BOARD_SPREAD:.0%} of baseline",
+            abs(big.board_ms / small.board_ms - 1) <= BOARD_SPREAD,
         )
     ]
 

@@ -19,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_FOLDER = PROJECT_ROOT / "instance"
 DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE_FOLDER / 'rx_jobtracker.sqlite3'}"
 DEFAULT_LAB_FILE = Path(__file__).with_name("lab.toml")
+DEFAULT_SCENARIO_FOLDER = Path(__file__).with_name("scenarios")
 UTC_ZONE = ZoneInfo("UTC")
 
 
@@ -51,6 +52,9 @@ class Settings:
     journal: bool = False
     journal_size: int = 10_000
     tracker_metrics_port: int | None = None
+    # A scenario (its name in the folder) loaded in place of the orders when the API starts.
+    scenario: str | None = None
+    scenario_folder: Path = DEFAULT_SCENARIO_FOLDER
 
     @classmethod
     def load(
@@ -178,6 +182,14 @@ class _EnvSchema(Schema):
         data_key="TRACKER_METRICS_PORT", strict=False, validate=validate.Range(1, 65535)
     )
     journal_size = fields.Integer(data_key="JOURNAL_SIZE", validate=validate.Range(1, 1_000_000))
+    scenario = fields.String(
+        data_key="SCENARIO",
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+            error="Must be a scenario's name: its file's name in SCENARIO_FOLDER without .toml.",
+        ),
+    )
+    scenario_folder = fields.Function(deserialize=Path, data_key="SCENARIO_FOLDER")
 
     @validates("log_format")
     def _known_format(self, value: str, **_: object) -> None:

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Dialect, delete, or_, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Dialect,
+    Table,
+    delete,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -34,7 +44,7 @@ _KNOWN_MESSAGES: dict[str, str] = {
     error.code: error.message
     for error in (OrderNotFound, OrderDeleted, OrderUnvalid, OrderAlreadyCompleted, OrderOnHold)
 }
-_faults = Fault.__table__
+_faults = cast(Table, Fault.__table__)
 # Read on every request while the simulator API is on: built once, only the columns needed.
 _HTTP_FAULTS = (
     select(
@@ -170,7 +180,12 @@ def tracker_fault(session: Session) -> TrackerFault | None:
         .where(Fault.tracker.is_not(None))
         .order_by(Fault.id)
     ).all()
-    faults = [TrackerFault(*row) for row in rows]
+    # `action is not None` is what the WHERE above already ensures; said again for the type.
+    faults = [
+        TrackerFault(fault_id, action, code, message)
+        for fault_id, action, code, message in rows
+        if action is not None
+    ]
     return next((f for f in faults if f.action == PAUSE), faults[0] if faults else None)
 
 

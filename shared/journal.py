@@ -14,6 +14,7 @@ from sqlalchemy import (
     CursorResult,
     Dialect,
     Integer,
+    Table,
     bindparam,
     delete,
     func,
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from shared.db.driver import DriverStatement
 from shared.models import JournalEntry
 
-_journal = JournalEntry.__table__
+_journal = cast(Table, JournalEntry.__table__)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,11 @@ class Order(Base):
     completion_requested_at: Mapped[datetime | None]
     completion_error_code: Mapped[str | None] = mapped_column(String(2))
     completion_error_message: Mapped[str | None] = mapped_column(String(255))
+    # The tracker's last rejection of the order, when and with which code: set by its batch writes
+    # and never cleared (the error above is cleared by the next completion request), so the board
+    # can count rejections by the time they happened.
+    last_rejected_at: Mapped[datetime | None]
+    last_rejection_code: Mapped[str | None] = mapped_column(String(2))
 
     addons: Mapped[list[OrderAddon]] = relationship(
         back_populates="order", cascade="all, delete-orphan", passive_deletes=True
@@ -130,6 +135,23 @@ class Order(Base):
         ),
         # PO lookups (v2 identifiers).
         Index("ix_orders_po_number", "po_number"),
+        # The board's work in process (shared.board): active orders only, so its cost follows the
+        # orders in the lab, not the completed ones behind them.
+        Index(
+            "ix_orders_active",
+            "order_number",
+            "on_hold",
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+        # The board's recent rejections: a range by time, rejected orders only.
+        Index(
+            "ix_orders_last_rejected",
+            "last_rejected_at",
+            "last_rejection_code",
+            sqlite_where=column("last_rejected_at").is_not(None),
+            postgresql_where=column("last_rejected_at").is_not(None),
+        ),
     )
 
 
@@ -159,7 +181,11 @@ class CheckIn(Base):
 
     order: Mapped[Order] = relationship(back_populates="checkins")
 
-    __table_args__ = (Index(None, "order_number", "checked_in_at", "id"),)
+    __table_args__ = (
+        Index(None, "order_number", "checked_in_at", "id"),
+        # The board's recent completions and latest events (shared.board): a range by time.
+        Index(None, "checked_in_at", "station"),
+    )
 
 
 class OrderCount(Base):

@@ -24,6 +24,7 @@ SECTIONS = (
     "## 5. Memory",
     "## 6. Job tracking",
     "## 7. Lab simulator",
+    "## 8. The board",
     "## Missed targets and their profiles",
 )
 # Each figure the issue asks for, by the start of its name in the results table.
@@ -46,6 +47,7 @@ FIGURES = (
     "Status by tray number",
     "Status by PO number",
     "Lab simulator through gunicorn",
+    "Board data",
 )
 POSTGRESQL_FIGURES = (
     "Tracker throughput, 2 processes",

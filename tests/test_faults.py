@@ -329,3 +329,32 @@ def test_a_pause_is_obeyed_by_two_trackers_until_it_is_cleared(
 
         live.wait_until(all_completed, 15, "the orders to be completed once the pause is cleared")
         assert a.process.poll() is None and b.process.poll() is None
+
+
+@pytest.mark.parametrize(
+    ("fault", "details"),
+    [
+        ({"tracker": "reject", "code": "05\n"}, ["code: Must be two digits."]),
+        (
+            {"path": COMPLETE_GLOB, "status": 500, "times": 2**31},
+            ["times: Must be greater than or equal to 1 and less than or equal to 2147483647."],
+        ),
+        ({"path": "/api/v2/\x00", "status": 500}, ["path: Must not contain a NUL character."]),
+    ],
+)
+def test_a_fault_no_database_could_store_answers_400_not_500(
+    client: FlaskClient, fault: dict[str, Any], details: list[str]
+) -> None:
+    assert_body(
+        client.post("/api/sim/faults", json=fault),
+        400,
+        {"error": "Invalid request", "details": details},
+    )
+
+
+def test_clearing_an_id_past_what_the_database_stores_answers_404(client: FlaskClient) -> None:
+    assert_body(
+        client.delete("/api/sim/faults/99999999999999999999"),
+        404,
+        {"error": "No record found", "details": ["Provided: 99999999999999999999"]},
+    )

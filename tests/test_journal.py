@@ -209,3 +209,31 @@ def test_two_gunicorn_workers_write_to_and_read_from_one_journal(
         assert sorted(e["path"] for e in body["requests"]) == sorted(
             f"/api/v2/orders/{n}/complete" for n in range(1, calls + 1)
         )
+
+
+@pytest.mark.parametrize(
+    ("query", "details"),
+    [
+        ("?path=/api%00", ["path: Must not contain a NUL character."]),
+        ("?method=P%00ST", ["method: Must not contain a NUL character."]),
+        (
+            "?since=0001-01-01T00:00:00%2B01:00",
+            ["since: Must be within the years 1 to 9999 in UTC."],
+        ),
+        (
+            "?offset=9223372036854775808",
+            [
+                "offset: Must be greater than or equal to 0 and less than or equal to "
+                "9223372036854775807."
+            ],
+        ),
+    ],
+)
+def test_a_filter_no_database_could_take_answers_400_not_500(
+    client: FlaskClient, query: str, details: list[str]
+) -> None:
+    assert_body(
+        client.get(f"/api/sim/requests{query}"),
+        400,
+        {"error": "Invalid request", "details": details},
+    )

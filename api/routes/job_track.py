@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from api.endpoints import Answer, endpoint
 from api.errors import (
+    API_KEY_REFUSED,
     BODY_TOO_LARGE,
     CHECKIN_REFUSED,
     DATABASE_DOWN,
@@ -77,7 +78,7 @@ ADDON_EXAMPLE = {
         StationListSchema,
         {"Stations": {"total": 1, "stations": [STATION_EXAMPLE]}},
     ),
-    errors=(INVALID_QUERY,),
+    errors=(INVALID_QUERY, API_KEY_REFUSED),
 )
 def stations(query: dict[str, Any]) -> Page[Station]:
     """The lab's stations and operators."""
@@ -92,7 +93,7 @@ def stations(query: dict[str, Any]) -> Page[Station]:
     summary="One station or operator",
     path=StationCodePath,
     ok=Answer(200, "The station.", StationSchema, {"Backside coater": STATION_EXAMPLE}),
-    errors=(no_record("station", "bsc"),),
+    errors=(no_record("station", "bsc"), API_KEY_REFUSED),
 )
 def station(code: str) -> Station:
     """One station or operator, by its case-sensitive code."""
@@ -130,7 +131,14 @@ def station(code: str) -> Station:
             }
         },
     ),
-    errors=(CHECKIN_REFUSED, OPERATOR_NOT_FOUND, INVALID_BODY, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(
+        CHECKIN_REFUSED,
+        OPERATOR_NOT_FOUND,
+        INVALID_BODY,
+        BODY_TOO_LARGE,
+        DATABASE_DOWN,
+        API_KEY_REFUSED,
+    ),
 )
 @transactional(write=True)
 def checkin(session: Session, code: str, body: dict[str, Any]) -> CheckinDone:
@@ -157,7 +165,7 @@ def checkin(session: Session, code: str, body: dict[str, Any]) -> CheckinDone:
     ok=Answer(
         200, "The addons.", AddonListSchema, {"Addons": {"total": 1, "addons": [ADDON_EXAMPLE]}}
     ),
-    errors=(INVALID_QUERY,),
+    errors=(INVALID_QUERY, API_KEY_REFUSED),
 )
 def addons(query: dict[str, Any]) -> Page[Addon]:
     """The lab's addons."""
@@ -172,7 +180,7 @@ def addons(query: dict[str, Any]) -> Page[Addon]:
     summary="One addon with its job-flow flags",
     path=AddonCodePath,
     ok=Answer(200, "The addon.", AddonSchema, {"Anti-reflective": ADDON_EXAMPLE}),
-    errors=(no_record("addon", "ar"),),
+    errors=(no_record("addon", "ar"), API_KEY_REFUSED),
 )
 def addon(code: str) -> Addon:
     """One addon, by its case-sensitive code."""

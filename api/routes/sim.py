@@ -8,9 +8,17 @@ from flask import Blueprint
 from sqlalchemy.orm import Session
 
 from api.endpoints import Answer, endpoint
-from api.errors import BODY_TOO_LARGE, DATABASE_DOWN, INVALID_BODY, NO_RECORD, OURS
+from api.errors import (
+    ADMIN_KEY_REFUSED,
+    BODY_TOO_LARGE,
+    DATABASE_DOWN,
+    INVALID_BODY,
+    NO_RECORD,
+    OURS,
+)
 from api.runtime import runtime, transactional
 from api.schemas import (
+    BoardSchema,
     CheckInSchema,
     NewOrderSchema,
     OrderChangesSchema,
@@ -20,6 +28,7 @@ from api.schemas import (
     TrackerStatusSchema,
 )
 from shared import simulation
+from shared.board import Board, read_board
 from shared.domain.clock import local_date, utcnow
 from shared.heartbeats import TrackerStatus, tracker_status
 from shared.models import Order
@@ -46,7 +55,7 @@ def _state(session: Session, order: Order) -> OrderState:
     "Bodies are read as JSON whatever their Content-Type; an empty body counts as `{}`.",
     body=NewOrderSchema,
     ok=Answer(201, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, BODY_TOO_LARGE, DATABASE_DOWN),
 )
 @transactional(write=True)
 def create_order(session: Session, body: dict[str, Any]) -> OrderState:
@@ -73,7 +82,7 @@ def create_order(session: Session, body: dict[str, Any]) -> OrderState:
     path=OrderNumberPath,
     body=OrderChangesSchema,
     ok=Answer(200, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
 )
 @transactional(write=True)
 def update_order(session: Session, order_identifier: str, body: dict[str, Any]) -> OrderState:
@@ -93,7 +102,7 @@ def update_order(session: Session, order_identifier: str, body: dict[str, Any]) 
     path=OrderNumberPath,
     body=CheckInSchema,
     ok=Answer(201, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
 )
 @transactional(write=True)
 def record_checkin(session: Session, order_identifier: str, body: dict[str, Any]) -> OrderState:
@@ -122,7 +131,7 @@ def record_checkin(session: Session, order_identifier: str, body: dict[str, Any]
         ResetSchema,
         {"Two orders deleted": {"message": "Successful", "ordersDeleted": 2}},
     ),
-    errors=(DATABASE_DOWN,),
+    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def reset(session: Session) -> dict[str, int]:
@@ -137,7 +146,8 @@ def reset(session: Session) -> dict[str, int]:
     tag=TAG,
     summary="Whether a Job Tracker is running",
     description=SIM + "Running means a heartbeat within three of its poll intervals and no clean "
-    "stop since; `pending` counts the flagged orders waiting for it.",
+    "stop since; `pending` counts the flagged orders waiting for it. Open even with "
+    "`SIM_ADMIN_KEY` set: it holds no client data.",
     ok=Answer(
         200,
         "The Job Tracker's state.",
@@ -156,3 +166,58 @@ def reset(session: Session) -> dict[str, int]:
 def tracker(session: Session) -> TrackerStatus:
     """Whether a Job Tracker is running, its last heartbeat, and how many orders wait."""
     return tracker_status(session, utcnow())
+
+
+BOARD_EXAMPLE = {
+    "generatedAt": "2026-11-27T17:26:21.123Z",
+    "windowMinutes": 15,
+    "stations": [
+        {"code": "GEN", "desc": "GEN-LOH GENERATOR", "wip": 3, "onHold": 1},
+        {"code": "BSC", "desc": "BACKSIDE COATER", "wip": 2, "onHold": 0},
+    ],
+    "notStarted": 1,
+    "active": 6,
+    "onHold": 1,
+    "flagged": 2,
+    "oldestFlag": "2026-11-27T17:26:20.000Z",
+    "trackerRunning": True,
+    "lastHeartbeat": "2026-11-27T17:26:19.500Z",
+    "completed": 14,
+    "rejected": 1,
+    "rejectedByCode": [{"code": "20", "count": 1}],
+    "events": [
+        {
+            "time": "2026-11-27T17:26:21.001Z",
+            "kind": "completed",
+            "orderNumber": "33719",
+            "station": "CMP",
+            "code": None,
+        },
+        {
+            "time": "2026-11-27T17:26:20.500Z",
+            "kind": "rejected",
+            "orderNumber": "33720",
+            "station": None,
+            "code": "20",
+        },
+    ],
+}
+
+
+@endpoint(
+    sim,
+    "GET",
+    "/board",
+    tag=TAG,
+    summary="The lab board's figures",
+    description=SIM + "What `GET /board` shows, in one answer: work in process per station in "
+    "flow order, orders not yet started, on hold and flagged, whether a Job Tracker runs, "
+    "completions and rejections by code in the last `windowMinutes`, the latest events. Its cost "
+    "follows the orders in the lab, not the completed ones.",
+    ok=Answer(200, "The board.", BoardSchema, {"A lab at work": BOARD_EXAMPLE}),
+    errors=(DATABASE_DOWN,),
+)
+@transactional(write=False)
+def board_data(session: Session) -> Board:
+    """Everything the lab board shows."""
+    return read_board(session, runtime().lab, utcnow())

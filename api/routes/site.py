@@ -16,7 +16,7 @@ from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import NotFound
 
 from api.endpoints import HTML, Answer, endpoint
-from api.errors import OURS
+from api.errors import API_KEY_REFUSED, OURS
 from api.runtime import runtime
 
 site = Blueprint("site", __name__)
@@ -127,6 +127,7 @@ def readme() -> Response:
     summary="The API documentation (Swagger UI)",
     description=OURS + "Swagger UI on this document, served from the installed package.",
     ok=Answer(200, "An HTML page.", content_type=HTML),
+    errors=(API_KEY_REFUSED,),
 )
 def docs() -> Response:
     """Swagger UI, every asset from this server."""
@@ -150,6 +151,7 @@ def docs() -> Response:
     summary="This OpenAPI document",
     description=OURS + "generated from the same declarations that route and validate requests.",
     ok=Answer(200, "The OpenAPI 3.0 document."),
+    errors=(API_KEY_REFUSED,),
 )
 def openapi_document() -> dict[str, Any]:
     """The document of every endpoint the app serves."""

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.endpoints import Answer, endpoint
 from api.errors import (
+    API_KEY_REFUSED,
     CANCEL_REFUSED,
     CANCELLED_STATUS,
     COMPLETION_REFUSED,
@@ -19,6 +20,7 @@ from api.errors import (
     ORDER_CONTENDED,
     ORDER_NOT_FOUND,
     OURS,
+    TRACKER_NOT_RUNNING,
 )
 from api.metrics import count_completion
 from api.runtime import autocommitting, require_tracker, runtime, transactional
@@ -90,6 +92,8 @@ STATUS_EXAMPLE = {
     errors=(
         ORDER_NOT_FOUND,
         COMPLETION_REFUSED,
+        API_KEY_REFUSED,
+        TRACKER_NOT_RUNNING,
         ORDER_CONTENDED,
         DATABASE_DOWN,
     ),
@@ -120,7 +124,7 @@ def complete_order(connection: Connection, order_identifier: str) -> dict[str, i
     "tracker last refused to complete it).",
     path=OrderAnyIdentifierPath,
     ok=Answer(200, "The order's status.", OrderStatusSchema, {"In coating": STATUS_EXAMPLE}),
-    errors=(CANCELLED_STATUS, NO_RECORD, DATABASE_DOWN),
+    errors=(CANCELLED_STATUS, NO_RECORD, API_KEY_REFUSED, DATABASE_DOWN),
 )
 @autocommitting
 def order_status(connection: Connection, order_identifier: str) -> OrderState:
@@ -173,7 +177,7 @@ OURS_ORDER = (
     ok=Answer(
         200, "The orders.", OrderListSchema, {"Orders": {"total": 1, "orders": [ORDER_EXAMPLE]}}
     ),
-    errors=(INVALID_QUERY, DATABASE_DOWN),
+    errors=(INVALID_QUERY, API_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=False)
 def orders(session: Session, query: dict[str, Any]) -> OrderPage:
@@ -190,7 +194,7 @@ def orders(session: Session, query: dict[str, Any]) -> OrderPage:
     description="Its status representation's fields, its job type, dates and addons." + OURS_ORDER,
     path=OrderAnyIdentifierPath,
     ok=Answer(200, "The order.", OrderSchema, {"In coating": ORDER_EXAMPLE}),
-    errors=(NO_RECORD, DATABASE_DOWN),
+    errors=(NO_RECORD, API_KEY_REFUSED, DATABASE_DOWN),
 )
 @autocommitting
 def order(connection: Connection, order_identifier: str) -> OrderDetails:
@@ -233,7 +237,7 @@ def order(connection: Connection, order_identifier: str) -> OrderDetails:
             }
         },
     ),
-    errors=(NO_RECORD, DATABASE_DOWN),
+    errors=(NO_RECORD, API_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=False)
 def history(session: Session, order_identifier: str) -> OrderHistory:
@@ -273,7 +277,7 @@ def history(session: Session, order_identifier: str) -> OrderHistory:
             },
         },
     ),
-    errors=(CANCEL_REFUSED, NO_RECORD, INVALID_QUERY, DATABASE_DOWN),
+    errors=(CANCEL_REFUSED, NO_RECORD, INVALID_QUERY, API_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def cancel(session: Session, order_identifier: str, query: dict[str, Any]) -> CancelDone:

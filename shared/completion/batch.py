@@ -196,6 +196,8 @@ class _Writes:
                     completion_requested_at=None,
                     completion_error_code=code,
                     completion_error_message=message,
+                    last_rejected_at=self.now,
+                    last_rejection_code=code,
                 )
             )
 

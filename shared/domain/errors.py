@@ -72,6 +72,15 @@ class InvalidInput(DomainError):
         super().__init__(f"{field}: {message}")
 
 
+class ScenarioInvalid(DomainError):
+    """A scenario or snapshot the lab cannot hold: each problem is `entry: message`, the entry
+    named by its path in the file (`orders.3.addons.0`)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
 class OrderNumberTaken(InvalidInput):
     def __init__(self, order_number: int) -> None:
         super().__init__("orderNumber", f"Order {order_number} already exists.")

@@ -1,0 +1,222 @@
+"""The lab board in a real browser (Debian's chromium, through selenium and chromium-driver),
+against a live run_api.py and run_tracker.py while orders move through the v2 endpoints.
+
+`BOARD_SCREENSHOT=docs/board.png` keeps a screenshot of the board mid-run (how docs/board.png
+is made). Without a browser the test is skipped, except with `CI=true`, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service as DriverService
+from selenium.webdriver.common.by import By
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from scripts import live
+from shared.models import CheckIn, Order
+
+BROWSER = "/usr/bin/chromium"
+PAGE_WAIT = 15.0
+# Orders the test creates: a code for each, (addons, the v2 check-ins it makes).
+ROUTES: list[tuple[list[str], list[str]]] = [
+    ([], ["REC"]),
+    ([], ["REC", "PICK"]),
+    ([], ["REC", "PICK", "BLK"]),
+    ([], ["REC", "PICK", "BLK", "GEN"]),
+    (["BSC"], ["REC", "PICK", "BLK", "GEN", "BSC"]),
+    (["AR"], ["REC", "PICK", "BLK", "GEN", "CLN", "AR1"]),
+    ([], ["REC", "PICK", "BLK", "GEN", "FIN"]),
+    ([], ["REC", "PICK", "BLK", "GEN", "FIN", "SPL", "DBK", "LM"]),
+    ([], ["REC", "PICK", "BLK", "GEN", "FIN", "SPL", "DBK", "LM", "TRC", "EDG"]),
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not (Path(BROWSER).exists() and Path(driver_path).exists()):
+        message = f"needs {BROWSER} and chromedriver (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    options = webdriver.ChromeOptions()
+    options.binary_location = BROWSER
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1920,1080")  # a wall screen
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=DriverService(driver_path))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def call(api: live.Api, method: str, path: str, body: Any = None, status: int = 201) -> Any:
+    answer, payload = api.call(method, path, body)
+    assert answer == status, (method, path, payload)
+    return payload
+
+
+def start_orders(api: live.Api, routes: list[tuple[list[str], list[str]]]) -> list[str]:
+    """Create the orders (Valid, not yet in the lab), then check each in through its route."""
+    numbers = []
+    for addons, stations in routes:
+        order = call(api, "POST", "/api/sim/orders", {"status": "V", "addons": addons})
+        numbers.append(order["orderNumber"])
+        for station in stations:
+            body = {"orderIdentifier": order["orderNumber"]}
+            call(api, "POST", f"/api/v2/job_track/stations/{station}", body)
+    return numbers
+
+
+def shown(driver: webdriver.Chrome) -> dict[str, Any] | None:
+    """What the board shows now: its tiles, and each station's work in process (None before its
+    first answer, or when it redraws as it is read)."""
+    if not driver.find_element(By.TAG_NAME, "body").get_attribute("data-generated-at"):
+        return None
+    try:
+        return _figures(driver)
+    except StaleElementReferenceException:
+        return None
+
+
+def _figures(driver: webdriver.Chrome) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        name: int(driver.find_element(By.ID, name).text)
+        for name in ("active", "not-started", "on-hold", "flagged", "completed", "rejected")
+    }
+    rows = driver.find_elements(By.CSS_SELECTOR, "#stations .station")
+    figures["stations"] = {
+        row.get_attribute("data-station"): int(row.find_element(By.CLASS_NAME, "wip").text)
+        for row in rows
+        if row.find_element(By.CLASS_NAME, "wip").text != "0"
+    }
+    return figures
+
+
+def in_database(session_factory: sessionmaker[Session]) -> dict[str, Any]:
+    """The same figures, counted straight from the tables."""
+    since = datetime.now(UTC) - timedelta(minutes=15)
+    active = and_(Order.status != "C", Order.deleted.is_(False))
+    latest = (
+        select(CheckIn.station)
+        .where(CheckIn.order_number == Order.order_number)
+        .order_by(CheckIn.checked_in_at.desc(), CheckIn.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    with session_factory() as session:
+
+        def count(*where: Any) -> int:
+            return session.execute(
+                select(func.count(Order.order_number)).where(*where)
+            ).scalar_one()
+
+        at = session.execute(select(latest, func.count()).where(active).group_by(latest)).all()
+        completed = session.execute(
+            select(func.count()).where(CheckIn.station == "CMP", CheckIn.checked_in_at >= since)
+        ).scalar_one()
+        return {
+            "active": count(active),
+            "not-started": dict(at).get(None, 0),
+            "on-hold": count(active, Order.on_hold.is_(True)),
+            "flagged": count(Order.completion_requested_at.is_not(None)),
+            "completed": completed,
+            "rejected": count(Order.last_rejected_at >= since),
+            "stations": {station: n for station, n in at if station is not None},
+        }
+
+
+def board_matches(
+    driver: webdriver.Chrome, session_factory: sessionmaker[Session]
+) -> dict[str, Any] | None:
+    now = shown(driver)
+    return now if now is not None and now == in_database(session_factory) else None
+
+
+def tracker_beat(api: live.Api) -> str:
+    return str(call(api, "GET", "/api/sim/tracker", status=200)["lastHeartbeat"])
+
+
+def wait_for_beats(api: live.Api, beats: int) -> None:
+    """Until the tracker has written `beats` more heartbeats."""
+    for _ in range(beats):
+        last = tracker_beat(api)
+        live.wait_until(
+            lambda last=last: tracker_beat(api) != last or None,
+            PAGE_WAIT,
+            "a new heartbeat",
+        )
+
+
+@pytest.mark.e2e
+def test_the_board_shows_the_lab_live_in_a_browser_and_agrees_with_the_database(
+    browser: webdriver.Chrome,
+    database_url: str,
+    session_factory: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    with (
+        live.run_api(database_url, tmp_path) as api,
+        live.run_tracker(database_url, tmp_path, tracker_interval=0.2),
+    ):
+        live.wait_until(
+            lambda: call(api, "GET", "/api/sim/tracker", status=200)["running"] or None,
+            PAGE_WAIT,
+            "the tracker's first heartbeat",
+        )
+        browser.get(api.base_url + "/board")
+        assert browser.title == "Lab board"
+        first = live.wait_until(
+            lambda: board_matches(browser, session_factory), PAGE_WAIT, "the empty board"
+        )
+        assert first["active"] == 0
+
+        numbers = start_orders(api, ROUTES * 3)
+        held = numbers[0]
+        call(api, "PATCH", f"/api/sim/orders/{held}", {"onHold": True}, status=200)
+        busy = live.wait_until(
+            lambda: board_matches(browser, session_factory), PAGE_WAIT, "the lab at work"
+        )
+        assert (busy["active"], busy["on-hold"], busy["stations"]["GEN"]) == (27, 1, 3)
+
+        # Three completed by the tracker; one rejected by it (held after its flag, while a
+        # tracker fault paused the queue); one refused by the API (it never passed MIR).
+        for number in numbers[1:4]:
+            call(api, "POST", f"/api/v2/orders/{number}/complete")
+        fault = call(api, "POST", "/api/sim/faults", {"tracker": "pause"})
+        wait_for_beats(api, 2)  # the second beat's poll has surely read the pause
+        call(api, "POST", f"/api/v2/orders/{numbers[6]}/complete")
+        call(api, "PATCH", f"/api/sim/orders/{numbers[6]}", {"onHold": True}, status=200)
+        call(api, "DELETE", f"/api/sim/faults/{fault['id']}", status=200)
+        (mirror,) = start_orders(api, [(["MIR"], ["REC"])])
+        call(api, "POST", f"/api/v2/orders/{mirror}/complete", status=400)
+
+        after = live.wait_until(
+            lambda: (now := board_matches(browser, session_factory)) and now["rejected"] and now,
+            PAGE_WAIT,
+            "the completions and the rejection on the board",
+        )
+        assert (after["completed"], after["rejected"], after["flagged"]) == (3, 1, 0)
+        assert (after["active"], after["on-hold"]) == (25, 2)
+        assert browser.find_element(By.ID, "tracker").text.startswith("Job Tracker running")
+        assert browser.find_element(By.ID, "rejected-by-code").text == "05: 1"
+        events = browser.find_element(By.ID, "events").text
+        assert f"#{numbers[6]} rejected, code 05" in events
+        assert f"#{numbers[3]} completed" in events
+
+        if os.environ.get("BOARD_SCREENSHOT"):
+            browser.save_screenshot(os.environ["BOARD_SCREENSHOT"])
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
