@@ -44,7 +44,10 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     if not logging.getLogger().handlers:  # under gunicorn, which does not call config.startup
         configure_logging("api", level=settings.log_level, log_format=settings.log_format)
     lab = lab or load_lab(settings.lab_file)
-    engine = make_engine(settings.database_url, timeout=settings.database_timeout)
+    pool_size = settings.database_pool_size
+    engine = make_engine(
+        settings.database_url, timeout=settings.database_timeout, pool_size=pool_size
+    )
     schema.prepare(engine)
 
     app = Flask(__name__)
@@ -54,7 +57,10 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     app.json = json
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     autocommit_engine = make_engine(
-        settings.database_url, timeout=settings.database_timeout, autocommit=True
+        settings.database_url,
+        timeout=settings.database_timeout,
+        autocommit=True,
+        pool_size=pool_size,
     )
     app.extensions[EXTENSION] = Runtime(
         settings, lab, engine, make_session_factory(engine), autocommit_engine

@@ -10,10 +10,11 @@ code) are served by each tracker (TRACKER_METRICS_PORT, tracker.metrics).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.endpoints import Answer, endpoint
 from api.errors import OURS
+from api.observability import REQUEST_STARTED
 from api.runtime import runtime
 from shared.db.engine import transaction
 from shared.domain.clock import utcnow
@@ -60,28 +62,37 @@ UNMATCHED = "unmatched"
 
 
 def register_metrics(app: Flask) -> None:
-    """Count and time every request."""
-
-    @app.before_request
-    def _start_clock() -> None:
-        g.metrics_started = time.perf_counter()
+    """Count and time every request, from the start api.observability notes (register that
+    first)."""
 
     @app.after_request
     def _count(response: Response) -> Response:
-        started = g.get("metrics_started")
+        started = g.get(REQUEST_STARTED)
         if started is not None:
             route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-            REQUESTS.labels(route, str(response.status_code)).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
+            count, time_taken = _series(route, response.status_code)
+            count()
+            time_taken(time.perf_counter() - started)
         return response
+
+
+@functools.cache
+def _series(route: str, status: int) -> tuple[Callable[[], None], Callable[[float], None]]:
+    """The request counter's and the latency histogram's series for a route and status, looked
+    up once: the routes are ours, the statuses few, so the cache stays small."""
+    return REQUESTS.labels(route, str(status)).inc, LATENCY.labels(route).observe
 
 
 def count_completion(refused_with: str | None = None) -> None:
     """Note a completion call's answer: accepted, or refused with Rx-Universe's code."""
+    _completion_series(refused_with)()
+
+
+@functools.cache
+def _completion_series(refused_with: str | None) -> Callable[[], None]:
     if refused_with is None:
-        COMPLETION_CALLS.labels("accepted", "").inc()
-    else:
-        COMPLETION_CALLS.labels("refused", refused_with).inc()
+        return COMPLETION_CALLS.labels("accepted", "").inc
+    return COMPLETION_CALLS.labels("refused", refused_with).inc
 
 
 @endpoint(

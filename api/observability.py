@@ -17,6 +17,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # What a client's id may look like to be kept: anything else (too long, control characters that
 # could forge a log line) is replaced by one of ours.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+# Where a request's start (time.perf_counter) is kept, for the access line and for api.metrics.
+REQUEST_STARTED = "request_started"
 access_log = logging.getLogger("api.access")
 
 
@@ -27,9 +29,10 @@ def register_request_ids(app: Flask, settings: Settings) -> None:
     @app.before_request
     def _take_id() -> None:
         given = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = given if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
-        g.request_token = REQUEST_ID.set(g.request_id)
-        g.request_started = time.perf_counter()
+        request_id = given if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
+        g.request_id = request_id
+        g.request_token = REQUEST_ID.set(request_id)
+        setattr(g, REQUEST_STARTED, time.perf_counter())
 
     @app.after_request
     def _echo_id(response: Response) -> Response:
@@ -50,7 +53,7 @@ def register_request_ids(app: Flask, settings: Settings) -> None:
 def _log_request(response: Response) -> None:
     """The access line for JSON logs, with the request id (text logs carry none: a line per
     request costs the hot path, and waitress and gunicorn write their own only when asked)."""
-    millis = round((time.perf_counter() - g.request_started) * 1000, 3)
+    millis = round((time.perf_counter() - g.get(REQUEST_STARTED)) * 1000, 3)
     access_log.info(
         "%s %s %d",
         request.method,

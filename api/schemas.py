@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from shared.domain.codes import JobType, OrderStatus
-from shared.orders import OrderState
+from shared.orders import CompletionError, OrderDetails, OrderState
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -228,6 +228,53 @@ class OrderStatusSchema(Schema):
             "complete the order (cleared when it is flagged again); null if it did not."
         },
     )
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        """The fields above, written out by hand (`status_body`): marshmallow's own dump took a
+        third of the status read's time. tests/test_schemas.py holds the two equal."""
+        if many or self.many or self.only or self.exclude:
+            return super().dump(obj, many=many)
+        return status_body(obj)
+
+
+def status_body(state: OrderState) -> dict[str, Any]:
+    """What OrderStatusSchema's fields dump, key for key."""
+    station = state.current_station
+    return {
+        "orderNumber": _text(state.order_number),
+        "trayNumber": _text(state.tray_number),
+        "poNumber": _text(state.po_number),
+        "status": _text(state.status),
+        "statusDesc": STATUS_DESCRIPTIONS.get(state.status, "Other"),
+        "onHold": _bool(state.on_hold),
+        "unvalidMessage": _text(state.unvalid_message),
+        "calculationDesc": calculation_description(state.rt_calculated, state.lt_calculated),
+        "rtCalculated": _bool(state.rt_calculated),
+        "ltCalculated": _bool(state.lt_calculated),
+        "currentStation": None if station is None else station.code,
+        "currentStationDesc": None if station is None else station.description,
+        "currentStationCustomerDesc": None if station is None else station.customer_description,
+        "currentStationDateTime": None if station is None else utc_millis(station.checked_in_at),
+        "pendingCompletion": _bool(state.pending_completion),
+        "completionError": _completion_error(state.completion_error),
+    }
+
+
+def _text(value: Any) -> str | None:
+    """As fields.String dumps."""
+    return None if value is None else str(value)
+
+
+def _bool(value: Any) -> bool | None:
+    """As fields.Boolean dumps a bool (or None)."""
+    return None if value is None else bool(value)
+
+
+def _completion_error(error: CompletionError | None) -> dict[str, Any] | None:
+    """As fields.Nested(CompletionErrorSchema) dumps."""
+    if error is None:
+        return None
+    return {"code": _text(error.code), "message": _text(error.message)}
 
 
 def _station(state: OrderState, attribute: str) -> str | None:
@@ -465,6 +512,49 @@ class OrderSchema(Schema):
             "complete the order (cleared when it is flagged again); null if it did not."
         },
     )
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        """The fields above, written out by hand (`order_body`), as OrderStatusSchema's are."""
+        if many or self.many or self.only or self.exclude:
+            return super().dump(obj, many=many)
+        return order_body(obj)
+
+
+def order_body(details: OrderDetails) -> dict[str, Any]:
+    """What OrderSchema's fields dump, key for key."""
+    state = details.state
+    station = state.current_station
+    return {
+        "orderNumber": _text(state.order_number),
+        "trayNumber": _text(state.tray_number),
+        "poNumber": _text(state.po_number),
+        "jobType": _text(details.job_type),
+        "jobTypeDesc": JOB_TYPE_DESCRIPTIONS[details.job_type],
+        "status": _text(state.status),
+        "statusDesc": STATUS_DESCRIPTIONS.get(state.status, "Other"),
+        "onHold": _bool(state.on_hold),
+        "unvalidMessage": _text(state.unvalid_message),
+        "calculationDesc": calculation_description(state.rt_calculated, state.lt_calculated),
+        "rtCalculated": _bool(state.rt_calculated),
+        "ltCalculated": _bool(state.lt_calculated),
+        "dateOrdered": _date(details.date_ordered),
+        "dateCompleted": _date(details.date_completed),
+        "currentStation": None if station is None else station.code,
+        "currentStationDesc": None if station is None else station.description,
+        "currentStationCustomerDesc": None if station is None else station.customer_description,
+        "currentStationDateTime": None if station is None else utc_millis(station.checked_in_at),
+        "arCode": _text(details.ar_code),
+        "arDesc": _text(details.ar_description),
+        "addons": [{"code": _text(a.code), "desc": _text(a.description)} for a in details.addons],
+        "deleted": _bool(details.deleted),
+        "pendingCompletion": _bool(state.pending_completion),
+        "completionError": _completion_error(state.completion_error),
+    }
+
+
+def _date(value: date | None) -> str | None:
+    """As fields.Date dumps."""
+    return None if value is None else value.isoformat()
 
 
 class OrderListSchema(Schema):

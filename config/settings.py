@@ -35,6 +35,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 4567
     database_timeout: float = 10.0
+    # Connections an API process keeps open per engine: as many as requests it serves at once
+    # (gunicorn.conf.py's threads), so that none is opened and closed again on each request.
+    database_pool_size: int = 32
     tracker_interval: float = 5.0
     tracker_batch_size: int = 1000
     tracker_id: str | None = None
@@ -153,6 +156,9 @@ class _EnvSchema(Schema):
         data_key="DATABASE_TIMEOUT",
         validate=validate.Range(min=0, max=3600, min_inclusive=False),
         allow_nan=False,
+    )
+    database_pool_size = fields.Integer(
+        data_key="DATABASE_POOL_SIZE", strict=False, validate=validate.Range(1, 1000)
     )
     tracker_interval = fields.Float(
         data_key="TRACKER_INTERVAL",

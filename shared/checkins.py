@@ -7,8 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, cast
 
-from sqlalchemy import BigInteger, Dialect, String, Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Dialect,
+    String,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 
 from shared.completion.facts import FACT_COLUMNS, to_facts
 from shared.db.driver import DriverStatement
@@ -67,7 +76,7 @@ def _statements(dialect: Dialect) -> _Statements:
 
 
 def check_in(
-    session: Session,
+    connection: Connection,
     lab: Lab,
     *,
     station_code: str,
@@ -76,6 +85,7 @@ def check_in(
     now: datetime,
 ) -> CheckinDone:
     """Check the order `identifier` names in at `station_code`; a Valid order goes in Process.
+    Run in a write transaction on `connection` (shared.db.engine.driver_transaction).
 
     Checked in Rx-Universe's order: the station, the order, the operator, then the order's state
     and job flow. The order's facts are read with its row locked (PostgreSQL; SQLite's write
@@ -85,11 +95,10 @@ def check_in(
     """
     station = checkin_station(lab, station_code)
     try:
-        found = find_row(session.connection(), identifier)
+        found = find_row(connection, identifier)
     except RecordNotFound:
         raise CheckinOrderNotFound() from None
     check_operator(lab, station, operator)
-    connection = session.connection()
     statements = _statements(connection.dialect)
     rows = statements.read_locked.fetch(connection, number=found.order_number)
     if not rows:  # removed between the two statements

@@ -173,7 +173,7 @@ def test_the_sql_checks_give_the_python_checks_answer_on_every_kind_of_order(
     autocommit = make_engine(settings.database_url, autocommit=True)
     try:
         with autocommit.connect() as connection:
-            flagged = {n for n in python if flag.fetch(connection, number=n, now=now)}
+            flagged = {n for n in python if flag.count(connection, number=n, now=now)}
     finally:
         autocommit.dispose()
     wrongly_flagged = sorted(flagged - {n for n, passes in python.items() if passes})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,66 @@ def test_with_the_simulator_api_off_no_fault_is_looked_for(make_client: Any) -> 
     set_fault(on, path=COMPLETE_GLOB, status=500)
     off = make_client(sim_api=False)  # the same database
     assert_body(off.post("/api/v2/orders/1/complete"), 404, NOT_FOUND)
+
+
+def test_a_fault_set_through_another_api_process_applies_at_its_next_call(
+    make_client: Any,
+) -> None:
+    """Each app stands for a process (gunicorn worker): the first has found no fault and stopped
+    reading the table; the fault set through the second reaches it all the same."""
+    first, second = make_client(), make_client()
+    assert_body(first.post("/api/v2/orders/1/complete"), 404, NOT_FOUND)
+    set_fault(second, path=COMPLETE_GLOB, status=503, times=1)
+    assert first.post("/api/v2/orders/1/complete").status_code == 503
+    assert_body(first.post("/api/v2/orders/1/complete"), 404, NOT_FOUND)
+
+
+class FakeClock:
+    """time.monotonic and time.sleep for api.fault_watch, on a clock that moves when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_with_no_fault_set_the_table_is_read_once_a_tenth_of_a_second(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fault check costs no query while no fault is set, but for one read a tenth of a
+    second; a fault set makes every call read the table, until it is spent."""
+    # importlib: the name api.faults is the faults blueprint, api/__init__.py imports it so.
+    fault_check = importlib.import_module("api.faults")
+    clock = FakeClock()
+    monkeypatch.setattr(importlib.import_module("api.fault_watch"), "time", clock)
+    reads: list[float] = []
+    real = fault_check.http_faults
+
+    def counted(connection: Any) -> list[faults.HttpFault]:
+        reads.append(clock.now)
+        return real(connection)
+
+    monkeypatch.setattr(fault_check, "http_faults", counted)
+    for _ in range(3):
+        client.post("/api/v2/orders/1/complete")
+    assert len(reads) == 1  # the first call found the table empty
+    clock.now += 0.099
+    client.post("/api/v2/orders/1/complete")
+    assert len(reads) == 1
+    clock.now += 0.001
+    client.post("/api/v2/orders/1/complete")
+    assert len(reads) == 2  # a tenth of a second on: read again
+    set_fault(client, path="/api/v2/orders/*/status", status=500, times=1)
+    assert client.post("/api/v2/orders/1/complete").status_code == 404
+    assert len(reads) == 3  # a fault is set: read at once, and it is still there
+    assert client.get("/api/v2/orders/1/status").status_code == 500
+    client.post("/api/v2/orders/1/complete")
+    client.post("/api/v2/orders/1/complete")
+    assert len(reads) == 5  # the spent fault's table read once more, found empty, then no more
 
 
 # ---- tracker faults ----------------------------------------------------------------------

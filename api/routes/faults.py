@@ -16,6 +16,7 @@ from api.errors import (
     NO_FAULT,
     OURS,
 )
+from api.faults import fault_watch
 from api.ops_schemas import (
     MAX_ID,
     FaultIdPath,
@@ -24,8 +25,9 @@ from api.ops_schemas import (
     FaultsClearedSchema,
     NewFaultSchema,
 )
-from api.runtime import transactional
+from api.runtime import runtime, transactional
 from shared import faults as shared_faults
+from shared.db.engine import transaction
 from shared.domain.clock import utcnow
 from shared.domain.errors import RecordNotFound
 from shared.models import Fault
@@ -75,10 +77,13 @@ CLEARED = {"message": "Successful", "faultsDeleted": 1}
     ),
     errors=(INVALID_FAULT, ADMIN_KEY_REFUSED, BODY_TOO_LARGE, DATABASE_DOWN),
 )
-@transactional(write=True)
-def set_fault(session: Session, body: dict[str, Any]) -> Fault:
-    """Set an HTTP or a tracker fault; every worker and tracker obeys it from now on."""
-    return shared_faults.add_fault(session, utcnow(), **body)
+def set_fault(body: dict[str, Any]) -> Fault:
+    """Set an HTTP or a tracker fault; every worker and tracker obeys it from the answer on
+    (api.fault_watch says why the answer waits a tenth of a second)."""
+    with transaction(runtime().session_factory) as session:
+        fault = shared_faults.add_fault(session, utcnow(), **body)
+    fault_watch().fault_committed()
+    return fault
 
 
 @endpoint(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from api.endpoints import Answer, endpoint
 from api.errors import (
@@ -18,7 +18,7 @@ from api.errors import (
     OPERATOR_NOT_FOUND,
     no_record,
 )
-from api.runtime import runtime, transactional
+from api.runtime import driver_transactional, runtime
 from api.schemas import (
     AddonCodePath,
     AddonListSchema,
@@ -140,11 +140,11 @@ def station(code: str) -> Station:
         API_KEY_REFUSED,
     ),
 )
-@transactional(write=True)
-def checkin(session: Session, code: str, body: dict[str, Any]) -> CheckinDone:
+@driver_transactional
+def checkin(connection: Connection, code: str, body: dict[str, Any]) -> CheckinDone:
     """Check an order in at a station, verified."""
     return check_in(
-        session,
+        connection,
         runtime().lab,
         station_code=code,
         identifier=body["order_identifier"],

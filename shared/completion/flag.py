@@ -50,7 +50,7 @@ def request_completion(connection: Connection, identifier: str, lab: Lab, now: d
     if number is None:
         raise OrderNotFound()
     statements = _completion_statements(connection.dialect, lab)
-    if statements.flag_if_completable.fetch(connection, number=number, now=now):
+    if statements.flag_if_completable.count(connection, number=number, now=now):
         return number
     for _ in range(FLAG_ATTEMPTS):
         rows = statements.read_facts.fetch(connection, number=number)
@@ -60,7 +60,7 @@ def request_completion(connection: Connection, identifier: str, lab: Lab, now: d
         check_completable(to_facts(row), lab)
         if row.completion_requested_at is not None:
             return number  # flagged already, and still completable: the repeat is a success
-        flagged = statements.flag_if_unchanged.fetch(
+        flagged = statements.flag_if_unchanged.count(
             connection, number=number, now=now, **unchanged_parameters(row)
         )
         if flagged:
@@ -86,8 +86,12 @@ def _completion_statements(dialect: Dialect, lab: Lab) -> _CompletionStatements:
 
 
 def _flag(dialect: str, guard: ColumnElement[bool]) -> ClauseElement:
-    """The flag, set where `guard` holds, returning a row when set; on PostgreSQL it also
-    announces the flag, in the same statement, so the announcement goes out when it commits."""
+    """The flag, set where `guard` holds (run with `count`: 1 when set); on PostgreSQL it also
+    announces the flag, in the same statement, so the announcement goes out when it commits.
+
+    No RETURNING on SQLite: there the statement would hold the write lock until its row was read,
+    which waits for the GIL under a threaded server, and every other writer would sleep in
+    SQLite's busy handler meanwhile (docs/benchmarks.md)."""
     flag = (
         update(_orders)
         .where(
@@ -100,9 +104,8 @@ def _flag(dialect: str, guard: ColumnElement[bool]) -> ClauseElement:
             completion_error_code=None,
             completion_error_message=None,
         )
-        .returning(_orders.c.order_number)
     )
     if dialect != "postgresql":
         return flag
-    flagged = flag.cte("flagged")
+    flagged = flag.returning(_orders.c.order_number).cte("flagged")
     return select(func.pg_notify(FLAGGED_CHANNEL, "")).select_from(flagged)

@@ -69,6 +69,32 @@ class DriverStatement:
         A driver error is raised as SQLAlchemy would raise it, and a lost connection is
         invalidated as SQLAlchemy would, so callers and error handlers see no difference.
         """
+        # Known from the statement: asking the cursor (description) costs psycopg more than the
+        # fetch.
+        raw, _ = self._execute(connection, parameters, lambda cursor: cursor.fetchall())
+        if self.row is None:
+            return []
+        return [
+            self.row(*(p(v) if p else v for p, v in zip(self.results, found, strict=True)))
+            for found in raw
+        ]
+
+    def count(self, connection: Connection, **parameters: Any) -> int:
+        """Run as `fetch` does; the number of rows the statement wrote (or returned), none read.
+
+        For a write that must not hold its lock while Python runs: on SQLite a statement with
+        RETURNING keeps its write lock until its rows are read, a read that waits for the GIL,
+        while a plain UPDATE commits within the one call that runs it.
+        """
+        _, rowcount = self._execute(connection, parameters, None)
+        return rowcount
+
+    def _execute(
+        self,
+        connection: Connection,
+        parameters: Mapping[str, Any],
+        read: Callable[[Any], list[Any]] | None,
+    ) -> tuple[list[Any], int]:
         values = dict(self.fixed)
         for name, value in parameters.items():
             processor = self.binds.get(name)
@@ -79,9 +105,8 @@ class DriverStatement:
         try:
             try:
                 cursor.execute(self.sql, arguments)
-                # Known from the statement: asking the cursor (description) costs psycopg more
-                # than the fetch.
-                raw = cursor.fetchall() if self.row is not None else []
+                raw = read(cursor) if read is not None and self.row is not None else []
+                return raw, cursor.rowcount
             finally:
                 cursor.close()
         except connection.dialect.loaded_dbapi.Error as error:
@@ -96,12 +121,6 @@ class DriverStatement:
                 connection_invalidated=lost,
                 dialect=connection.dialect,
             ) from error
-        if self.row is None:
-            return raw
-        return [
-            self.row(*(p(v) if p else v for p, v in zip(self.results, found, strict=True)))
-            for found in raw
-        ]
 
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> _Processor | None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import contextmanager, suppress
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db.driver import DriverStatement
 
 _READ_ONLY = "rx_read_only"
 T = TypeVar("T")
@@ -114,3 +117,47 @@ def run_autocommit(engine: Engine, work: Callable[[Connection], T]) -> T:
             raise
     with engine.connect() as connection:
         return work(connection)
+
+
+def driver_transaction(connection: Connection, work: Callable[[], T]) -> T:
+    """`work` in one write transaction on `connection`, a connection of an autocommit engine,
+    begun and ended on the driver: for a hot write of a few driver statements (the check-in),
+    where a Session's begin, commit and close, and on PostgreSQL its pool's ping, cost more than
+    the statements (docs/benchmarks.md). On SQLite the transaction takes the write lock at once.
+
+    Run under `run_autocommit`, it is repeated on a new connection if the first turned out dead
+    before the commit was sent; a commit whose answer was lost may have been applied, so its
+    error is raised as one not to repeat.
+    """
+    statements = _transaction_statements(connection.dialect)
+    statements.begin.count(connection)
+    try:
+        result = work()
+    except BaseException:
+        try:
+            statements.rollback.count(connection)
+        except DBAPIError:
+            # Never back to the pool inside a transaction.
+            with suppress(DBAPIError):
+                connection.invalidate()
+        raise
+    try:
+        statements.commit.count(connection)
+    except DBAPIError as error:
+        error.connection_invalidated = False  # run_autocommit must not repeat it
+        raise
+    return result
+
+
+class _TransactionStatements(NamedTuple):
+    begin: DriverStatement
+    commit: DriverStatement
+    rollback: DriverStatement
+
+
+@functools.cache
+def _transaction_statements(dialect: Dialect) -> _TransactionStatements:
+    begin = "BEGIN IMMEDIATE" if dialect.name == "sqlite" else "BEGIN"
+    return _TransactionStatements(
+        *(DriverStatement.compile(text(sql), dialect) for sql in (begin, "COMMIT", "ROLLBACK"))
+    )
