@@ -7,11 +7,11 @@ import logging
 from flask import Flask
 
 from api.access import register_access
-from api.errors import JSONProvider, JSONRequest, register_error_handlers
+from api.errors import JSONProvider, register_error_handlers
 from api.faults import register_faults
 from api.journal import register_journal
-from api.metrics import metrics, register_metrics
-from api.observability import register_request_ids
+from api.metrics import metrics
+from api.observability import ObservedRequest, RequestObserver
 from api.routes import IdentifierConverter, SegmentConverter
 from api.routes.board import board_page
 from api.routes.faults import faults
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     schema.prepare(engine)
 
     app = Flask(__name__)
-    app.request_class = JSONRequest
+    app.request_class = ObservedRequest
     json = JSONProvider(app)
     json.sort_keys = False  # the documented key order is part of the contract
     app.json = json
@@ -66,8 +66,6 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         settings, lab, engine, make_session_factory(engine), autocommit_engine
     )
     register_error_handlers(app)
-    register_request_ids(app, settings)  # first, so a refusal too carries its request id
-    register_metrics(app)
     if settings.journal:  # before the key check, so that refused calls are recorded too
         register_journal(app, settings)
     register_access(app, settings)
@@ -82,4 +80,8 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         # SIM_API off: /api/sim is not there at all, and answers our 404.
         if settings.sim_api or blueprint not in SIM_BLUEPRINTS:
             app.register_blueprint(blueprint)
+    # Around everything, so that every answer, a refusal or Flask's own, has its id and counts.
+    app.wsgi_app = RequestObserver(  # type: ignore[method-assign]  # Flask's documented way
+        app.wsgi_app, log_each_request=settings.log_format == "json"
+    )
     return app

@@ -1,5 +1,10 @@
 """Each request's id (from `X-Request-ID`, or made here), echoed back and put on its log lines;
-with LOG_FORMAT=json, one structured line per request."""
+its count and time in the metrics; with LOG_FORMAT=json, one structured line per request.
+
+A WSGI middleware around the Flask app rather than Flask's before/after/teardown hooks: the
+hooks' own dispatch cost the status read about a fifth of its throughput (docs/benchmarks.md),
+and the middleware also sees the answers Flask builds for its own errors.
+"""
 
 from __future__ import annotations
 
@@ -7,62 +12,93 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from flask import Flask, Response, g, request
+from werkzeug.routing import Rule
 
+from api.errors import JSONRequest
+from api.metrics import UNMATCHED, record_request
 from config.logs import REQUEST_ID
-from config.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a client's id may look like to be kept: anything else (too long, control characters that
 # could forge a log line) is replaced by one of ours.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
-# Where a request's start (time.perf_counter) is kept, for the access line and for api.metrics.
-REQUEST_STARTED = "request_started"
 access_log = logging.getLogger("api.access")
 
+# Where the request notes the route it matched: Flask forgets the request before the middleware
+# has the answer in hand.
+ROUTE_KEY = "rx_jobtracker.route"
 
-def register_request_ids(app: Flask, settings: Settings) -> None:
-    """Give every request an id, set for its log lines and echoed in `X-Request-ID`."""
-    log_each_request = settings.log_format == "json"
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-    @app.before_request
-    def _take_id() -> None:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
+
+class ObservedRequest(JSONRequest):
+    """The request class of the app: notes the route it matched in its environ, for the
+    metrics' route label."""
+
+    _url_rule: Rule | None = None
+
+    @property  # Flask keeps it as a plain attribute; this one also notes the route
+    def url_rule(self) -> Rule | None:
+        return self._url_rule
+
+    @url_rule.setter
+    def url_rule(self, rule: Rule | None) -> None:
+        self._url_rule = rule
+        if rule is not None:
+            self.environ[ROUTE_KEY] = rule.rule
+
+
+class RequestObserver:
+    """Wraps the Flask app (`app.wsgi_app`): ids, metrics and the JSON access line."""
+
+    def __init__(self, app: WSGIApp, *, log_each_request: bool) -> None:
+        self.app = app
+        self.log_each_request = log_each_request
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        started = time.perf_counter()
+        given = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = given if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
-        g.request_id = request_id
-        g.request_token = REQUEST_ID.set(request_id)
-        setattr(g, REQUEST_STARTED, time.perf_counter())
+        statuses: list[int] = []
 
-    @app.after_request
-    def _echo_id(response: Response) -> Response:
-        request_id = g.get("request_id")
-        if request_id is not None:
-            response.headers[REQUEST_ID_HEADER] = request_id
-            if log_each_request:
-                _log_request(response)
-        return response
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            statuses.append(int(status[:3]))
+            headers.append((REQUEST_ID_HEADER, request_id))
+            return start_response(status, headers, exc_info)
 
-    @app.teardown_request
-    def _forget_id(_error: BaseException | None) -> None:
-        token = g.pop("request_token", None)
-        if token is not None:
+        token = REQUEST_ID.set(request_id)
+        try:
+            return self.app(environ, start)
+        finally:
+            if statuses:
+                self._answered(environ, statuses[-1], time.perf_counter() - started)
             REQUEST_ID.reset(token)
 
+    def _answered(self, environ: dict[str, Any], status: int, seconds: float) -> None:
+        record_request(environ.get(ROUTE_KEY, UNMATCHED), status, seconds)
+        if self.log_each_request:
+            # Text logs carry no access line: a line per request costs the hot path, and
+            # waitress and gunicorn write their own only when asked.
+            path = _path(environ)
+            method = environ.get("REQUEST_METHOD", "")
+            access_log.info(
+                "%s %s %d",
+                method,
+                path,
+                status,
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
 
-def _log_request(response: Response) -> None:
-    """The access line for JSON logs, with the request id (text logs carry none: a line per
-    request costs the hot path, and waitress and gunicorn write their own only when asked)."""
-    millis = round((time.perf_counter() - g.get(REQUEST_STARTED)) * 1000, 3)
-    access_log.info(
-        "%s %s %d",
-        request.method,
-        request.path,
-        response.status_code,
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": millis,
-        },
-    )
+
+def _path(environ: dict[str, Any]) -> str:
+    """The path as Flask's `request.path` decodes it (WSGI hands it over as latin-1)."""
+    raw: str = environ.get("PATH_INFO", "")
+    return raw.encode("latin-1").decode("utf-8", "replace")
