@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from shared.db.engine import driver_transaction, run_autocommit, transaction
+from shared.db.engine import run_autocommit, transaction
 from shared.domain.clock import utcnow
 from shared.domain.errors import TrackerNotRunning
 from shared.domain.lab import Lab
@@ -70,23 +70,6 @@ def autocommitting(view: Callable[Concatenate[Connection, P], R]) -> Callable[P,
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         return run_autocommit(
             runtime().autocommit_engine, lambda connection: view(connection, *args, **kwargs)
-        )
-
-    return wrapper
-
-
-def driver_transactional(view: Callable[Concatenate[Connection, P], R]) -> Callable[P, R]:
-    """Run the view in one write transaction begun and committed on the driver (the check-in:
-    `shared.db.engine.driver_transaction` says why); pass its connection. Repeated on a new
-    connection, as `autocommitting` is, if the pooled one turns out dead before the commit."""
-
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        return run_autocommit(
-            runtime().autocommit_engine,
-            lambda connection: driver_transaction(
-                connection, lambda: view(connection, *args, **kwargs)
-            ),
         )
 
     return wrapper

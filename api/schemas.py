@@ -428,6 +428,21 @@ class CheckinDoneSchema(Schema):
     customerDesc = fields.String(attribute="station.customer_description")
     statusDateTime = UTCMillis(attribute="checked_in_at")
 
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        """The fields above, written out by hand, as OrderStatusSchema's are."""
+        if many or self.many or self.only or self.exclude:
+            return super().dump(obj, many=many)
+        order, station = obj.order, obj.station
+        return {
+            "orderNumber": _text(order.order_number),
+            "trayNumber": _text(order.tray_number),
+            "poNumber": _text(order.po_number),
+            "code": _text(station.code),
+            "desc": _text(station.description),
+            "customerDesc": _text(station.customer_description),
+            "statusDateTime": utc_millis(obj.checked_in_at),
+        }
+
 
 class CancelDoneSchema(Schema):
     """A cancel performed; `message` is empty, or a warning."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -21,10 +21,12 @@ from sqlalchemy import (
 
 from shared.completion.facts import FACT_COLUMNS, to_facts
 from shared.db.driver import DriverStatement
+from shared.db.engine import driver_transaction
 from shared.domain.codes import OrderStatus
 from shared.domain.errors import CheckinOrderNotFound, RecordNotFound
 from shared.domain.job_tracking import check_checkin, check_operator, checkin_station
 from shared.domain.lab import Lab, Station
+from shared.domain.rules import parse_order_number
 from shared.models import CheckIn, Order, UTCDateTime
 from shared.orders import find_row
 
@@ -48,6 +50,7 @@ class CheckinDone:
 
 
 class _Statements(NamedTuple):
+    read: DriverStatement
     read_locked: DriverStatement
     record: DriverStatement
     start: DriverStatement
@@ -58,9 +61,11 @@ def _statements(dialect: Dialect) -> _Statements:
     """The check-in's statements, run on the driver in the request's transaction (the
     completion call's reasons: `shared.db.driver`)."""
     number = bindparam("number", type_=BigInteger())
-    read_locked = (
-        select(*FACT_COLUMNS).where(_orders.c.order_number == number).with_for_update(of=_orders)
+    # The facts, and the tray and PO the answer shows: an order number finds the order with it.
+    read = select(*FACT_COLUMNS, _orders.c.tray_number, _orders.c.po_number).where(
+        _orders.c.order_number == number
     )
+    read_locked = read.with_for_update(of=_orders)
     record = insert(_checkins).values(
         order_number=number,
         station=bindparam("station", type_=String()),
@@ -72,7 +77,9 @@ def _statements(dialect: Dialect) -> _Statements:
         .where(_orders.c.order_number == number, _orders.c.status == OrderStatus.VALID)
         .values(status=OrderStatus.PROCESS)
     )
-    return _Statements(*(DriverStatement.compile(s, dialect) for s in (read_locked, record, start)))
+    return _Statements(
+        *(DriverStatement.compile(s, dialect) for s in (read, read_locked, record, start))
+    )
 
 
 def check_in(
@@ -85,34 +92,71 @@ def check_in(
     now: datetime,
 ) -> CheckinDone:
     """Check the order `identifier` names in at `station_code`; a Valid order goes in Process.
-    Run in a write transaction on `connection` (shared.db.engine.driver_transaction).
+    `connection` autocommits; the writes are one transaction on it.
 
     Checked in Rx-Universe's order: the station, the order, the operator, then the order's state
-    and job flow. The order's facts are read with its row locked (PostgreSQL; SQLite's write
-    lock covers it), so a cancel, a hold or the Job Tracker cannot change it between the check
-    and the write. A few set-based statements, no objects loaded: check-ins are a lab's most
-    frequent call.
+    and job flow. The order's facts are read again with its row locked in the transaction that
+    writes (PostgreSQL; SQLite's write lock covers it), so a cancel, a hold or the Job Tracker
+    cannot change it between the check and the write. On SQLite, where that lock is the whole
+    database's, the order is found and checked before the transaction, and checked again in it
+    only if its facts changed meanwhile: every other writer waits for three short statements,
+    not for the lookups and the checks too. A few set-based statements, no objects loaded:
+    check-ins are a lab's most frequent call.
     """
     station = checkin_station(lab, station_code)
+    statements = _statements(connection.dialect)
+    early = None  # the order's facts as found and checked before the transaction
+    if connection.dialect.name == "sqlite":
+        early = _order(connection, statements.read, lab, station, identifier, operator)
+        check_checkin(lab, station, to_facts(early))
+
+    def write() -> Any:
+        if early is None:
+            order = _order(connection, statements.read_locked, lab, station, identifier, operator)
+        else:
+            rows = statements.read_locked.fetch(connection, number=early.order_number)
+            if not rows:  # removed since it was found
+                raise CheckinOrderNotFound()
+            order = rows[0]
+        if order != early:
+            check_checkin(lab, station, to_facts(order))
+        number = order.order_number
+        statements.record.count(
+            connection, number=number, station=station.code, operator=operator, now=now
+        )
+        if order.status == OrderStatus.VALID:
+            statements.start.count(connection, number=number)
+        return order
+
+    order = driver_transaction(connection, write)
+    checked_in = CheckedInOrder(order.order_number, order.tray_number, order.po_number)
+    return CheckinDone(checked_in, station, operator, now)
+
+
+def _order(
+    connection: Connection,
+    read: DriverStatement,
+    lab: Lab,
+    station: Station,
+    identifier: str,
+    operator: str | None,
+) -> Any:
+    """The facts (`read`) of the order `identifier` names, then the operator checked:
+    Rx-Universe's order of refusals. An order number, the usual identifier, takes one
+    statement; a tray or PO number is looked up first (`find_row`)."""
+    number = parse_order_number(identifier)
+    rows = read.fetch(connection, number=number) if number is not None else []
+    if not rows:
+        number = _find(connection, identifier).order_number
+        rows = read.fetch(connection, number=number)
+        if not rows:  # removed between the two statements
+            raise CheckinOrderNotFound()
+    check_operator(lab, station, operator)
+    return rows[0]
+
+
+def _find(connection: Connection, identifier: str) -> Any:
     try:
-        found = find_row(connection, identifier)
+        return find_row(connection, identifier)
     except RecordNotFound:
         raise CheckinOrderNotFound() from None
-    check_operator(lab, station, operator)
-    statements = _statements(connection.dialect)
-    rows = statements.read_locked.fetch(connection, number=found.order_number)
-    if not rows:  # removed between the two statements
-        raise CheckinOrderNotFound()
-    facts = to_facts(rows[0])
-    check_checkin(lab, station, facts)
-    statements.record.fetch(
-        connection,
-        number=facts.order_number,
-        station=station.code,
-        operator=operator,
-        now=now,
-    )
-    if facts.status is OrderStatus.VALID:
-        statements.start.fetch(connection, number=facts.order_number)
-    order = CheckedInOrder(found.order_number, found.tray_number, found.po_number)
-    return CheckinDone(order, station, operator, now)

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from helpers import assert_body
 
+from shared import checkins as shared_checkins
 from shared.domain.lab import ADDON_FLAG_PROCESSES, Lab
 
 MakeOrder = Callable[..., str]
@@ -243,6 +244,26 @@ def test_an_order_out_of_the_labs_flow_is_not_checked_in(
 ) -> None:
     number = make_order(**order)
     assert_body(checkin(client, "GEN", number), 400, refused(reason))
+
+
+def test_an_order_put_on_hold_while_its_checkin_is_under_way_is_not_checked_in(
+    client: FlaskClient, make_order: MakeOrder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hold lands after the order was found and checked, before the check-in's write: the
+    write reads the order again, sees the hold, and records nothing."""
+    number = make_order(status="P")
+    real = shared_checkins.driver_transaction
+
+    def hold_first(connection: Any, work: Callable[[], Any]) -> Any:
+        other = client.application.test_client()
+        assert other.patch(f"/api/sim/orders/{number}", json={"onHold": True}).status_code == 200
+        return real(connection, work)
+
+    monkeypatch.setattr(shared_checkins, "driver_transaction", hold_first)
+    assert_body(checkin(client, "GEN", number), 400, refused("Order on hold"))
+    monkeypatch.undo()
+    history = client.get(f"/api/v2/orders/{number}/history").get_json()
+    assert history["checkins"] == []
 
 
 @pytest.mark.parametrize("flag", list(ADDON_FLAG_PROCESSES))

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from marshmallow import Schema
 
-from api.schemas import OrderSchema, OrderStatusSchema
+from api.schemas import CheckinDoneSchema, OrderSchema, OrderStatusSchema
+from shared.checkins import CheckedInOrder, CheckinDone
 from shared.domain.codes import JobType
+from shared.domain.lab import Station
 from shared.orders import AddonOfOrder, CompletionError, CurrentStation, OrderDetails, OrderState
 
 STATIONS = [
@@ -110,3 +112,23 @@ def test_a_list_of_orders_is_dumped_as_each_order_alone() -> None:
     details = OrderDetails(state, JobType.FULL, False, date(2026, 11, 27), None, [], None, None)
     schema = OrderSchema()
     assert schema.dump([details, details], many=True) == [schema.dump(details)] * 2
+
+
+@pytest.mark.parametrize(
+    ("tray", "po", "description"),
+    [(None, None, "BACKSIDE COATER"), ("123", "PO-7", ""), ("1", "é", "ünicode")],
+)
+def test_the_checkin_body_is_what_the_schema_fields_dump(
+    tray: str | None, po: str | None, description: str
+) -> None:
+    done = CheckinDone(
+        order=CheckedInOrder(33719, tray, po),
+        station=Station(code="BSC", description=description, customer_description="IN COATING"),
+        operator=None,
+        checked_in_at=datetime(2026, 11, 27, 17, 26, 21, 123456, UTC),
+    )
+    schema = CheckinDoneSchema()
+    body = schema.dump(done)
+    expected = generic_dump(schema, done)
+    assert body == expected
+    assert list(body) == list(expected)

@@ -18,7 +18,7 @@ from api.errors import (
     OPERATOR_NOT_FOUND,
     no_record,
 )
-from api.runtime import driver_transactional, runtime
+from api.runtime import autocommitting, runtime
 from api.schemas import (
     AddonCodePath,
     AddonListSchema,
@@ -140,7 +140,7 @@ def station(code: str) -> Station:
         API_KEY_REFUSED,
     ),
 )
-@driver_transactional
+@autocommitting
 def checkin(connection: Connection, code: str, body: dict[str, Any]) -> CheckinDone:
     """Check an order in at a station, verified."""
     return check_in(
