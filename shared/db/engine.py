@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple, TypeVar
@@ -110,34 +108,7 @@ def run_autocommit(engine: Engine, work: Callable[[Connection], T]) -> T:
     """`work` on a connection of an autocommit engine; run once more, on a new connection, if the
     first turned out dead (a database restarted since it was pooled). `work` must be safe to
     repeat. This costs nothing while connections are alive, where a ping costs a round trip on
-    every request: on the completion call, a quarter of its time on PostgreSQL.
-
-    Each thread keeps its connection between calls (a server's threads live as long as it does)
-    instead of taking it from the pool and giving it back each time: that took a sixth of a
-    status read's time in process (docs/benchmarks.md). The engine's `dispose()` lets them go.
-    """
-    held = _held(engine)
-    if held.busy:  # called again from inside `work`: a connection of its own
-        return _run_pooled(engine, work)
-    held.busy = True
-    try:
-        connection = held.connection
-        if connection is None or connection.closed:
-            connection = held.connection = engine.connect()
-        try:
-            return work(connection)
-        except DBAPIError as error:
-            if not error.connection_invalidated:
-                raise
-        with suppress(DBAPIError):
-            connection.close()
-        connection = held.connection = engine.connect()
-        return work(connection)
-    finally:
-        held.busy = False
-
-
-def _run_pooled(engine: Engine, work: Callable[[Connection], T]) -> T:
+    every request: on the completion call, a quarter of its time on PostgreSQL."""
     try:
         with engine.connect() as connection:
             return work(connection)
@@ -146,39 +117,6 @@ def _run_pooled(engine: Engine, work: Callable[[Connection], T]) -> T:
             raise
     with engine.connect() as connection:
         return work(connection)
-
-
-class _HeldConnection(threading.local):
-    """A thread's connection to one autocommit engine, kept between calls."""
-
-    connection: Connection | None = None
-    busy: bool = False
-
-
-_held_connections: weakref.WeakKeyDictionary[Engine, _HeldConnection] = weakref.WeakKeyDictionary()
-_held_lock = threading.Lock()
-
-
-def _held(engine: Engine) -> _HeldConnection:
-    held = _held_connections.get(engine)
-    if held is None:
-        with _held_lock:
-            held = _held_connections.get(engine)
-            if held is None:
-                held = _held_connections[engine] = _HeldConnection()
-                if not event.contains(engine, "engine_disposed", _let_go):
-                    event.listen(engine, "engine_disposed", _let_go)
-    return held
-
-
-def _let_go(engine: Engine) -> None:
-    """On `dispose()`: the calling thread's connection is closed, the other threads' are left to
-    be closed as the garbage they now are (a Connection may not be closed from another thread)."""
-    with _held_lock:
-        held = _held_connections.pop(engine, None)
-    if held is not None and held.connection is not None and not held.busy:
-        with suppress(DBAPIError):
-            held.connection.close()
 
 
 def driver_transaction(connection: Connection, work: Callable[[], T]) -> T:
