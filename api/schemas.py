@@ -239,11 +239,24 @@ class OrderStatusSchema(Schema):
 
 def status_body(state: OrderState) -> dict[str, Any]:
     """What OrderStatusSchema's fields dump, key for key."""
-    station = state.current_station
+    return {
+        **_numbers(state),
+        **_progress(state),
+        **_current_station(state),
+        **_completion(state),
+    }
+
+
+def _numbers(state: OrderState) -> dict[str, Any]:
     return {
         "orderNumber": _text(state.order_number),
         "trayNumber": _text(state.tray_number),
         "poNumber": _text(state.po_number),
+    }
+
+
+def _progress(state: OrderState) -> dict[str, Any]:
+    return {
         "status": _text(state.status),
         "statusDesc": STATUS_DESCRIPTIONS.get(state.status, "Other"),
         "onHold": _bool(state.on_hold),
@@ -251,10 +264,21 @@ def status_body(state: OrderState) -> dict[str, Any]:
         "calculationDesc": calculation_description(state.rt_calculated, state.lt_calculated),
         "rtCalculated": _bool(state.rt_calculated),
         "ltCalculated": _bool(state.lt_calculated),
+    }
+
+
+def _current_station(state: OrderState) -> dict[str, Any]:
+    station = state.current_station
+    return {
         "currentStation": None if station is None else station.code,
         "currentStationDesc": None if station is None else station.description,
         "currentStationCustomerDesc": None if station is None else station.customer_description,
         "currentStationDateTime": None if station is None else utc_millis(station.checked_in_at),
+    }
+
+
+def _completion(state: OrderState) -> dict[str, Any]:
+    return {
         "pendingCompletion": _bool(state.pending_completion),
         "completionError": _completion_error(state.completion_error),
     }
@@ -536,34 +560,21 @@ class OrderSchema(Schema):
 
 
 def order_body(details: OrderDetails) -> dict[str, Any]:
-    """What OrderSchema's fields dump, key for key."""
+    """What OrderSchema's fields dump, key for key: the status body's, with the rest between."""
     state = details.state
-    station = state.current_station
     return {
-        "orderNumber": _text(state.order_number),
-        "trayNumber": _text(state.tray_number),
-        "poNumber": _text(state.po_number),
+        **_numbers(state),
         "jobType": _text(details.job_type),
         "jobTypeDesc": JOB_TYPE_DESCRIPTIONS[details.job_type],
-        "status": _text(state.status),
-        "statusDesc": STATUS_DESCRIPTIONS.get(state.status, "Other"),
-        "onHold": _bool(state.on_hold),
-        "unvalidMessage": _text(state.unvalid_message),
-        "calculationDesc": calculation_description(state.rt_calculated, state.lt_calculated),
-        "rtCalculated": _bool(state.rt_calculated),
-        "ltCalculated": _bool(state.lt_calculated),
+        **_progress(state),
         "dateOrdered": _date(details.date_ordered),
         "dateCompleted": _date(details.date_completed),
-        "currentStation": None if station is None else station.code,
-        "currentStationDesc": None if station is None else station.description,
-        "currentStationCustomerDesc": None if station is None else station.customer_description,
-        "currentStationDateTime": None if station is None else utc_millis(station.checked_in_at),
+        **_current_station(state),
         "arCode": _text(details.ar_code),
         "arDesc": _text(details.ar_description),
         "addons": [{"code": _text(a.code), "desc": _text(a.description)} for a in details.addons],
         "deleted": _bool(details.deleted),
-        "pendingCompletion": _bool(state.pending_completion),
-        "completionError": _completion_error(state.completion_error),
+        **_completion(state),
     }
 
 
