@@ -9,6 +9,7 @@ from flask import Flask
 from api.access import register_access
 from api.errors import JSONProvider, register_error_handlers
 from api.faults import register_faults
+from api.flag_announcer import FlagAnnouncer
 from api.journal import register_journal
 from api.metrics import metrics
 from api.observability import ObservedRequest, RequestObserver
@@ -62,8 +63,16 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         autocommit=True,
         pool_size=pool_size,
     )
+    announcer = (
+        FlagAnnouncer(autocommit_engine) if autocommit_engine.dialect.name == "postgresql" else None
+    )
     app.extensions[EXTENSION] = Runtime(
-        settings, lab, engine, make_session_factory(engine), autocommit_engine
+        settings,
+        lab,
+        engine,
+        make_session_factory(engine),
+        autocommit_engine,
+        announcer.flagged if announcer else None,
     )
     register_error_handlers(app)
     if settings.journal:  # before the key check, so that refused calls are recorded too

@@ -31,6 +31,8 @@ class Runtime:
     session_factory: sessionmaker[Session]
     # For the completion call, whose statements each commit alone (shared.completion.flag says why).
     autocommit_engine: Engine
+    # Called once a flag is committed: wakes the trackers on PostgreSQL (api.flag_announcer).
+    announce_flag: Callable[[], None] | None = None
 
 
 def runtime() -> Runtime:

@@ -105,7 +105,9 @@ def complete_order(connection: Connection, order_identifier: str) -> dict[str, i
     try:
         if app.settings.complete_requires_tracker:
             require_tracker(connection)
-        number = request_completion(connection, order_identifier, app.lab, utcnow())
+        number = request_completion(
+            connection, order_identifier, app.lab, utcnow(), app.announce_flag
+        )
     except (CompletionRejected, TrackerNotRunning) as refusal:
         count_completion(refused_with=refusal.code)
         raise

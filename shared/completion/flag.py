@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple, cast
 
@@ -13,7 +14,6 @@ from sqlalchemy import (
     Dialect,
     Table,
     bindparam,
-    func,
     select,
     update,
 )
@@ -26,7 +26,8 @@ from shared.domain.lab import Lab
 from shared.domain.rules import check_completable, parse_order_number
 from shared.models import Order, UTCDateTime
 
-# PostgreSQL channel on which a flag is announced, so a tracker need not wait for its next poll.
+# PostgreSQL channel on which flags are announced (api.flag_announcer), so a tracker need not
+# wait for its next poll.
 FLAGGED_CHANNEL = "rx_jobtracker_flagged"
 # How often a flag is tried again when the order's facts change between its check and its write.
 FLAG_ATTEMPTS = 5
@@ -35,8 +36,15 @@ FLAG_ATTEMPTS = 5
 _orders = cast(Table, Order.__table__)
 
 
-def request_completion(connection: Connection, identifier: str, lab: Lab, now: datetime) -> int:
+def request_completion(
+    connection: Connection,
+    identifier: str,
+    lab: Lab,
+    now: datetime,
+    announce: Callable[[], None] | None = None,
+) -> int:
     """Check the order and flag it for the Job Tracker; a repeat while flagged changes nothing.
+    `announce` is called once a flag is committed (api.flag_announcer wakes the tracker with it).
 
     `connection` autocommits, and no lock is held while Python runs: concurrent calls wait on
     each other only for one UPDATE, as a bare UPDATE would (docs/benchmarks.md). A completable
@@ -51,6 +59,8 @@ def request_completion(connection: Connection, identifier: str, lab: Lab, now: d
         raise OrderNotFound()
     statements = _completion_statements(connection.dialect, lab)
     if statements.flag_if_completable.count(connection, number=number, now=now):
+        if announce is not None:
+            announce()
         return number
     for _ in range(FLAG_ATTEMPTS):
         rows = statements.read_facts.fetch(connection, number=number)
@@ -64,6 +74,8 @@ def request_completion(connection: Connection, identifier: str, lab: Lab, now: d
             connection, number=number, now=now, **unchanged_parameters(row)
         )
         if flagged:
+            if announce is not None:
+                announce()
             return number
     raise OrderContended(number, FLAG_ATTEMPTS)
 
@@ -79,20 +91,19 @@ def _completion_statements(dialect: Dialect, lab: Lab) -> _CompletionStatements:
     """The completion call's statements, run on the driver (shared.db.driver says why)."""
     read_facts = select(*FACT_COLUMNS).where(_orders.c.order_number == bindparam("number"))
     return _CompletionStatements(
-        flag_if_completable=DriverStatement.compile(_flag(dialect.name, completable(lab)), dialect),
+        flag_if_completable=DriverStatement.compile(_flag(completable(lab)), dialect),
         read_facts=DriverStatement.compile(read_facts, dialect),
-        flag_if_unchanged=DriverStatement.compile(_flag(dialect.name, unchanged()), dialect),
+        flag_if_unchanged=DriverStatement.compile(_flag(unchanged()), dialect),
     )
 
 
-def _flag(dialect: str, guard: ColumnElement[bool]) -> ClauseElement:
-    """The flag, set where `guard` holds (run with `count`: 1 when set); on PostgreSQL it also
-    announces the flag, in the same statement, so the announcement goes out when it commits.
+def _flag(guard: ColumnElement[bool]) -> ClauseElement:
+    """The flag, set where `guard` holds (run with `count`: 1 when set).
 
-    No RETURNING on SQLite: there the statement would hold the write lock until its row was read,
-    which waits for the GIL under a threaded server, and every other writer would sleep in
-    SQLite's busy handler meanwhile (docs/benchmarks.md)."""
-    flag = (
+    No RETURNING: on SQLite the statement would hold the write lock until its row was read, which
+    waits for the GIL under a threaded server, and every other writer would sleep in SQLite's busy
+    handler meanwhile (docs/benchmarks.md). No NOTIFY either (api.flag_announcer says why)."""
+    return (
         update(_orders)
         .where(
             _orders.c.order_number == bindparam("number"),
@@ -105,7 +116,3 @@ def _flag(dialect: str, guard: ColumnElement[bool]) -> ClauseElement:
             completion_error_message=None,
         )
     )
-    if dialect != "postgresql":
-        return flag
-    flagged = flag.returning(_orders.c.order_number).cte("flagged")
-    return select(func.pg_notify(FLAGGED_CHANNEL, "")).select_from(flagged)

@@ -14,7 +14,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import ClauseElement, Connection, Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeEngine
 
 _Processor = Callable[[Any], Any]
@@ -26,39 +28,46 @@ class DriverStatement:
 
     sql: str
     positions: tuple[str, ...] | None  # parameter names in order, for positional drivers
-    fixed: Mapping[str, Any]  # values the statement carries itself, ready for the driver
+    # Values the dialect adds as parameters while compiling (SQLite's OFFSET 0), driver-ready.
+    fixed: Mapping[str, Any]
     binds: Mapping[str, _Processor]
     row: type[NamedTuple] | None
     results: tuple[_Processor | None, ...]
 
     @classmethod
     def compile(cls, statement: ClauseElement, dialect: Dialect) -> DriverStatement:
-        compiled = statement.compile(dialect=dialect)
+        """`statement` with the values it carries (the lab's codes, a NULL) written into its SQL,
+        so that each call sends and the server binds only the values given to it: the flag's
+        thirty-odd constants, sent as parameters, cost the driver more to convert than its
+        statement took to send (docs/benchmarks.md). The dialect writes them, quoted as its own
+        literals."""
+        inlined = visitors.cloned_traverse(statement, {}, {"bindparam": _inline_if_given})
+        compiled = inlined.compile(dialect=dialect)
         if not isinstance(compiled, SQLCompiler):
             raise TypeError(f"not a statement that reads or writes rows: {statement}")
-        if any(bind.expanding for bind in compiled.binds.values()):
+        binds = compiled.binds.values()
+        if any(bind.expanding and bind.required for bind in binds):
             raise ValueError("an IN list of one parameter cannot run on the driver: list values")
-        required = {bind.key for bind in compiled.binds.values() if bind.required}
-        every = compiled.construct_params(dict.fromkeys(required))
-        binds = {
+        required = {bind.key for bind in binds if bind.required}
+        expanded = compiled.construct_expanded_state(dict.fromkeys(required))
+        processors = {
             name: processor
-            for name in every
+            for name in expanded.parameters
             if (processor := _bind_processor(compiled.binds[name].type, dialect)) is not None
-        }
-        fixed = {
-            name: binds[name](value) if name in binds else value
-            for name, value in every.items()
-            if name not in required
         }
         columns = list(getattr(statement, "exported_columns", ()))
         # mypy checks a NamedTuple's fields only when written out; these come from the statement.
         fields = [(c.key or f"column_{i}", Any) for i, c in enumerate(columns)]
         row = NamedTuple("Row", fields)  # type: ignore[misc]
         return cls(
-            sql=compiled.string,
-            positions=tuple(compiled.positiontup or ()) if compiled.positional else None,
-            fixed=fixed,
-            binds={name: p for name, p in binds.items() if name in required},
+            sql=expanded.statement,
+            positions=tuple(expanded.positiontup or ()) if compiled.positional else None,
+            fixed={
+                name: processors[name](value) if name in processors else value
+                for name, value in expanded.parameters.items()
+                if name not in required
+            },
+            binds={name: p for name, p in processors.items() if name in required},
             row=row if columns else None,
             results=tuple(_result_processor(c.type, dialect) for c in columns),
         )
@@ -121,6 +130,11 @@ class DriverStatement:
                 connection_invalidated=lost,
                 dialect=connection.dialect,
             ) from error
+
+
+def _inline_if_given(bind: BindParameter[Any]) -> None:
+    if not bind.required:
+        bind.literal_execute = True
 
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> _Processor | None:

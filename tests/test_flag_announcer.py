@@ -1,0 +1,79 @@
+"""The API's NOTIFY to the trackers (api.flag_announcer): coalesced, and never missing a flag.
+
+A tracker woken only by notifications must find every flag; and a burst of flags must not cost a
+NOTIFY each, which is what made the completion call slow on PostgreSQL. The real processes'
+wake-up is tested in tests/test_outage.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, make_url, select
+
+import api.flag_announcer as flag_announcer
+from api.flag_announcer import FlagAnnouncer
+from shared.completion.flag import FLAGGED_CHANNEL
+from shared.models import Order
+
+FLAGS = 40
+
+
+@pytest.fixture
+def listener(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A connection that LISTENs as a tracker does (tracker.wakeup)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite trackers poll")
+    conninfo = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f"LISTEN {FLAGGED_CHANNEL}")
+        yield connection
+
+
+def _flagged(engine: Engine) -> int:
+    with engine.connect() as connection:
+        query = select(func.count()).where(Order.completion_requested_at.is_not(None))
+        return connection.execute(query).scalar_one()
+
+
+def test_a_tracker_woken_only_by_notifications_finds_every_flag_of_a_burst(
+    listener: psycopg.Connection[tuple[object, ...]],
+    client: FlaskClient,
+    make_order: Callable[..., str],
+    engine: Engine,
+) -> None:
+    numbers = [make_order() for _ in range(FLAGS)]
+    for number in numbers:
+        assert client.post(f"/api/v2/orders/{number}/complete").status_code == 201
+
+    # What a tracker that polls only when notified sees: the flags found at each wake-up.
+    seen_at_wake_ups = []
+    for _ in listener.notifies(timeout=2.0):
+        seen_at_wake_ups.append(_flagged(engine))
+        if seen_at_wake_ups[-1] == FLAGS:
+            break
+    assert seen_at_wake_ups, "no notification at all"
+    assert seen_at_wake_ups[-1] == FLAGS, seen_at_wake_ups
+    # Coalesced: a burst of flags is announced a few times, not once a flag.
+    assert len(seen_at_wake_ups) < FLAGS / 2, seen_at_wake_ups
+
+
+def test_an_announcer_that_went_idle_starts_again_on_the_next_flag(
+    listener: psycopg.Connection[tuple[object, ...]],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(flag_announcer, "IDLE_SECONDS", 0.2)
+    announcer = FlagAnnouncer(engine, gap=0.01)
+    for round_ in range(2):
+        announcer.flagged()
+        assert len(list(listener.notifies(timeout=2.0, stop_after=1))) == 1, round_
+        deadline = time.monotonic() + 5
+        while announcer.thread is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert announcer.thread is None, "the idle announcer's thread did not end"
