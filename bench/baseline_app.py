@@ -16,10 +16,6 @@ from typing import Any
 from flask import Flask, request
 from sqlalchemy import make_url
 
-# A diagnostic only: the PostgreSQL baseline also sends the API's NOTIFY in its transaction,
-# to measure what that one statement costs under concurrency.
-NOTIFY_ENV = "BENCH_BASELINE_NOTIFY"
-
 FLAG_SQL = (
     "UPDATE orders SET completion_requested_at = {p}, completion_error_code = NULL,"
     " completion_error_message = NULL"
@@ -168,18 +164,12 @@ def _flagger(database_url: str) -> Callable[[int], None]:
 
     conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
     pg_sql = FLAG_SQL.format(p="%s")
-    notify = os.environ.get(NOTIFY_ENV) == "1"
     local = threading.local()
 
     def flag_postgresql(number: int) -> None:
         pg: psycopg.Connection[Any] | None = getattr(local, "connection", None)
         if pg is None:
             pg = local.connection = psycopg.connect(conninfo, autocommit=True)
-        if not notify:
-            pg.execute(pg_sql, (datetime.now(UTC), number))  # autocommit: one round trip
-            return
-        with pg.transaction():
-            pg.execute(pg_sql, (datetime.now(UTC), number))
-            pg.execute("NOTIFY rx_jobtracker_flagged")
+        pg.execute(pg_sql, (datetime.now(UTC), number))  # autocommit: one round trip
 
     return flag_postgresql

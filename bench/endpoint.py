@@ -13,7 +13,6 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench.baseline_app import NOTIFY_ENV
 from bench.databases import Target, engine_for, fresh_database
 from bench.processes import gunicorn
 from bench.seed import seed_orders
@@ -136,18 +135,13 @@ def pooled(loads: Sequence[Load]) -> Load:
 
 def diagnose(target: Target, size: Size, log_dir: Path) -> dict[str, Load]:
     """Loads that separate the causes of a miss: per-request cost (one connection, so nothing
-    waits on a lock) and, on PostgreSQL, the cost of the NOTIFY the API sends with each flag."""
-    loads = {
+    waits on a lock) against contention."""
+    return {
         "API, 1 connection": _load(target, size, log_dir, APP, "api-c1", connections=1),
         "baseline, 1 connection": _load(
             target, size, log_dir, BASELINE_APP, "baseline-c1", connections=1
         ),
     }
-    if target.kind == "postgresql":
-        loads[f"baseline + NOTIFY, {CONNECTIONS} connections"] = _load(
-            target, size, log_dir, BASELINE_APP, "baseline-notify", extra_env={NOTIFY_ENV: "1"}
-        )
-    return loads
 
 
 def _load(
@@ -158,7 +152,6 @@ def _load(
     name: str,
     *,
     connections: int = CONNECTIONS,
-    extra_env: dict[str, str] | None = None,
 ) -> Load:
     with fresh_database(target, "endpoint") as url:
         engine = engine_for(url)
@@ -166,7 +159,7 @@ def _load(
             warm = seed_orders(engine, size.endpoint_orders // 10)
             numbers = seed_orders(engine, size.endpoint_orders, first=warm.stop)
             server = f"gunicorn-{target.kind}-{name}"
-            with gunicorn(app, url, log_dir, server, **(extra_env or {})) as base_url:
+            with gunicorn(app, url, log_dir, server) as base_url:
                 run_wrk(
                     base_url,
                     COMPLETE_REQUEST,

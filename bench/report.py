@@ -205,7 +205,6 @@ def _endpoint(runs: Sequence[DatabaseRun], image: str) -> list[str]:
             "Diagnostic loads, run because the throughput target was missed. With one",
             "connection nothing waits on a lock: if the API's share of the baseline is no better",
             "there than under 16 connections, the gap is what one request costs, not contention.",
-            "`baseline + NOTIFY` adds the API's `NOTIFY` to the baseline's transaction.",
             "",
             "| Database | Server | Requests/s | p50 | p99 |",
             "| --- | --- | --- | --- | --- |",
