@@ -3,17 +3,20 @@
 A NOTIFY sent in each flag's own statement cost the completion call about a seventh of its
 throughput (docs/benchmarks.md): PostgreSQL takes one database-wide lock from a NOTIFY until its
 transaction's commit is flushed, so every flagging call waited for every other's commit. Here a
-flag only wakes this process's announcer thread, which sends one NOTIFY for every flag committed
-since its last; after sending it waits ANNOUNCE_GAP before the next, so a process sends at most
-twenty a second however many orders it flags. The first flag after a quiet spell is announced at
-once; under load a flag waits at most ANNOUNCE_GAP for its announcement, and a tracker busy with
-earlier flags finds it in its next batch anyway. A NOTIFY that fails (the database is down) only
-leaves the order to the tracker's next poll, as a lost notification always did.
+process sends at most one NOTIFY every ANNOUNCE_GAP, each after the commits of the flags it
+covers: a flag that finds the last one at least that old sends its own at once, once committed,
+from the request; any other leaves it to the process's announcer thread, which sends one for all
+of them when the gap has passed. So a lone flag wakes the tracker at once, a flag under load
+waits at most ANNOUNCE_GAP for its announcement (a tracker busy with earlier flags finds it in
+its next batch anyway), and a process sends at most twenty a second however many orders it
+flags. A NOTIFY that fails (the database is down) only leaves the order to the tracker's next
+poll, as a lost notification always did.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
@@ -21,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.completion.flag import FLAGGED_CHANNEL
+from shared.db.engine import run_autocommit
 
 log = logging.getLogger(__name__)
 _NOTIFY = f"NOTIFY {FLAGGED_CHANNEL}"
@@ -32,38 +36,58 @@ IDLE_SECONDS = 60.0
 
 
 class FlagAnnouncer:
-    """One API process's announcements of new flags; `flagged()` costs the call an Event's set."""
+    """One API process's announcements of new flags, on an autocommit engine."""
 
     def __init__(self, engine: Engine, *, gap: float = ANNOUNCE_GAP) -> None:
         self.engine = engine
         self.gap = gap
-        self.wanted = threading.Event()
         self.lock = threading.Lock()
+        self.last = -math.inf  # time.monotonic() when the last NOTIFY was begun
+        self.pending = False  # a flag committed since then waits for the thread's NOTIFY
+        self.wake = threading.Event()
         self.thread: threading.Thread | None = None
 
     def flagged(self) -> None:
-        """Call once a flag has been committed: the NOTIFY goes out after it."""
+        """Call once a flag has been committed: a NOTIFY goes out after it."""
         with self.lock:
-            self.wanted.set()
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="flag-announcer", daemon=True)
-                self.thread.start()
+            now = time.monotonic()
+            at_once = now - self.last >= self.gap
+            if at_once:
+                self.last = now
+                self.pending = False  # this NOTIFY comes after every flag committed so far
+            else:
+                self.pending = True
+                self.wake.set()
+                if self.thread is None:
+                    self.thread = threading.Thread(
+                        target=self._run, name="flag-announcer", daemon=True
+                    )
+                    self.thread.start()
+        if at_once:
+            self._notify()
 
     def _run(self) -> None:
         while True:
-            if not self.wanted.wait(IDLE_SECONDS):
+            if not self.wake.wait(IDLE_SECONDS):
                 with self.lock:
-                    if not self.wanted.is_set():
+                    if not self.wake.is_set():
                         self.thread = None
                         return
-            # Every flag that set `wanted` before this clear committed before the NOTIFY below.
-            self.wanted.clear()
+                continue
+            self.wake.clear()
+            with self.lock:
+                wait = self.last + self.gap - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            with self.lock:
+                if not self.pending:
+                    continue
+                self.pending = False
+                self.last = time.monotonic()
             self._notify()
-            time.sleep(self.gap)
 
     def _notify(self) -> None:
         try:
-            with self.engine.begin() as connection:  # commits on any engine
-                connection.exec_driver_sql(_NOTIFY)
+            run_autocommit(self.engine, lambda connection: connection.exec_driver_sql(_NOTIFY))
         except SQLAlchemyError as error:
             log.warning("Could not announce flagged orders to the tracker (%s)", error)

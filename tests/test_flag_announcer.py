@@ -17,7 +17,9 @@ from sqlalchemy import Engine, func, make_url, select
 
 import api.flag_announcer as flag_announcer
 from api.flag_announcer import FlagAnnouncer
+from config.settings import Settings
 from shared.completion.flag import FLAGGED_CHANNEL
+from shared.db.engine import make_engine
 from shared.models import Order
 
 FLAGS = 40
@@ -63,16 +65,35 @@ def test_a_tracker_woken_only_by_notifications_finds_every_flag_of_a_burst(
     assert len(seen_at_wake_ups) < FLAGS / 2, seen_at_wake_ups
 
 
-def test_an_announcer_that_went_idle_starts_again_on_the_next_flag(
+@pytest.fixture
+def autocommit_engine(settings: Settings, engine: Engine) -> Iterator[Engine]:
+    made = make_engine(settings.database_url, autocommit=True)
+    yield made
+    made.dispose()
+
+
+def test_a_lone_flag_is_announced_at_once_and_the_next_once_the_gap_has_passed(
     listener: psycopg.Connection[tuple[object, ...]],
-    engine: Engine,
+    autocommit_engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(flag_announcer, "IDLE_SECONDS", 0.2)
-    announcer = FlagAnnouncer(engine, gap=0.01)
-    for round_ in range(2):
+    gap = 0.3
+    monkeypatch.setattr(flag_announcer, "IDLE_SECONDS", 0.4)  # longer than the gap
+    announcer = FlagAnnouncer(autocommit_engine, gap=gap)
+    list(listener.notifies(timeout=0.3))  # what an earlier test's app may still have announced
+    for round_ in range(2):  # the second after the idle thread has ended
+        started = time.monotonic()
         announcer.flagged()
+        # Sent by the caller before flagged() returned: no thread, no wait.
+        assert announcer.thread is None, round_
+        assert len(list(listener.notifies(timeout=0, stop_after=1))) == 1, round_
+
+        announcer.flagged()  # within the gap: left to the thread, sent when the gap has passed
+        assert announcer.thread is not None
         assert len(list(listener.notifies(timeout=2.0, stop_after=1))) == 1, round_
+        assert time.monotonic() - started >= gap
+        assert list(listener.notifies(timeout=0.2)) == []  # one announcement for the two
+
         deadline = time.monotonic() + 5
         while announcer.thread is not None and time.monotonic() < deadline:
             time.sleep(0.01)
