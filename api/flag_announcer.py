@@ -21,7 +21,6 @@ import threading
 import time
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from shared.completion.flag import FLAGGED_CHANNEL
 from shared.db.engine import run_autocommit
@@ -58,26 +57,45 @@ class FlagAnnouncer:
             else:
                 self.pending = True
                 self.wake.set()
-                if self.thread is None:
-                    self.thread = threading.Thread(
-                        target=self._run, name="flag-announcer", daemon=True
-                    )
-                    self.thread.start()
+                self._start_thread()
         if at_once:
             self._notify()
 
+    def _start_thread(self) -> None:
+        """Under the lock: start the thread unless it runs; should that fail, the next flag
+        tries again (a flag committed is never refused for its announcement)."""
+        if self.thread is not None:
+            return
+        thread = threading.Thread(target=self._run, name="flag-announcer", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as error:  # "can't start new thread"
+            log.warning("Could not start the flag announcer's thread (%s)", error)
+            return
+        self.thread = thread
+
     def _run(self) -> None:
+        try:
+            self._announce_until_idle()
+        finally:
+            with self.lock:
+                self.thread = None
+                if self.pending:  # left by a thread that failed: another takes over
+                    self._start_thread()
+
+    def _announce_until_idle(self) -> None:
         while True:
             if not self.wake.wait(IDLE_SECONDS):
                 with self.lock:
                     if not self.wake.is_set():
-                        self.thread = None
                         return
                 continue
             self.wake.clear()
-            with self.lock:
-                wait = self.last + self.gap - time.monotonic()
-            if wait > 0:
+            while True:  # until the gap since the last NOTIFY, whoever sent it, has passed
+                with self.lock:
+                    wait = self.last + self.gap - time.monotonic()
+                if wait <= 0:
+                    break
                 time.sleep(wait)
             with self.lock:
                 if not self.pending:
@@ -89,5 +107,5 @@ class FlagAnnouncer:
     def _notify(self) -> None:
         try:
             run_autocommit(self.engine, lambda connection: connection.exec_driver_sql(_NOTIFY))
-        except SQLAlchemyError as error:
+        except Exception as error:  # the tracker's poll is the safety net
             log.warning("Could not announce flagged orders to the tracker (%s)", error)

@@ -86,7 +86,7 @@ def test_a_lone_flag_is_announced_at_once_and_the_next_once_the_gap_has_passed(
         announcer.flagged()
         # Sent by the caller before flagged() returned: no thread, no wait.
         assert announcer.thread is None, round_
-        assert len(list(listener.notifies(timeout=0, stop_after=1))) == 1, round_
+        assert len(list(listener.notifies(timeout=1.0, stop_after=1))) == 1, round_
 
         announcer.flagged()  # within the gap: left to the thread, sent when the gap has passed
         assert announcer.thread is not None

@@ -77,3 +77,34 @@ def test_a_burst_opens_what_it_needs_and_keeps_only_the_pool_size_open(autocommi
 
     autocommit.dispose()
     assert counted.open == 0
+
+
+def test_a_connection_given_back_after_the_engine_was_disposed_is_closed(
+    autocommit: Engine,
+) -> None:
+    counted = OpenConnections(autocommit)
+    holding, disposed = threading.Event(), threading.Event()
+
+    def held_across_the_dispose(connection: Connection) -> None:
+        connection.execute(text("SELECT 1"))
+        holding.set()
+        assert disposed.wait(10)
+
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(run_autocommit, autocommit, held_across_the_dispose)
+        assert holding.wait(10)
+        autocommit.dispose()
+        disposed.set()
+        call.result(timeout=10)
+    assert counted.open == 0
+
+
+def test_an_in_memory_sqlite_database_lives_on_between_calls() -> None:
+    # Its pool holds the one connection the database lives in: never closed by a call.
+    memory = make_engine("sqlite://", autocommit=True)
+    try:
+        run_autocommit(memory, lambda c: c.execute(text("CREATE TABLE t (x INTEGER)")))
+        run_autocommit(memory, lambda c: c.execute(text("INSERT INTO t VALUES (7)")))
+        assert run_autocommit(memory, lambda c: c.execute(text("SELECT x FROM t")).all()) == [(7,)]
+    finally:
+        memory.dispose()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple, TypeVar
@@ -117,7 +117,7 @@ def run_autocommit(engine: Engine, work: Callable[[Connection], T]) -> T:
     from its pool.
     """
     idle = _idle_connections(engine)
-    connection = idle.take(engine)
+    connection, generation = idle.take(engine)
     try:
         return work(connection)
     except DBAPIError as error:
@@ -125,12 +125,12 @@ def run_autocommit(engine: Engine, work: Callable[[Connection], T]) -> T:
             raise
         idle.drop_all()  # the database went away: every idle connection is as dead
     finally:
-        idle.give_back(connection)
-    connection = engine.connect()
+        idle.give_back(connection, generation)
+    connection, generation = idle.take(engine)
     try:
         return work(connection)
     finally:
-        idle.give_back(connection)
+        idle.give_back(connection, generation)
 
 
 class _IdleConnections:
@@ -142,59 +142,78 @@ class _IdleConnections:
     pool still bounds what is open: each connection here was checked out of it, so no more than
     its size and overflow are ever open, and a call that finds the stack empty waits for the pool
     as before. As in the pool, no more than its size wait idle (any other is closed), and a process
-    holds as many as it has run calls at once; an idle server thread holds none.
+    holds as many as it has run calls at once; an idle server thread holds none. (A call waiting
+    for the pool is not handed a connection put back here meanwhile: with the default overflow of
+    10 over DATABASE_POOL_SIZE, the servers' threads never make one wait.)
     """
 
     def __init__(self, engine: Engine) -> None:
+        # Only a QueuePool keeps connections: the others (SQLite in memory) are left to do as
+        # they do, with every connection given back to them.
         self.keep = engine.pool.size() if isinstance(engine.pool, QueuePool) else 0
         self.stack: list[Connection] = []
         self.lock = threading.Lock()
+        self.generation = 0  # one more at each drop_all: what was taken before is not kept
+        self.pid = os.getpid()
 
-    def take(self, engine: Engine) -> Connection:
+    def take(self, engine: Engine) -> tuple[Connection, int]:
+        with self.lock:
+            generation = self.generation
+            if self.stack:
+                return self.stack.pop(), generation
+        return engine.connect(), generation
+
+    def give_back(self, connection: Connection, generation: int) -> None:
+        kept = False
         try:
-            return self.stack.pop()  # atomic under the GIL
-        except IndexError:
-            return engine.connect()
-
-    def give_back(self, connection: Connection) -> None:
-        with suppress(DBAPIError):
-            if connection.invalidated or connection.closed:
-                connection.close()
-                return
-            if connection.in_transaction():
-                connection.rollback()  # as close() would: a driver no-op in autocommit mode
-            with self.lock:
-                if len(self.stack) < self.keep:
-                    self.stack.append(connection)
-                    return
-            # Closed, not kept by the pool either: the stack is the idle connections' one place.
-            connection.invalidate()
-            connection.close()
+            if self.keep and not (connection.invalidated or connection.closed):
+                if connection.in_transaction():
+                    connection.rollback()  # as close() would: a driver no-op in autocommit mode
+                with self.lock:
+                    kept = generation == self.generation and len(self.stack) < self.keep
+                    if kept:
+                        self.stack.append(connection)
+        except DBAPIError:
+            pass  # closed below, not kept
+        finally:
+            if not kept:
+                with suppress(DBAPIError):
+                    # Closed, and not left in a pool that keeps connections: the stack is where
+                    # the idle ones wait.
+                    if self.keep and not connection.closed:
+                        connection.invalidate()
+                    connection.close()
 
     def drop_all(self, *_engine: Engine) -> None:
-        """Close every idle connection: on the engine's dispose, or once the database was lost."""
+        """Close every idle connection: on the engine's dispose, or once the database was lost.
+        In a process forked since (a dispose there must not close the parent's sockets), forget
+        them only."""
         with self.lock:
             dropped, self.stack = self.stack, []
+            self.generation += 1
+        if os.getpid() != self.pid:
+            return
         for connection in dropped:
             with suppress(DBAPIError):
                 connection.invalidate()
                 connection.close()
 
 
-# Held by the engine's events too (drop_all on dispose), never the other way round: the entry
-# goes with its engine.
-_idle: weakref.WeakKeyDictionary[Engine, _IdleConnections] = weakref.WeakKeyDictionary()
+# Kept on the engine itself: the stacked connections refer to their engine, so a registry beside
+# it (even one of weak references) would keep every engine alive.
+_IDLE_ATTRIBUTE = "_rx_jobtracker_idle_connections"
 _idle_lock = threading.Lock()
 
 
 def _idle_connections(engine: Engine) -> _IdleConnections:
-    idle = _idle.get(engine)
+    idle: _IdleConnections | None = engine.__dict__.get(_IDLE_ATTRIBUTE)
     if idle is None:
         with _idle_lock:
-            idle = _idle.get(engine)
+            idle = engine.__dict__.get(_IDLE_ATTRIBUTE)
             if idle is None:
-                idle = _idle[engine] = _IdleConnections(engine)
+                idle = _IdleConnections(engine)
                 event.listen(engine, "engine_disposed", idle.drop_all)
+                engine.__dict__[_IDLE_ATTRIBUTE] = idle
     return idle
 
 
@@ -224,6 +243,10 @@ def driver_transaction(connection: Connection, work: Callable[[], T]) -> T:
         statements.commit.count(connection)
     except DBAPIError as error:
         error.connection_invalidated = False  # run_autocommit must not repeat it
+        # Whether the transaction is still open is unknown (SQLite's COMMIT can fail busy and
+        # leave it so): the connection is not used again.
+        with suppress(DBAPIError):
+            connection.invalidate()
         raise
     return result
 
