@@ -246,22 +246,43 @@ def test_an_order_out_of_the_labs_flow_is_not_checked_in(
     assert_body(checkin(client, "GEN", number), 400, refused(reason))
 
 
+@pytest.mark.parametrize("status", ["V", "P"])  # on SQLite: the transaction, the one statement
 def test_an_order_put_on_hold_while_its_checkin_is_under_way_is_not_checked_in(
-    client: FlaskClient, make_order: MakeOrder, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, make_order: MakeOrder, monkeypatch: pytest.MonkeyPatch, status: str
 ) -> None:
     """The hold lands after the order was found and checked, before the check-in's write: the
-    write reads the order again, sees the hold, and records nothing."""
-    number = make_order(status="P")
-    real = shared_checkins.driver_transaction
+    write sees the hold, and records nothing. On SQLite the order is found before the write; on
+    PostgreSQL it is found in the write's transaction, with its row locked, so the hold lands
+    just before that transaction."""
+    number = make_order(status=status)
+    held = []
 
-    def hold_first(connection: Any, work: Callable[[], Any]) -> Any:
-        other = client.application.test_client()
-        assert other.patch(f"/api/sim/orders/{number}", json={"onHold": True}).status_code == 200
-        return real(connection, work)
+    def put_on_hold() -> None:
+        if not held:
+            other = client.application.test_client()
+            patched = other.patch(f"/api/sim/orders/{number}", json={"onHold": True})
+            held.append(patched.status_code)
 
-    monkeypatch.setattr(shared_checkins, "driver_transaction", hold_first)
+    if client.application.extensions["rx_jobtracker"].engine.dialect.name == "sqlite":
+        real_order = shared_checkins._order
+
+        def found_then_held(*args: Any) -> Any:
+            found = real_order(*args)
+            put_on_hold()
+            return found
+
+        monkeypatch.setattr(shared_checkins, "_order", found_then_held)
+    else:
+        real_transaction = shared_checkins.driver_transaction
+
+        def held_first(connection: Any, work: Callable[[], Any]) -> Any:
+            put_on_hold()
+            return real_transaction(connection, work)
+
+        monkeypatch.setattr(shared_checkins, "driver_transaction", held_first)
     assert_body(checkin(client, "GEN", number), 400, refused("Order on hold"))
     monkeypatch.undo()
+    assert held == [200]
     history = client.get(f"/api/v2/orders/{number}/history").get_json()
     assert history["checkins"] == []
 
