@@ -63,8 +63,10 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         autocommit=True,
         pool_size=pool_size,
     )
-    announcer = (
-        FlagAnnouncer(autocommit_engine) if autocommit_engine.dialect.name == "postgresql" else None
+    announce_flag = (
+        FlagAnnouncer(autocommit_engine).flagged
+        if autocommit_engine.dialect.name == "postgresql"
+        else lambda: None
     )
     app.extensions[EXTENSION] = Runtime(
         settings,
@@ -72,7 +74,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         engine,
         make_session_factory(engine),
         autocommit_engine,
-        announcer.flagged if announcer else None,
+        announce_flag,
     )
     register_error_handlers(app)
     if settings.journal:  # before the key check, so that refused calls are recorded too

@@ -9,8 +9,9 @@ from the request; any other leaves it to the process's announcer thread, which s
 of them when the gap has passed. So a lone flag wakes the tracker at once, a flag under load
 waits at most ANNOUNCE_GAP for its announcement (a tracker busy with earlier flags finds it in
 its next batch anyway), and a process sends at most twenty a second however many orders it
-flags. A NOTIFY that fails (the database is down) only leaves the order to the tracker's next
-poll, as a lost notification always did.
+flags. A NOTIFY that fails (the database is down), or one still waiting for its gap when the
+process stops, only leaves the order to the tracker's next poll, as a lost notification always
+did.
 """
 
 from __future__ import annotations

@@ -31,8 +31,9 @@ class Runtime:
     session_factory: sessionmaker[Session]
     # For the completion call, whose statements each commit alone (shared.completion.flag says why).
     autocommit_engine: Engine
-    # Called once a flag is committed: wakes the trackers on PostgreSQL (api.flag_announcer).
-    announce_flag: Callable[[], None] | None = None
+    # Called once a flag is committed: wakes the trackers on PostgreSQL (api.flag_announcer);
+    # on SQLite, where trackers only poll, it does nothing.
+    announce_flag: Callable[[], None]
 
 
 def runtime() -> Runtime:

@@ -66,8 +66,8 @@ class _Statements(NamedTuple):
 
 @functools.cache
 def _statements(dialect: Dialect) -> _Statements:
-    """The check-in's statements, run on the driver in the request's transaction (the
-    completion call's reasons: `shared.db.driver`)."""
+    """The check-in's statements, run on the driver (the completion call's reasons:
+    `shared.db.driver`)."""
     number = bindparam("number", type_=BigInteger())
     # The facts, and the tray and PO the answer shows: an order number finds the order with it.
     read = select(*FACT_COLUMNS, _orders.c.tray_number, _orders.c.po_number).where(
@@ -121,7 +121,7 @@ def check_in(
     now: datetime,
 ) -> CheckinDone:
     """Check the order `identifier` names in at `station_code`; a Valid order goes in Process.
-    `connection` autocommits; the writes are one transaction on it.
+    `connection` autocommits; the writes commit together (one statement, or one transaction).
 
     Checked in Rx-Universe's order: the station, the order, the operator, then the order's state
     and job flow. The order's facts are read again with its row locked in the transaction that

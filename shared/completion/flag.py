@@ -41,7 +41,7 @@ def request_completion(
     identifier: str,
     lab: Lab,
     now: datetime,
-    announce: Callable[[], None] | None = None,
+    announce: Callable[[], None] = lambda: None,
 ) -> int:
     """Check the order and flag it for the Job Tracker; a repeat while flagged changes nothing.
     `announce` is called once a flag is committed (api.flag_announcer wakes the tracker with it).
@@ -59,8 +59,7 @@ def request_completion(
         raise OrderNotFound()
     statements = _completion_statements(connection.dialect, lab)
     if statements.flag_if_completable.count(connection, number=number, now=now):
-        if announce is not None:
-            announce()
+        announce()
         return number
     for _ in range(FLAG_ATTEMPTS):
         rows = statements.read_facts.fetch(connection, number=number)
@@ -74,8 +73,7 @@ def request_completion(
             connection, number=number, now=now, **unchanged_parameters(row)
         )
         if flagged:
-            if announce is not None:
-                announce()
+            announce()
             return number
     raise OrderContended(number, FLAG_ATTEMPTS)
 
