@@ -1,5 +1,5 @@
 """gunicorn's settings for the API, used as
-`python -m gunicorn -c gunicorn.conf.py -w 4 -b HOST:PORT 'api:create_app()'`.
+`python -m gunicorn -c gunicorn.conf.py -w 4 -b HOST:PORT 'api.app:create_app()'`.
 
 gunicorn's default worker serves one connection at a time, so a client that sends half a request
 holds a whole worker until the worker timeout kills it: four such clients stopped a four-worker
@@ -72,7 +72,10 @@ def on_starting(_server: Any) -> None:
     each worker it would run again whenever gunicorn replaces one, wiping the lab it served."""
     from sqlalchemy.exc import OperationalError
 
-    from api.scenarios import ScenarioNotLoaded, load_configured_scenario
+    from api.sim.scenarios import (
+        ScenarioNotLoaded,
+        load_configured_scenario,
+    )
     from config.lab_file import LabFileError, load_lab
     from config.settings import Settings, SettingsError
 

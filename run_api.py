@@ -9,9 +9,15 @@ import signal
 import sys
 from types import FrameType
 
-from api import MAX_BODY_BYTES, create_app
-from api.scenarios import ScenarioNotLoaded, load_configured_scenario
-from api.server import make_server
+from api.app import (
+    MAX_BODY_BYTES,
+    create_app,
+)
+from api.http.server import make_server
+from api.sim.scenarios import (
+    ScenarioNotLoaded,
+    load_configured_scenario,
+)
 from config.startup import exit_if_database_unusable, start
 
 # The errors of bind() that come from the address, not the port.

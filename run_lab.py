@@ -19,7 +19,7 @@ from lab.client import Client, TransportError
 from lab.runner import LabRun, Options
 from lab.tally import Tally
 from lab.view import board, progress_line, summary_lines
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 
 # A plain progress line this often when the output is not a terminal (a log, a pipe).
 PLAIN_EVERY_SECONDS = 5.0

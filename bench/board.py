@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from api import create_app
+from api.app import create_app
 from bench.databases import Target, engine_for, fresh_database
 from bench.seed import analyze, seed_orders
 from bench.sizes import Size

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, make_url, text
 
+import live
 from bench import ROOT
-from scripts import live
 from shared.db.engine import make_engine
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -17,12 +17,12 @@ from bench.databases import Target, engine_for, fresh_database
 from bench.processes import gunicorn
 from bench.seed import seed_orders
 from bench.sizes import Size
-from shared.models import Order
+from shared.db.models import Order
 
 THREADS = 2
 CONNECTIONS = 16
 WARM_UP_SECONDS = 1
-APP = "api:create_app()"
+APP = "api.app:create_app()"
 BASELINE_APP = "bench.baseline_app:create_app()"
 
 # Each wrk thread walks its own stride of the order numbers, so most calls reach a new order;

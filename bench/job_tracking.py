@@ -12,7 +12,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from api import create_app
+from api.app import create_app
 from bench.databases import Target, engine_for, fresh_database
 from bench.endpoint import WARM_UP_SECONDS, Load, pooled, run_wrk, wrk_path
 from bench.processes import gunicorn
@@ -20,7 +20,7 @@ from bench.seed import seed_orders
 from bench.sizes import Size
 from config.settings import Settings
 
-APP = "api:create_app()"
+APP = "api.app:create_app()"
 BASELINE_APP = "bench.baseline_app:create_app()"
 CHECKIN_STATION = "GEN"  # performs no process: every seeded order may be checked in there
 TRAY = "4242"

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import live
 from bench import ROOT
 from bench.databases import Target, engine_for, fresh_database
 from bench.endpoint import WARM_UP_SECONDS, Load, run_wrk, wrk_path
@@ -23,9 +24,8 @@ from bench.job_tracking import REQUESTS
 from bench.processes import gunicorn, tracker_daemon
 from bench.seed import seed_orders
 from bench.sizes import Size
-from scripts import live
 
-APP = "api:create_app()"
+APP = "api.app:create_app()"
 # Orders the lab keeps in flight: as many connections as it may open, enough to keep gunicorn's
 # 4 workers busy while others wait for the tracker's verdict.
 CONCURRENCY = 32

@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import live
 from bench.databases import Target, engine_for, fresh_database
 from bench.processes import tracker_daemon
 from bench.seed import seed_orders
 from bench.sizes import Size
-from scripts import live
 
 POLLING_INTERVAL = 0.25
 WAKE_UP_INTERVAL = 30.0

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+import live
 from bench import ROOT
 from bench.databases import engine_for
-from scripts import live
-from shared.models import TrackerHeartbeat
+from shared.db.models import TrackerHeartbeat
 
 # README: production serves the API with `python -m gunicorn -c gunicorn.conf.py -w 4 ...`; the
 # baseline gets the same.

@@ -84,7 +84,7 @@ def tracker_drain(target: Target, orders: int, work: Path) -> Profile:
 
 def endpoint(target: Target, requests: int) -> Profile:
     """cProfile of the completion endpoint serving `requests` flags in one process."""
-    from api import create_app  # the API's imports (Flask) only where its profile is taken
+    from api.app import create_app
 
     with fresh_database(target, "profile_endpoint") as url:
         engine = engine_for(url)

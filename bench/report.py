@@ -166,7 +166,7 @@ def _endpoint(runs: Sequence[DatabaseRun], image: str) -> list[str]:
         "## 1. Completion endpoint",
         "",
         "`POST /api/v2/orders/N/complete` served as production serves it (`python -m gunicorn",
-        f"-c gunicorn.conf.py -w {WORKERS} ... 'api:create_app()'`, the README's worker count",
+        f"-c gunicorn.conf.py -w {WORKERS} ... 'api.app:create_app()'`, the README's worker count",
         "and threads), loaded by `wrk",
         f"-t{THREADS} -c{CONNECTIONS} --latency` from its own process, each call naming the",
         "next order ready to complete, so nearly every call flags a new order. Baseline:",

@@ -19,8 +19,13 @@ from sqlalchemy import (
     text,
 )
 
+from shared.db.models import (
+    CheckIn,
+    Order,
+    OrderAddon,
+    UTCDateTime,
+)
 from shared.domain.codes import JobType, OrderStatus
-from shared.models import CheckIn, Order, OrderAddon, UTCDateTime
 
 FIRST_NUMBER = 100_001
 # An addon that needs a process, and a check-in at a station performing it: verification of

@@ -68,7 +68,7 @@ def per_call_ms(database_url: str, rounds: int = 7, calls: int = 200) -> dict[st
     import statistics
     import time
 
-    from api import create_app
+    from api.app import create_app
     from config.settings import Settings
 
     base = Settings(database_url=database_url)

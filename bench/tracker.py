@@ -14,8 +14,8 @@ from bench.sizes import Size
 from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE, UTC_ZONE
 from shared.db.engine import make_session_factory
+from shared.db.models import Order
 from shared.domain.codes import OrderStatus
-from shared.models import Order
 from tracker.jobs import TrackerConfig, process_batch
 
 BATCH_SIZE = 2000

@@ -1,4 +1,5 @@
-"""Reads a lab's job-flow data file (TOML) into the `shared.domain.lab.Lab` the rules work on."""
+"""Reads a lab's job-flow data file (TOML) into the `shared.domain.lab_setup.Lab` the rules
+work on."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from marshmallow import (
     validates_schema,
 )
 
-from shared.domain.lab import ADDON_FLAG_PROCESSES, Addon, Lab, Process, Station
+from shared.domain.lab_setup import (
+    ADDON_FLAG_PROCESSES,
+    Addon,
+    Lab,
+    Process,
+    Station,
+)
 
 _code = fields.String(required=True, validate=validate.Length(1, 20))
 _text = fields.String(required=True, validate=validate.Length(1, 60))

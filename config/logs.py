@@ -1,7 +1,7 @@
 """Logging for both processes: text by default, or one JSON object per line (LOG_FORMAT=json).
 
 A request's id travels in a context variable, so every line logged while the API serves that
-request carries it, whichever module logs; the API sets it (api.observability).
+request carries it, whichever module logs; the API sets it (api.http.requests).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from config.lab_file import LabFileError, load_lab
 from config.logs import configure_logging
 from config.settings import Settings, SettingsError
 from shared.db.schema import SchemaOutOfDate
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 
 
 def start(program: str, overrides: Mapping[str, str] | None = None) -> tuple[Settings, Lab]:

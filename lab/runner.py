@@ -15,7 +15,7 @@ from urllib.parse import quote
 from lab.client import Client, Reply, TransportError
 from lab.plan import OrderPlan, Step, plan_order
 from lab.tally import Tally
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 
 # Completion calls per order: the first, and a retry after each fix; then the lab gives up.
 MAX_COMPLETION_CALLS = 3

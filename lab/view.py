@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lab.tally import Tally
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 
 
 def _codes(counts: dict[str, int]) -> str:

@@ -1,1 +1,1 @@
-"""Developer scripts; `scripts.live` starts the real processes for the demo, tests and bench."""
+"""Developer scripts; `live` starts the real processes for the demo, tests and bench."""

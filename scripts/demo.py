@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
-from scripts import live
+import live
 
 TRACKER_INTERVAL = 0.5
 TRACKER_WAIT = 20.0

@@ -14,12 +14,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import create_app
+from api.app import create_app
 from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE, UTC_ZONE, Settings
 from shared.db import schema
 from shared.db.engine import make_engine, make_session_factory
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from werkzeug.test import TestResponse
 
-from scripts import live
+import live
 from shared.domain.codes import JobType, OrderStatus
-from shared.domain.rules import OrderFacts
+from shared.domain.orders import OrderFacts
 
 
 def facts(**changes: object) -> OrderFacts:
@@ -41,7 +41,7 @@ def completion_error(code: str, message: str) -> dict[str, Any]:
     }
 
 
-# ---- a running API (scripts/live.py) ------------------------------------------------------
+# ---- a running API (live/__init__.py) ------------------------------------------------------
 
 
 def create_ready_order(api: live.Api) -> str:

@@ -13,7 +13,7 @@ from helpers import assert_body, completion_error
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.models import Order
+from shared.db.models import Order
 
 MakeOrder = Callable[..., str]
 

@@ -10,8 +10,11 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from helpers import assert_body
 
-from shared import checkins as shared_checkins
-from shared.domain.lab import ADDON_FLAG_PROCESSES, Lab
+import shared.orders.checkins
+from shared.domain.lab_setup import (
+    ADDON_FLAG_PROCESSES,
+    Lab,
+)
 
 MakeOrder = Callable[..., str]
 CHECKIN_FAILED = "Checkin not performed"
@@ -264,22 +267,22 @@ def test_an_order_put_on_hold_while_its_checkin_is_under_way_is_not_checked_in(
             held.append(patched.status_code)
 
     if client.application.extensions["rx_jobtracker"].engine.dialect.name == "sqlite":
-        real_order = shared_checkins._order
+        real_order = shared.orders.checkins._order
 
         def found_then_held(*args: Any) -> Any:
             found = real_order(*args)
             put_on_hold()
             return found
 
-        monkeypatch.setattr(shared_checkins, "_order", found_then_held)
+        monkeypatch.setattr("shared.orders.checkins._order", found_then_held)
     else:
-        real_transaction = shared_checkins.driver_transaction
+        real_transaction = shared.orders.checkins.driver_transaction
 
         def held_first(connection: Any, work: Callable[[], Any]) -> Any:
             put_on_hold()
             return real_transaction(connection, work)
 
-        monkeypatch.setattr(shared_checkins, "driver_transaction", held_first)
+        monkeypatch.setattr("shared.orders.checkins.driver_transaction", held_first)
     assert_body(checkin(client, "GEN", number), 400, refused("Order on hold"))
     monkeypatch.undo()
     assert held == [200]

@@ -13,7 +13,11 @@ from helpers import assert_body
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.models import CheckIn, Order, OrderAddon
+from shared.db.models import (
+    CheckIn,
+    Order,
+    OrderAddon,
+)
 
 MakeOrder = Callable[..., str]
 

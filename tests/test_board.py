@@ -10,7 +10,7 @@ from freezegun import freeze_time
 from helpers import assert_body
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig, run_cycle
 
 MakeOrder = Callable[..., str]

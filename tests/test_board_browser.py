@@ -22,8 +22,11 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scripts import live
-from shared.models import CheckIn, Order
+import live
+from shared.db.models import (
+    CheckIn,
+    Order,
+)
 
 BROWSER = "/usr/bin/chromium"
 PAGE_WAIT = 15.0

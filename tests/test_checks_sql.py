@@ -15,19 +15,30 @@ from helpers import assert_body, completion_error
 from sqlalchemy import Engine, false, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-import shared.completion.flag
-from api import create_app
+import shared.orders.flag
+from api.app import create_app
 from config.settings import Settings
-from shared.completion.checks_sql import completable
-from shared.completion.facts import FACT_COLUMNS, to_facts
-from shared.completion.flag import _completion_statements
 from shared.db.driver import DriverStatement
 from shared.db.engine import make_engine
+from shared.db.models import (
+    CheckIn,
+    Order,
+    OrderAddon,
+)
 from shared.domain.codes import JobType, OrderStatus
+from shared.domain.completion import check_completable
 from shared.domain.errors import CompletionRejected
-from shared.domain.lab import Addon, Lab, Process
-from shared.domain.rules import check_completable
-from shared.models import CheckIn, Order, OrderAddon
+from shared.domain.lab_setup import (
+    Addon,
+    Lab,
+    Process,
+)
+from shared.orders.completion_sql import completable
+from shared.orders.facts import (
+    FACT_COLUMNS,
+    to_facts,
+)
+from shared.orders.flag import _completion_statements
 
 CASES = 400
 
@@ -230,7 +241,7 @@ def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(engine: Engine) -> Non
 def slow_path_app(settings: Settings, lab: Lab, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     """The API with the one-statement flag turned off, so every call reads, checks and then
     writes: the path a call takes when the order changed since the SQL checks looked."""
-    monkeypatch.setattr(shared.completion.flag, "completable", lambda lab: false())
+    monkeypatch.setattr(shared.orders.flag, "completable", lambda lab: false())
     # A lab object of its own: the statements are cached per lab.
     app = create_app(settings, lab=dataclasses.replace(lab))
     yield app
@@ -245,7 +256,7 @@ def _change_after_each_read(
     """Run `change(read_count)` on the order after each time the call reads its facts, as a lab
     user would between the call's check and its write; answer the list of reads."""
     reads: list[int] = []
-    real = shared.completion.flag.to_facts
+    real = shared.orders.flag.to_facts
 
     def read_then_change(row: Any) -> Any:
         reads.append(row.order_number)
@@ -255,7 +266,7 @@ def _change_after_each_read(
             )
         return real(row)
 
-    monkeypatch.setattr(shared.completion.flag, "to_facts", read_then_change)
+    monkeypatch.setattr(shared.orders.flag, "to_facts", read_then_change)
     return reads
 
 
@@ -300,7 +311,7 @@ def test_an_order_that_keeps_changing_answers_503_and_stays_unflagged(
         503,
         {"error": "Service unavailable", "details": ["The order is changing too often; try again"]},
     )
-    assert len(reads) == shared.completion.flag.FLAG_ATTEMPTS
+    assert len(reads) == shared.orders.flag.FLAG_ATTEMPTS
     assert not _flagged(engine, number)
 
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
+import shared.db.engine
 from config.settings import Settings
-from shared.db import engine as db_engine
 from shared.db.driver import DriverStatement
 from shared.db.engine import driver_transaction, make_engine, run_autocommit
-from shared.models import Fault
+from shared.db.models import Fault
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_work_that_raises_writes_nothing_and_leaves_no_transaction_open(
 def test_a_commit_whose_answer_was_lost_is_not_run_again(
     autocommit: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = db_engine._transaction_statements
+    real = shared.db.engine._transaction_statements
 
     class LostCommit:
         def count(self, connection: Any) -> int:
@@ -74,7 +74,7 @@ def test_a_commit_whose_answer_was_lost_is_not_run_again(
     def statements(dialect: Any) -> Any:
         return real(dialect)._replace(commit=LostCommit())
 
-    monkeypatch.setattr(db_engine, "_transaction_statements", statements)
+    monkeypatch.setattr("shared.db.engine._transaction_statements", statements)
     calls: list[int] = []
 
     def work(connection: Any) -> None:

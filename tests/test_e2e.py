@@ -16,8 +16,8 @@ from helpers import create_and_flag, create_ready_order, flag, order_status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scripts import live
-from shared.models import CheckIn
+import live
+from shared.db.models import CheckIn
 
 TRACKER_WAIT = 15.0
 CLIENTS = 8

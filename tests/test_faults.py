@@ -14,10 +14,10 @@ from helpers import assert_body, create_ready_order, flag, order_status
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scripts import live
-from shared import faults
+import live
 from shared.db.engine import transaction
-from shared.models import TrackerHeartbeat
+from shared.db.models import TrackerHeartbeat
+from shared.sim import faults
 from tracker.jobs import TrackerConfig, run_cycle
 
 COMPLETE_GLOB = "/api/v2/orders/*/complete"
@@ -225,7 +225,7 @@ def test_a_fault_set_through_another_api_process_applies_at_its_next_call(
 
 
 class FakeClock:
-    """time.monotonic and time.sleep for api.fault_watch, on a clock that moves when told."""
+    """time.monotonic and time.sleep for api.sim.faults, on a clock that moves when told."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -242,10 +242,10 @@ def test_with_no_fault_set_the_table_is_read_once_a_tenth_of_a_second(
 ) -> None:
     """The fault check costs no query while no fault is set, but for one read a tenth of a
     second; a fault set makes every call read the table, until it is spent."""
-    # importlib: the name api.faults is the faults blueprint, api/__init__.py imports it so.
-    fault_check = importlib.import_module("api.faults")
+    # importlib: the name api.sim.faults is the faults blueprint, api/__init__.py imports it so.
+    fault_check = importlib.import_module("api.sim.faults")
     clock = FakeClock()
-    monkeypatch.setattr(importlib.import_module("api.fault_watch"), "time", clock)
+    monkeypatch.setattr(importlib.import_module("api.sim.faults"), "time", clock)
     reads: list[float] = []
     real = fault_check.http_faults
 

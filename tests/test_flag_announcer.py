@@ -1,4 +1,4 @@
-"""The API's NOTIFY to the trackers (api.flag_announcer): coalesced, and never missing a flag.
+"""The API's NOTIFY to the trackers (shared.wakeup): coalesced, and never missing a flag.
 
 A tracker woken only by notifications must find every flag; and a burst of flags must not cost a
 NOTIFY each, which is what made the completion call slow on PostgreSQL. The real processes'
@@ -15,19 +15,17 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, make_url, select
 
-import api.flag_announcer as flag_announcer
-from api.flag_announcer import FlagAnnouncer
 from config.settings import Settings
-from shared.completion.flag import FLAGGED_CHANNEL
 from shared.db.engine import make_engine
-from shared.models import Order
+from shared.db.models import Order
+from shared.wakeup import FLAGGED_CHANNEL, FlagAnnouncer
 
 FLAGS = 40
 
 
 @pytest.fixture
 def listener(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """A connection that LISTENs as a tracker does (tracker.wakeup)."""
+    """A connection that LISTENs as a tracker does (shared.wakeup)."""
     url = make_url(database_url)
     if url.get_backend_name() != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite trackers poll")
@@ -78,7 +76,7 @@ def test_a_lone_flag_is_announced_at_once_and_the_next_once_the_gap_has_passed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     gap = 0.3
-    monkeypatch.setattr(flag_announcer, "IDLE_SECONDS", 0.4)  # longer than the gap
+    monkeypatch.setattr("shared.wakeup.IDLE_SECONDS", 0.4)  # longer than the gap
     announcer = FlagAnnouncer(autocommit_engine, gap=gap)
     list(listener.notifies(timeout=0.3))  # what an earlier test's app may still have announced
     for round_ in range(2):  # the second after the idle thread has ended

@@ -15,10 +15,10 @@ from proxy import Proxy
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import create_app
+from api.app import create_app
 from config.settings import Settings
 from shared.db import schema
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig, beat
 
 Stoppable = tuple[Flask, Callable[[bool], None]]

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, make_url, select
 
-from scripts import live
+import live
 from shared.db import schema
 from shared.db.engine import make_engine
-from shared.models import Order
+from shared.db.models import Order
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,18 @@ import dataclasses
 import pytest
 from helpers import facts
 
+from shared.domain.cancel import (
+    ALREADY_CANCELLED,
+    REASON_IGNORED,
+    check_cancel,
+)
+from shared.domain.checkins import (
+    check_checkin,
+    check_operator,
+    checkin_station,
+)
 from shared.domain.codes import JobType, OrderStatus
+from shared.domain.completion import check_completable
 from shared.domain.errors import (
     CancelOrderCompleted,
     CancelRefused,
@@ -22,16 +33,11 @@ from shared.domain.errors import (
     ProcessNotNeeded,
     StationNotFound,
 )
-from shared.domain.job_tracking import (
-    ALREADY_CANCELLED,
-    REASON_IGNORED,
-    check_cancel,
-    check_checkin,
-    check_operator,
-    checkin_station,
+from shared.domain.lab_setup import (
+    ADDON_FLAG_PROCESSES,
+    Lab,
 )
-from shared.domain.lab import ADDON_FLAG_PROCESSES, Lab
-from shared.domain.rules import OrderFacts, check_completable
+from shared.domain.orders import OrderFacts
 
 
 def checkin_refusal(lab: Lab, station: str, order: OrderFacts) -> str | None:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 from helpers import assert_body
 
-from scripts import live
+import live
 
 MakeClient = Callable[..., FlaskClient]
 NOT_FOUND_BODY = (
@@ -124,11 +124,20 @@ def test_the_listing_is_newest_first_filtered_and_paged(client: FlaskClient) -> 
     ]
     assert paths("?status=201") == [("POST", "/api/v2/orders/33719/complete")]
     assert paths("?since=2026-11-27T11:00:00Z") == paths("")[:3]
-    assert paths("?since=2026-11-27T12:00:00") == paths("")[:2]  # no zone: UTC
+    assert paths("?since=2026-11-27T12:00:00%2B00:00") == paths("")[:2]
     assert paths("?limit=2&offset=1") == paths("")[1:3]
     assert count(client, "?method=POST&path=/api/v2/orders/33719/complete&status=201") == 1
     assert count(client, "?since=2026-11-27T12:30:00%2B00:00") == 1
     assert count(client) == 4
+
+
+def test_an_instant_without_a_time_zone_is_refused(client: FlaskClient) -> None:
+    response = client.get("/api/sim/requests?since=2026-11-27T12:00:00")
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "Invalid request",
+        "details": ["since: Must have a time zone (Z or an offset such as +01:00)."],
+    }
 
 
 def test_a_path_prefix_is_literal_not_a_pattern(client: FlaskClient) -> None:
@@ -143,7 +152,10 @@ def test_a_path_prefix_is_literal_not_a_pattern(client: FlaskClient) -> None:
     [
         ("?status=abc", ["status: Not a valid integer."]),
         ("?limit=0", ["limit: Must be greater than or equal to 1 and less than or equal to 1000."]),
-        ("?since=yesterday", ["since: Not a valid datetime."]),
+        (
+            "?since=yesterday",
+            ["since: Must be a date and time with its time zone, e.g. 2026-11-27T08:00:00Z."],
+        ),
         ("?order=asc", ["order: Unknown field."]),
     ],
 )

@@ -8,7 +8,7 @@ import pytest
 
 from config.lab_file import LabFileError, load_lab
 from config.settings import DEFAULT_LAB_FILE
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 
 
 def test_the_default_lab_has_the_stations_and_addons_integrators_rely_on(lab: Lab) -> None:

@@ -17,8 +17,8 @@ import pytest
 from flask.testing import FlaskClient
 from helpers import create_ready_order, flag
 
+import live
 from config.logs import REQUEST_ID, configure_logging
-from scripts import live
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -68,14 +68,14 @@ def test_json_lines_carry_the_fields_and_the_request_id_set(root_logging: None) 
     configure_logging("api", log_format="json", stream=stream)
     token = REQUEST_ID.set("rid-1")
     try:
-        logging.getLogger("api.errors").warning("\x1b[31mDatabase unavailable\x1b[0m: %s", "x")
+        logging.getLogger("api.http.errors").warning("\x1b[31mDatabase unavailable\x1b[0m: %s", "x")
     finally:
         REQUEST_ID.reset(token)
     logging.getLogger("tracker.jobs").info("no request here")
     first, second = json_lines(stream.getvalue())
     assert {key: first[key] for key in ("level", "logger", "message", "request_id", "program")} == {
         "level": "WARNING",
-        "logger": "api.errors",
+        "logger": "api.http.errors",
         "message": "Database unavailable: x",  # a StringIO is no terminal: no colour codes
         "request_id": "rid-1",
         "program": "api",
@@ -105,7 +105,7 @@ def test_run_api_with_json_logs_writes_the_request_id_on_that_request_s_line(
     mine = [line for line in lines if line["request_id"] == "it-42"]
     assert len(mine) == 1
     assert {key: mine[0][key] for key in ("logger", "method", "path", "status")} == {
-        "logger": "api.access",
+        "logger": "api.http.access",
         "method": "GET",
         "path": "/api/v2/orders/33719/status",
         "status": 404,

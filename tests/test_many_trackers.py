@@ -25,10 +25,15 @@ import pytest
 from sqlalchemy import Engine, func, insert, make_url, select
 from sqlalchemy.orm import Session
 
-from scripts import live
+import live
 from shared.db.engine import make_session_factory, transaction
+from shared.db.models import (
+    CheckIn,
+    Order,
+    OrderAddon,
+    TrackerHeartbeat,
+)
 from shared.domain.codes import JobType, OrderStatus
-from shared.models import CheckIn, Order, OrderAddon, TrackerHeartbeat
 
 COMPLETION_STATION = "CMP"
 STARTUP_TIMEOUT = 20.0

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from scripts import live
+import live
 from tracker.jobs import TrackerConfig, beat, run_cycle
 
 COMPLETE_ROUTE = "/api/v2/orders/<identifier:order_identifier>/complete"

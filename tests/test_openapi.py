@@ -15,11 +15,19 @@ from marshmallow import Schema, fields
 from openapi_spec_validator import validate
 from swagger_ui_bundle import swagger_ui_path
 
-from api import BLUEPRINTS
-from api.endpoints import Answer, endpoint
-from api.errors import register_error_handlers
-from api.openapi import DOCUMENT_PATH, build_document, main, render
-from shared.domain.lab import Lab
+from api.app import BLUEPRINTS
+from api.http.endpoints import (
+    Answer,
+    endpoint,
+)
+from api.http.errors import register_error_handlers
+from api.http.openapi import (
+    DOCUMENT_PATH,
+    build_document,
+    main,
+    render,
+)
+from shared.domain.lab_setup import Lab
 
 # A verbatim copy of the contract's source (the project's shared/seed/), so the suite runs from
 # a clone alone.
@@ -90,9 +98,9 @@ def test_the_document_covers_every_route_the_app_serves(
         and rule.endpoint
         not in {
             "static",
-            "site.swagger_asset",
+            "docs.swagger_asset",
             "board_page.board_asset",
-            "v2.complete_order_trailing_slash",
+            "v2_completion.complete_order_trailing_slash",
         }
     }
     assert {(method, re.sub(r"\{[^}]+\}", "{}", path)) for method, path in documented} == routed
@@ -167,7 +175,9 @@ def test_ours_is_marked_as_ours(document: dict[str, Any]) -> None:
 
 def test_the_committed_document_is_the_generated_one(document: dict[str, Any]) -> None:
     committed = DOCUMENT_PATH.read_text(encoding="utf-8")
-    assert committed == render(document), "run `python -m api.openapi` and commit docs/openapi.json"
+    assert committed == render(document), (
+        "run `python -m api.http.openapi` and commit docs/openapi.json"
+    )
 
 
 def test_python_m_api_openapi_writes_the_document(tmp_path: Path, document: dict[str, Any]) -> None:

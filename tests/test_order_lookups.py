@@ -10,13 +10,17 @@ import pytest
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import simulation
 from shared.db.engine import transaction
+from shared.db.models import Order
 from shared.domain.codes import OrderStatus
 from shared.domain.errors import RecordNotFound
-from shared.domain.lab import Lab
-from shared.models import Order
-from shared.orders import active_orders, list_orders, lookup_order
+from shared.domain.lab_setup import Lab
+from shared.orders.lookup import (
+    active_orders,
+    find_order,
+    list_orders,
+)
+from shared.sim.orders import create_order, reset
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
@@ -25,9 +29,7 @@ NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 def make(session_factory: sessionmaker[Session], lab: Lab) -> Callable[..., int]:
     def make(**fields: Any) -> int:
         with transaction(session_factory) as session:
-            order = simulation.create_order(
-                session, lab, now=NOW, today=date(2026, 11, 29), **fields
-            )
+            order = create_order(session, lab, now=NOW, today=date(2026, 11, 29), **fields)
             return order.order_number
 
     return make
@@ -36,7 +38,7 @@ def make(session_factory: sessionmaker[Session], lab: Lab) -> Callable[..., int]
 def found(session_factory: sessionmaker[Session], identifier: str) -> int | None:
     with transaction(session_factory, write=False) as session:
         try:
-            return lookup_order(session, identifier).order_number
+            return find_order(session, identifier).order_number
         except RecordNotFound as missing:
             assert missing.provided == identifier
             return None
@@ -152,5 +154,5 @@ def test_the_order_lists_total_follows_every_insert_and_delete_however_made(
         connection.execute(delete(Order).where(Order.order_number >= 500_050))
     assert total() == 53
     with transaction(session_factory) as session:
-        simulation.reset(session)
+        reset(session)
     assert total() == 0

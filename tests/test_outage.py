@@ -24,10 +24,13 @@ from proxy import CutMode, Proxy
 from sqlalchemy import func, make_url, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from scripts import live
+import live
 from shared.db import schema
 from shared.db.engine import make_engine
-from shared.models import CheckIn, Order
+from shared.db.models import (
+    CheckIn,
+    Order,
+)
 
 DATABASE_TIMEOUT = 2.0
 # What an API call may take beyond DATABASE_TIMEOUT during an outage: a reconnect after a failed

@@ -8,6 +8,7 @@ import pytest
 from helpers import facts
 
 from shared.domain.codes import JobType, OrderStatus
+from shared.domain.completion import check_completable
 from shared.domain.errors import (
     CompletionRejected,
     JobFlowIncomplete,
@@ -16,8 +17,12 @@ from shared.domain.errors import (
     OrderOnHold,
     OrderUnvalid,
 )
-from shared.domain.lab import Lab
-from shared.domain.rules import OrderFacts, check_completable, effective_status, parse_order_number
+from shared.domain.lab_setup import Lab
+from shared.domain.orders import (
+    OrderFacts,
+    effective_status,
+    parse_order_number,
+)
 
 
 def rejection(lab: Lab, order: OrderFacts) -> tuple[str, str] | None:

@@ -18,14 +18,20 @@ import pytest
 from rich.console import Console
 from sqlalchemy import Engine, func, select
 
+import live
 from lab.plan import plan_order
 from lab.tally import Tally
 from lab.view import board
-from scripts import live
+from shared.db.models import (
+    JournalEntry,
+    Order,
+)
 from shared.domain.codes import OrderStatus
-from shared.domain.lab import Lab
-from shared.domain.rules import processes_needed, processes_performed
-from shared.models import JournalEntry, Order
+from shared.domain.completion import (
+    processes_needed,
+    processes_performed,
+)
+from shared.domain.lab_setup import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"Error Code: (\d+)")

@@ -20,12 +20,15 @@ from helpers import assert_body, completion_error
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import create_app
-from api.scenarios import ScenarioNotLoaded, load_configured_scenario
+import live
+from api.app import create_app
+from api.sim.scenarios import (
+    ScenarioNotLoaded,
+    load_configured_scenario,
+)
 from config.settings import DEFAULT_SCENARIO_FOLDER, PROJECT_ROOT, Settings
-from scripts import live
 from shared.db.engine import make_engine
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig, process_batch
 
 MakeClient = Callable[..., FlaskClient]

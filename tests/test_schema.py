@@ -7,12 +7,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from api import create_app
+from api.app import create_app
 from config.settings import Settings
 from shared.db import schema
 from shared.db.engine import make_engine
-from shared.domain.lab import Lab
-from shared.models import Base
+from shared.db.models import Base
+from shared.domain.lab_setup import Lab
 
 
 def test_the_migrations_build_exactly_the_models_schema(engine: Engine) -> None:

@@ -10,11 +10,24 @@ from typing import Any
 import pytest
 from marshmallow import Schema
 
-from api.schemas import CheckinDoneSchema, OrderSchema, OrderStatusSchema
-from shared.checkins import CheckedInOrder, CheckinDone
+from api.v2.orders import (
+    OrderSchema,
+    OrderStatusSchema,
+)
+from api.v2.stations import CheckinDoneSchema
 from shared.domain.codes import JobType
-from shared.domain.lab import Station
-from shared.orders import AddonOfOrder, CompletionError, CurrentStation, OrderDetails, OrderState
+from shared.domain.lab_setup import Station
+from shared.orders.checkins import (
+    CheckedInOrder,
+    CheckinDone,
+)
+from shared.orders.lookup import (
+    AddonOfOrder,
+    CompletionError,
+    CurrentStation,
+    OrderDetails,
+    OrderState,
+)
 
 STATIONS = [
     None,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import live
+import live
 
 CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
 EXAMPLES_PER_OPERATION = 50

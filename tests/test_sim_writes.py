@@ -16,12 +16,11 @@ from helpers import assert_body
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import simulation
-from shared.completion.batch import complete_flagged_orders
 from shared.db.engine import transaction
+from shared.db.models import Order
 from shared.domain.clock import utcnow
-from shared.domain.lab import Lab
-from shared.models import Order
+from shared.domain.lab_setup import Lab
+from shared.orders.batch import complete_flagged_orders
 from tracker.jobs import TrackerConfig, run_cycle
 
 MakeOrder = Callable[..., str]
@@ -70,7 +69,7 @@ def test_when_no_number_is_left_creating_without_one_is_a_400(
     client: FlaskClient, make_order: MakeOrder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Filling 10**18 numbers is out of reach: the same rule over a range of three.
-    monkeypatch.setattr(simulation, "MAX_ORDER_NUMBER", 10003)
+    monkeypatch.setattr("shared.sim.orders.MAX_ORDER_NUMBER", 10003)
     for number in ("10001", "10002", "10003"):
         make_order(orderNumber=number)
     assert_body(

@@ -15,16 +15,19 @@ from freezegun import freeze_time
 from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-import shared.completion.batch
-from shared.completion.batch import (
+import shared.orders.batch
+from shared.db.engine import transaction
+from shared.db.models import (
+    CheckIn,
+    Order,
+)
+from shared.domain.orders import OrderFacts
+from shared.orders.batch import (
     INTERNAL_ERROR_CODE,
     INTERNAL_ERROR_MESSAGE,
     Rejection,
     queue_query,
 )
-from shared.db.engine import transaction
-from shared.domain.rules import OrderFacts
-from shared.models import CheckIn, Order
 from tracker.jobs import CycleSummary, TrackerConfig, beat, process_batch, run_cycle, stop
 from tracker.scheduler import POLL_JOB_ID, build_scheduler
 
@@ -488,14 +491,14 @@ def test_an_order_whose_check_breaks_is_rejected_code_99_and_the_others_complete
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, bad, last = (make_flagged(client, make_order) for _ in range(3))
-    real_check = shared.completion.batch.check_completable
+    real_check = shared.orders.batch.check_completable
 
     def breaks_on_bad(facts: OrderFacts, lab: Any) -> None:
         if facts.order_number == int(bad):
             raise RuntimeError("a rule tripped over this order's data")
         real_check(facts, lab)
 
-    monkeypatch.setattr(shared.completion.batch, "check_completable", breaks_on_bad)
+    monkeypatch.setattr(shared.orders.batch, "check_completable", breaks_on_bad)
 
     outcome = process_at(PROCESSED, session_factory, tracker_config)
 

@@ -10,11 +10,15 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import faults, heartbeats
-from shared.completion.batch import BatchOutcome, complete_flagged_orders
 from shared.db.engine import transaction
 from shared.domain.clock import local_date, utcnow
-from shared.domain.lab import Lab
+from shared.domain.lab_setup import Lab
+from shared.monitoring import heartbeats
+from shared.orders.batch import (
+    BatchOutcome,
+    complete_flagged_orders,
+)
+from shared.sim import faults
 from tracker import metrics
 
 log = logging.getLogger(__name__)

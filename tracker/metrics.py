@@ -6,7 +6,7 @@ from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from shared.completion.batch import BatchOutcome
+from shared.orders.batch import BatchOutcome
 
 BATCH_SECONDS = Histogram(
     "rx_tracker_batch_duration_seconds",

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db.engine import make_session_factory
 from shared.domain.clock import utcnow
+from shared.wakeup import start_listener
 from tracker.jobs import TrackerConfig, run_cycle, stop
-from tracker.wakeup import start_listener
 
 log = logging.getLogger(__name__)
 

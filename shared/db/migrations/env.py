@@ -2,8 +2,8 @@
 
 from alembic import context
 
+from shared.db.models import Base
 from shared.db.schema import MIGRATION_LOCK
-from shared.models import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

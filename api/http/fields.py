@@ -1,0 +1,284 @@
+"""marshmallow fields and bases the surfaces share: order numbers, text, flags, instants, list
+queries."""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    missing,
+    validate,
+)
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def utc_millis(value: datetime | None) -> str | None:
+    """An instant as ISO 8601 in UTC with milliseconds and `Z`: 2026-11-27T17:26:21.123Z."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+class UTCMillis(fields.Field[datetime]):
+    """A datetime written as `utc_millis` writes it."""
+
+    def openapi_property(self) -> dict[str, Any]:
+        """How the OpenAPI document describes it (api.http.openapi asks every field that has
+        this)."""
+        return {"type": "string", "format": "date-time", "example": "2026-11-27T17:26:21.123Z"}
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return utc_millis(value)
+
+
+class Digits(fields.Field[str]):
+    """A number written with ASCII digits, given as a JSON string or a non-negative integer."""
+
+    # Unannotated: marshmallow types it as an instance attribute, which a ClassVar annotation would
+    # contradict (mypy); marshmallow only reads it, so ruff's mutable-default worry does not apply.
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Must be digits (0-9), as a string or an integer.",
+        "too_long": "Must be at most {max_digits} digits.",
+    }
+
+    def __init__(self, *, max_digits: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_digits = max_digits
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = str(value)
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]+", value):
+            raise self.make_error("invalid")
+        if len(value) > self.max_digits:
+            raise self.make_error("too_long", max_digits=self.max_digits)
+        return value
+
+    def openapi_property(self) -> dict[str, Any]:
+        """Digits as a string, or a non-negative integer."""
+        return {
+            "oneOf": [
+                {"type": "string", "pattern": "^[0-9]+$", "maxLength": self.max_digits},
+                {"type": "integer", "minimum": 0, "maximum": 10**self.max_digits - 1},
+            ]
+        }
+
+
+class OrderNumber(Digits):
+    """An order number: a positive whole number of at most 18 digits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=18, **kwargs)
+
+    # The ignore: it reuses Digits (a Field[str]) but loads the int the digits stand for, and a
+    # subclass cannot change its base's type parameter.
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:  # type: ignore[override]
+        number = int(super()._deserialize(value, attr, data, **kwargs))
+        if number == 0:
+            raise ValidationError("Must be greater than 0.")
+        return number
+
+    def openapi_property(self) -> dict[str, Any]:
+        """Digits that are not all zeros, as a string, or a positive integer."""
+        return {
+            "oneOf": [
+                {"type": "string", "pattern": "^0*[1-9][0-9]*$", "maxLength": self.max_digits},
+                {"type": "integer", "minimum": 1, "maximum": 10**self.max_digits - 1},
+            ]
+        }
+
+
+class Text(fields.String):
+    """A string the database can store: no NUL character (PostgreSQL refuses it, SQLite would
+    keep it) and no lone surrogate (JSON can spell one, `"\\ud800"`, but no encoding can store
+    it). Every string the API takes in is one of these, so both databases answer alike."""
+
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
+    default_error_messages = {  # noqa: RUF012
+        "nul": "Must not contain a NUL character.",
+        "surrogate": "Must not contain a lone surrogate (\\ud800 to \\udfff).",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        if _SURROGATE.search(text):
+            raise self.make_error("surrogate")
+        return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class Flag(fields.Boolean):
+    """JSON true or false only: "yes", 1 or "false" are more likely mistakes than intentions."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def code_enum(enum_class: type[E], **kwargs: Any) -> fields.Enum[E]:
+    return fields.Enum(enum_class, by_value=True, **kwargs)
+
+
+class Input(Schema):
+    class Meta:
+        unknown = RAISE
+
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
+    error_messages = {"type": "The request body must be a JSON object."}  # noqa: RUF012
+
+
+class Identifier(fields.Field[str]):
+    """An order identifier in a body: a string, or a non-negative integer (an order number)."""
+
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
+    default_error_messages = {"invalid": "Must be a string or a non-negative integer."}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return str(value)
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        return value
+
+    def openapi_property(self) -> dict[str, Any]:
+        """An order, tray or PO number as a string, or an order number as an integer."""
+        return {
+            "oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+            "description": "The order number, the tray number of an active order, or a PO "
+            "number that names one order.",
+            "example": "33719",
+        }
+
+
+class ListQuery(Schema):
+    """`limit` and `offset`: no limit lists every record; the total ignores both."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(
+        strict=False,
+        validate=validate.Range(min=0, max=10**9),
+        metadata={"description": "At most this many records; none: every record."},
+    )
+    offset = fields.Integer(
+        strict=False,
+        load_default=0,
+        validate=validate.Range(min=0, max=10**9),
+        metadata={"description": "Skip this many records first."},
+    )
+
+
+# The largest integer either database stores (a 64-bit one): larger numbers name nothing.
+MAX_ID = 2**63 - 1
+
+
+INT32_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL
+
+
+SUCCESSFUL: dict[str, Any] = {"type": "string", "enum": ["Successful"]}
+
+
+# What Text refuses (a NUL character; a lone surrogate cannot come in a URL), as a pattern.
+NO_NUL = r"^[^\x00]*$"
+
+
+class Gathered(fields.Nested):
+    """A nested object dumped from the object itself rather than from one of its attributes:
+    some of a flat record's facts, shown gathered under one key."""
+
+    def get_value(self, obj: Any, attr: str, accessor: Any = None, default: Any = missing) -> Any:
+        return obj
+
+
+class UpperText(Text):
+    """Text read in any case and kept in upper case (HTTP methods: `post` is `POST`)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).upper()
+
+
+class Instant(fields.Field[datetime]):
+    """A moment with its time zone: a TOML offset date-time, or an ISO 8601 string (`Z` or an
+    offset); written in UTC with microseconds, so a snapshot keeps the order of close events."""
+
+    # Unannotated, and only read by marshmallow: see api.http.fields.Digits.default_error_messages.
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Must be a date and time with its time zone, e.g. 2026-11-27T08:00:00Z.",
+        "naive": "Must have a time zone (Z or an offset such as +01:00).",
+        "out_of_range": "Must be within the years 1 to 9999 in UTC.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise self.make_error("invalid") from None
+        if not isinstance(value, datetime):
+            raise self.make_error("invalid")
+        if value.tzinfo is None:
+            raise self.make_error("naive")
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # year 1 or 9999 moved past the calendar's end by its offset
+            raise self.make_error("out_of_range") from None
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is None:
+            return None
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def openapi_property(self) -> dict[str, Any]:
+        """How the OpenAPI document describes it."""
+        return {"type": "string", "format": "date-time", "example": "2026-11-27T08:00:00.000000Z"}
+
+
+class Day(fields.Field[date]):
+    """A calendar date: a TOML local date, or `yyyy-mm-dd`."""
+
+    # Unannotated, and only read by marshmallow: see api.http.fields.Digits.default_error_messages.
+    default_error_messages = {"invalid": "Must be a date, yyyy-mm-dd."}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        if isinstance(value, str) and len(value) == 10:
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise self.make_error("invalid") from None
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        raise self.make_error("invalid")
+
+    def _serialize(self, value: date | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+    def openapi_property(self) -> dict[str, Any]:
+        """How the OpenAPI document describes it."""
+        return {"type": "string", "format": "date", "example": "2026-11-27"}
+
+
+# The lab file decides which codes exist: api.http.openapi lists the running lab's codes wherever a
+# field carries one of these marks.
+LAB_ADDONS: dict[str, Any] = {"x_lab": "addons"}
+LAB_STATIONS: dict[str, Any] = {"x_lab": "stations"}
+LAB_OPERATORS: dict[str, Any] = {"x_lab": "operators"}
+
+
+def dumped_text(value: Any) -> str | None:
+    """A value as fields.String dumps it (hand-written bodies stay equal to their schemas)."""
+    return None if value is None else str(value)

@@ -1,0 +1,3 @@
+"""The pages for people and monitors: landing, docs, board, health, metrics."""
+
+TAG = "Documentation (ours)"

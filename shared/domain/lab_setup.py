@@ -1,0 +1,115 @@
+"""The lab's set-up as plain values: processes, stations, addons, delete reasons (read from the lab
+file by config.lab_file)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+# Rx-Universe's job-flow flags on an addon, and the process each one makes an order need. One
+# source for the lab file's reader, the completion rules and the addons endpoint.
+ADDON_FLAG_PROCESSES: Mapping[str, str] = MappingProxyType(
+    {
+        "isAR": "ar",
+        "isBackside": "backside",
+        "isMirror": "mirror",
+        "isTint": "tint",
+        "isUV": "uv",
+        "requiresDropBall": "dropball",
+        "requiresEtching": "etching",
+        "requiresHarden": "harden",
+        "requiresPolish": "polish",
+    }
+)
+
+
+# Codes starting with this are conveyor decision points: scanned by machines, never by clients.
+DECISION_POINT_PREFIX = "#"
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """A step an order may need (backside coating, AR coating, final QA...)."""
+
+    key: str
+    name: str
+    missing_message: str
+    not_needed_message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """A place an order is scanned into; it performs at most one process.
+
+    An operator is a person, not a place: its code is given along with a check-in elsewhere.
+    Once an order has passed a `non_cancel` station (edging on, say) it can no longer be
+    cancelled; a station that `requires_operator` takes a check-in only with an operator's code.
+    """
+
+    code: str
+    description: str
+    customer_description: str
+    process: str | None = None
+    is_operator: bool = False
+    non_cancel: bool = False
+    requires_operator: bool = False
+
+    @property
+    def is_decision_point(self) -> bool:
+        """A conveyor decision point: not listed to clients, not scanned into by them."""
+        return self.code.startswith(DECISION_POINT_PREFIX)
+
+    @property
+    def takes_checkins(self) -> bool:
+        """Whether a client may check an order in here (a place, not a person or a conveyor)."""
+        return not self.is_operator and not self.is_decision_point
+
+
+@dataclass(frozen=True, slots=True)
+class Addon:
+    """A treatment an order carries, and the processes it makes the order need."""
+
+    code: str
+    description: str
+    processes: frozenset[str] = frozenset()
+    exclude_from_rx_site: bool = False
+    external_code: str | None = None
+
+    def flags(self) -> dict[str, bool]:
+        """Rx-Universe's job-flow flags, in their documented order, as this addon's processes
+        set them."""
+        return {flag: process in self.processes for flag, process in ADDON_FLAG_PROCESSES.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class Lab:
+    """Everything job-flow verification needs to know about one lab.
+
+    Hashed by identity: a process loads its lab once, and what is built from it (the SQL of its
+    checks) is cached per lab.
+    """
+
+    processes: tuple[Process, ...]
+    stations: Mapping[str, Station]
+    addons: Mapping[str, Addon]
+    completion_station: str
+    station_verify: bool = True
+    force_qa_on_addon_jobs: bool = True
+    final_qa_process: str = "final_qa"
+    # "Enter reason code when deleting order", and the reasons a cancel may give (code: text).
+    delete_reason_required: bool = False
+    delete_reasons: Mapping[str, str] = field(default_factory=dict)
+    _process_index: Mapping[str, Process] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_process_index", {p.key: p for p in self.processes})
+
+    def process(self, key: str) -> Process:
+        """The process named `key`."""
+        return self._process_index[key]
+
+    def addon_processes(self) -> frozenset[str]:
+        """The processes some addon calls for: an order without such an addon does not need them
+        (Final QA, say, is needed by every order, or by none, and is never "not needed")."""
+        return frozenset(p for addon in self.addons.values() for p in addon.processes)

@@ -1,0 +1,106 @@
+"""An order's facts as the checks see them, read in one statement."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, String, and_, bindparam, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from shared.db.models import (
+    CheckIn,
+    Order,
+    OrderAddon,
+)
+from shared.domain.orders import OrderFacts
+
+_orders = Order.__table__
+
+
+_addons = OrderAddon.__table__
+
+
+_checkins = CheckIn.__table__
+
+
+class _JSONList(FunctionElement[str]):
+    """The values of a column over a set of rows as a JSON array text (`[]` when none)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_JSONList, "sqlite")
+def _json_list_sqlite(element: _JSONList, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_JSONList, "postgresql")
+def _json_list_postgresql(element: _JSONList, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"COALESCE(CAST(json_agg({compiler.process(element.clauses, **kw)}) AS TEXT), '[]')"
+
+
+def codes_of_order(column: Any) -> ColumnElement[str]:
+    """The codes in `column` of the order's rows (addons, check-ins) as one JSON array text."""
+    # JSON, so that no code, whatever characters it holds, can be mistaken for two.
+    table = column.table
+    return (
+        select(_JSONList(column))
+        .where(table.c.order_number == _orders.c.order_number)
+        .correlate(_orders)
+        .scalar_subquery()
+    )
+
+
+# The order's own facts, which a write can re-check in its WHERE clause at no cost.
+_OWN_FACTS = (_orders.c.status, _orders.c.on_hold, _orders.c.deleted, _orders.c.job_type)
+
+
+# Every fact a check looks at, in one row per order; the flag comes with them, so the API knows
+# a repeated call without asking again.
+FACT_COLUMNS = (
+    _orders.c.order_number,
+    *_OWN_FACTS,
+    codes_of_order(_addons.c.addon_code).label("addons"),
+    codes_of_order(_checkins.c.station).label("stations"),
+    _orders.c.completion_requested_at,
+)
+
+
+def to_facts(row: Any) -> OrderFacts:
+    """The OrderFacts of a row read with FACT_COLUMNS."""
+    return OrderFacts(
+        order_number=row.order_number,
+        status=row.status,
+        on_hold=row.on_hold,
+        deleted=row.deleted,
+        job_type=row.job_type,
+        addons=frozenset(json.loads(row.addons)),
+        stations=frozenset(json.loads(row.stations)),
+    )
+
+
+def unchanged() -> ColumnElement[bool]:
+    """True for an order whose own facts (status, hold, deletion, job type) still equal those
+    read into the `fact_*` parameters (see `unchanged_parameters`).
+
+    Its addons and check-ins are not compared: an undone scan is caught by the tracker's own
+    check (code 20), whether it came just before the flag was written or just after the 201,
+    which no client can tell apart; comparing them would double the cost of every flag.
+    """
+    return and_(*(column == bindparam(f"fact_{column.name}") for column in _OWN_FACTS))
+
+
+def unchanged_parameters(row: Any) -> dict[str, Any]:
+    """The parameters `unchanged()` compares with, from a row read with FACT_COLUMNS."""
+    return {f"fact_{column.name}": getattr(row, column.name) for column in _OWN_FACTS}
+
+
+def read_facts(connection: Connection, number: int) -> OrderFacts:
+    """The facts of order `number`, as the checks see them (the cancel's; the completion call
+    and the tracker read FACT_COLUMNS in statements of their own)."""
+    row = connection.execute(select(*FACT_COLUMNS).where(_orders.c.order_number == number)).one()
+    return to_facts(row)

@@ -1,0 +1,2 @@
+"""The simulator's own state: its orders, faults, the request journal, scenarios and snapshots, the
+board."""
