@@ -24,18 +24,9 @@ import api.web.metrics
 from api.http.access import register_access
 from api.http.body import JSONProvider
 from api.http.errors import register_error_handlers
-from api.http.paths import (
-    IdentifierConverter,
-    SegmentConverter,
-)
-from api.http.requests import (
-    ObservedRequest,
-    RequestObserver,
-)
-from api.http.runtime import (
-    EXTENSION,
-    Runtime,
-)
+from api.http.paths import IdentifierConverter, SegmentConverter
+from api.http.requests import ObservedRequest, RequestObserver
+from api.http.runtime import EXTENSION, Runtime
 from api.sim.faults import register_faults
 from api.sim.journal import register_journal
 from config.lab_file import load_lab
@@ -49,6 +40,15 @@ from shared.wakeup import FlagAnnouncer
 MAX_BODY_BYTES = 1024 * 1024
 
 
+# The simulator's own: `SIM_API=off` leaves them out altogether.
+SIM_BLUEPRINTS = (
+    api.sim.orders.blueprint,
+    api.sim.board.blueprint,
+    api.sim.scenarios.blueprint,
+    api.sim.journal.blueprint,
+    api.sim.faults.blueprint,
+    api.web.board.blueprint,
+)
 # Every blueprint the app serves, in this order; the OpenAPI document (api.http.openapi, and
 # `python -m api.http.openapi`) covers the same ones, in the same order.
 BLUEPRINTS = (
@@ -59,25 +59,9 @@ BLUEPRINTS = (
     api.v2.cancel.blueprint,
     api.v2.stations.blueprint,
     api.v2.addons.blueprint,
-    api.sim.orders.blueprint,
-    api.sim.board.blueprint,
-    api.sim.scenarios.blueprint,
-    api.sim.journal.blueprint,
-    api.sim.faults.blueprint,
-    api.web.board.blueprint,
+    *SIM_BLUEPRINTS,
     api.web.health.blueprint,
     api.web.metrics.blueprint,
-)
-
-
-# The simulator's own: `SIM_API=off` leaves them out altogether.
-SIM_BLUEPRINTS = (
-    api.sim.orders.blueprint,
-    api.sim.board.blueprint,
-    api.sim.scenarios.blueprint,
-    api.sim.journal.blueprint,
-    api.sim.faults.blueprint,
-    api.web.board.blueprint,
 )
 
 

@@ -19,12 +19,7 @@ from sqlalchemy import (
     text,
 )
 
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-    UTCDateTime,
-)
+from shared.db.models import CheckIn, Order, OrderAddon, UTCDateTime
 from shared.domain.codes import JobType, OrderStatus
 
 FIRST_NUMBER = 100_001

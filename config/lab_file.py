@@ -18,13 +18,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from shared.domain.lab_setup import (
-    ADDON_FLAG_PROCESSES,
-    Addon,
-    Lab,
-    Process,
-    Station,
-)
+from shared.domain.lab_setup import ADDON_FLAG_PROCESSES, Addon, Lab, Process, Station
 
 _code = fields.String(required=True, validate=validate.Length(1, 20))
 _text = fields.String(required=True, validate=validate.Length(1, 60))

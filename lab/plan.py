@@ -7,10 +7,7 @@ from dataclasses import dataclass
 
 from shared.domain.codes import JobType
 from shared.domain.completion import processes_needed
-from shared.domain.lab_setup import (
-    Lab,
-    Station,
-)
+from shared.domain.lab_setup import Lab, Station
 
 # How often each job type comes in: most jobs are full jobs (surfaced and edged).
 JOB_TYPE_WEIGHTS = {JobType.FULL: 6, JobType.UNCUT: 2, JobType.EDGE: 1, JobType.ADDON: 1}

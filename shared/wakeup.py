@@ -25,9 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import (
-    Engine,
-)
+from sqlalchemy import Engine
 
 from shared.db.engine import run_autocommit
 
@@ -36,8 +34,6 @@ FLAGGED_CHANNEL = "rx_jobtracker_flagged"
 
 
 log = logging.getLogger(__name__)
-
-
 _NOTIFY = f"NOTIFY {FLAGGED_CHANNEL}"
 
 

@@ -11,10 +11,7 @@ from freezegun import freeze_time
 from helpers import assert_body
 
 import shared.orders.checkins
-from shared.domain.lab_setup import (
-    ADDON_FLAG_PROCESSES,
-    Lab,
-)
+from shared.domain.lab_setup import ADDON_FLAG_PROCESSES, Lab
 
 MakeOrder = Callable[..., str]
 CHECKIN_FAILED = "Checkin not performed"

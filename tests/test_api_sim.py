@@ -13,11 +13,7 @@ from helpers import assert_body
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-)
+from shared.db.models import CheckIn, Order, OrderAddon
 
 MakeOrder = Callable[..., str]
 

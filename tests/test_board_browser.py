@@ -23,10 +23,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import live
-from shared.db.models import (
-    CheckIn,
-    Order,
-)
+from shared.db.models import CheckIn, Order
 
 BROWSER = "/usr/bin/chromium"
 PAGE_WAIT = 15.0

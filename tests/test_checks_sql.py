@@ -20,24 +20,13 @@ from api.app import create_app
 from config.settings import Settings
 from shared.db.driver import DriverStatement
 from shared.db.engine import make_engine
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-)
+from shared.db.models import CheckIn, Order, OrderAddon
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.completion import check_completable
 from shared.domain.errors import CompletionRejected
-from shared.domain.lab_setup import (
-    Addon,
-    Lab,
-    Process,
-)
+from shared.domain.lab_setup import Addon, Lab, Process
 from shared.orders.completion_sql import completable
-from shared.orders.facts import (
-    FACT_COLUMNS,
-    to_facts,
-)
+from shared.orders.facts import FACT_COLUMNS, to_facts
 from shared.orders.flag import _completion_statements
 
 CASES = 400

@@ -7,16 +7,8 @@ import dataclasses
 import pytest
 from helpers import facts
 
-from shared.domain.cancel import (
-    ALREADY_CANCELLED,
-    REASON_IGNORED,
-    check_cancel,
-)
-from shared.domain.checkins import (
-    check_checkin,
-    check_operator,
-    checkin_station,
-)
+from shared.domain.cancel import ALREADY_CANCELLED, REASON_IGNORED, check_cancel
+from shared.domain.checkins import check_checkin, check_operator, checkin_station
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.completion import check_completable
 from shared.domain.errors import (
@@ -33,10 +25,7 @@ from shared.domain.errors import (
     ProcessNotNeeded,
     StationNotFound,
 )
-from shared.domain.lab_setup import (
-    ADDON_FLAG_PROCESSES,
-    Lab,
-)
+from shared.domain.lab_setup import ADDON_FLAG_PROCESSES, Lab
 from shared.domain.orders import OrderFacts
 
 

@@ -27,12 +27,7 @@ from sqlalchemy.orm import Session
 
 import live
 from shared.db.engine import make_session_factory, transaction
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-    TrackerHeartbeat,
-)
+from shared.db.models import CheckIn, Order, OrderAddon, TrackerHeartbeat
 from shared.domain.codes import JobType, OrderStatus
 
 COMPLETION_STATION = "CMP"

@@ -16,17 +16,9 @@ from openapi_spec_validator import validate
 from swagger_ui_bundle import swagger_ui_path
 
 from api.app import BLUEPRINTS
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import register_error_handlers
-from api.http.openapi import (
-    DOCUMENT_PATH,
-    build_document,
-    main,
-    render,
-)
+from api.http.openapi import DOCUMENT_PATH, build_document, main, render
 from shared.domain.lab_setup import Lab
 
 # A verbatim copy of the contract's source (the project's shared/seed/), so the suite runs from
@@ -236,6 +228,7 @@ def test_the_landing_page_links_the_docs_the_document_and_the_readme(client: Fla
     readme = client.get("/readme").get_data(as_text=True)
     for link in links[2:]:
         assert f'<h2 id="{link.split("#")[1]}">' in readme
+    assert "--8&lt;--" not in readme  # the manual's include markers are not shown
 
 
 def test_a_declared_query_is_loaded_and_documented(lab: Lab) -> None:

@@ -15,11 +15,7 @@ from shared.db.models import Order
 from shared.domain.codes import OrderStatus
 from shared.domain.errors import RecordNotFound
 from shared.domain.lab_setup import Lab
-from shared.orders.lookup import (
-    active_orders,
-    find_order,
-    list_orders,
-)
+from shared.orders.lookup import active_orders, find_order, list_orders
 from shared.sim.orders import create_order, reset
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)

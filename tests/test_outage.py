@@ -27,10 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import live
 from shared.db import schema
 from shared.db.engine import make_engine
-from shared.db.models import (
-    CheckIn,
-    Order,
-)
+from shared.db.models import CheckIn, Order
 
 DATABASE_TIMEOUT = 2.0
 # What an API call may take beyond DATABASE_TIMEOUT during an outage: a reconnect after a failed

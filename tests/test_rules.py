@@ -18,11 +18,7 @@ from shared.domain.errors import (
     OrderUnvalid,
 )
 from shared.domain.lab_setup import Lab
-from shared.domain.orders import (
-    OrderFacts,
-    effective_status,
-    parse_order_number,
-)
+from shared.domain.orders import OrderFacts, effective_status, parse_order_number
 
 
 def rejection(lab: Lab, order: OrderFacts) -> tuple[str, str] | None:

@@ -22,15 +22,9 @@ import live
 from lab.plan import plan_order
 from lab.tally import Tally
 from lab.view import board
-from shared.db.models import (
-    JournalEntry,
-    Order,
-)
+from shared.db.models import JournalEntry, Order
 from shared.domain.codes import OrderStatus
-from shared.domain.completion import (
-    processes_needed,
-    processes_performed,
-)
+from shared.domain.completion import processes_needed, processes_performed
 from shared.domain.lab_setup import Lab
 
 ROOT = Path(__file__).resolve().parent.parent

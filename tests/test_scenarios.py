@@ -22,10 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import live
 from api.app import create_app
-from api.sim.scenarios import (
-    ScenarioNotLoaded,
-    load_configured_scenario,
-)
+from api.sim.scenarios import ScenarioNotLoaded, load_configured_scenario
 from config.settings import DEFAULT_SCENARIO_FOLDER, PROJECT_ROOT, Settings
 from shared.db.engine import make_engine
 from shared.domain.lab_setup import Lab
@@ -180,6 +177,11 @@ def test_a_bad_file_answers_400_naming_the_entry_and_changes_nothing(
                 "orders.0.onHold: Not a valid boolean.",
                 "orders.0.checkins.0.at: Must have a time zone (Z or an offset such as +01:00).",
             ],
+        ),
+        (
+            "orders = [{ orderNumber = 7, checkins = [{ station = 'GEN', "
+            "at = 0001-01-01T00:00:00+01:00 }] }]",
+            ["orders.0.checkins.0.at: Must be within the years 1 to 9999 in UTC."],
         ),
         ("orders = [{ orderNumber = 7, colour = 'red' }]", ["orders.0.colour: Unknown field."]),
         ('description = "no orders key"', ["orders: Missing data for required field."]),

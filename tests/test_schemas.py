@@ -10,17 +10,11 @@ from typing import Any
 import pytest
 from marshmallow import Schema
 
-from api.v2.orders import (
-    OrderSchema,
-    OrderStatusSchema,
-)
+from api.v2.orders import OrderSchema, OrderStatusSchema
 from api.v2.stations import CheckinDoneSchema
 from shared.domain.codes import JobType
 from shared.domain.lab_setup import Station
-from shared.orders.checkins import (
-    CheckedInOrder,
-    CheckinDone,
-)
+from shared.orders.checkins import CheckedInOrder, CheckinDone
 from shared.orders.lookup import (
     AddonOfOrder,
     CompletionError,

@@ -17,17 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import shared.orders.batch
 from shared.db.engine import transaction
-from shared.db.models import (
-    CheckIn,
-    Order,
-)
+from shared.db.models import CheckIn, Order
 from shared.domain.orders import OrderFacts
-from shared.orders.batch import (
-    INTERNAL_ERROR_CODE,
-    INTERNAL_ERROR_MESSAGE,
-    Rejection,
-    queue_query,
-)
+from shared.orders.batch import INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE, Rejection, queue_query
 from tracker.jobs import CycleSummary, TrackerConfig, beat, process_batch, run_cycle, stop
 from tracker.scheduler import POLL_JOB_ID, build_scheduler
 

@@ -14,10 +14,7 @@ from shared.db.engine import transaction
 from shared.domain.clock import local_date, utcnow
 from shared.domain.lab_setup import Lab
 from shared.monitoring import heartbeats
-from shared.orders.batch import (
-    BatchOutcome,
-    complete_flagged_orders,
-)
+from shared.orders.batch import BatchOutcome, complete_flagged_orders
 from shared.sim import faults
 from tracker import metrics
 

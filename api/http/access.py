@@ -7,17 +7,10 @@ from collections.abc import Sequence
 
 from flask import Flask, Request, Response, request
 
-from api.http.errors import (
-    ADMIN_KEY_REQUIRED,
-    API_KEY_REQUIRED,
-    UNAUTHORIZED,
-    error_response,
-)
+from api.http.errors import ADMIN_KEY_REQUIRED, API_KEY_REQUIRED, UNAUTHORIZED, error_response
 from config.settings import Settings
 
 V2_PREFIX = "/api/v2/"
-
-
 SIM_PREFIX = "/api/sim/"
 
 
@@ -28,14 +21,8 @@ OPEN_SIM_PATHS = frozenset({"/api/sim/tracker"})
 
 # Headers a browser may send and read across origins: the keys, our request id, the JSON body.
 CORS_REQUEST_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-ID"
-
-
 CORS_EXPOSED_HEADERS = "Retry-After, WWW-Authenticate, X-Request-ID"
-
-
 CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-
-
 CORS_MAX_AGE = "600"
 
 

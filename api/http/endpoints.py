@@ -17,11 +17,7 @@ from flask import Blueprint, request
 from marshmallow import Schema
 
 JSON = "application/json"
-
-
 HTML = "text/html"
-
-
 _RULE_VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 

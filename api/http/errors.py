@@ -41,41 +41,17 @@ log = logging.getLogger(__name__)
 
 
 COMPLETION_FAILED = "Could not complete order"
-
-
 CHECKIN_FAILED = "Checkin not performed"
-
-
 NO_RECORD_FOUND = "No record found"
-
-
 INVALID_REQUEST = "Invalid request"
-
-
 INVALID_SCENARIO = "Invalid scenario"
-
-
 SERVICE_UNAVAILABLE = "Service unavailable"
-
-
 DATABASE_DOWN_DETAIL = "The database is unavailable; try again"
-
-
 ORDER_CONTENDED_DETAIL = "The order is changing too often; try again"
-
-
 INTERNAL_ERROR = "Internal server error"
-
-
 INTERNAL_ERROR_DETAIL = "The error has been logged"
-
-
 UNAUTHORIZED = "Unauthorized"
-
-
 API_KEY_REQUIRED = "A valid API key is required"
-
-
 ADMIN_KEY_REQUIRED = "A valid simulator admin key is required"
 
 
@@ -215,16 +191,12 @@ NO_RECORD = Answer(
     ErrorSchema,
     {"No record found": error_body("No record found", ["Provided: 999999"])},
 )
-
-
 DATABASE_DOWN = Answer(
     503,
     OURS + "the database cannot be reached; try again (nothing was changed).",
     ErrorSchema,
     {"The database is down": error_body(SERVICE_UNAVAILABLE, [DATABASE_DOWN_DETAIL])},
 )
-
-
 INVALID_BODY = Answer(
     400,
     "The body is not JSON, not an object, has an unknown key or a wrong value, or does not fit "
@@ -242,8 +214,6 @@ INVALID_BODY = Answer(
         ),
     },
 )
-
-
 INVALID_QUERY = Answer(
     400,
     "A query parameter is unknown or has a wrong value: one `parameter: problem` line per problem.",
@@ -253,8 +223,6 @@ INVALID_QUERY = Answer(
         "An unknown parameter": error_body(INVALID_REQUEST, ["order: Unknown field."]),
     },
 )
-
-
 API_KEY_REFUSED = Answer(
     401,
     OURS + "with `API_KEYS` set, a call that carries none of the keys (as `Authorization: "
@@ -263,8 +231,6 @@ API_KEY_REFUSED = Answer(
     ErrorSchema,
     {"No valid API key": error_body(UNAUTHORIZED, [API_KEY_REQUIRED])},
 )
-
-
 ADMIN_KEY_REFUSED = Answer(
     401,
     OURS + "with `SIM_ADMIN_KEY` set, a call that does not carry the simulator's admin key "
@@ -273,16 +239,12 @@ ADMIN_KEY_REFUSED = Answer(
     ErrorSchema,
     {"No valid admin key": error_body(UNAUTHORIZED, [ADMIN_KEY_REQUIRED])},
 )
-
-
 BODY_TOO_LARGE = Answer(
     413,
     "The body is over 1 MiB.",
     ErrorSchema,
     {"Too large": error_body("Request too large", ["The body may be at most 1048576 bytes"])},
 )
-
-
 UNEXPECTED = Answer(
     500,
     OURS + "an unexpected error, logged by the API; never a traceback.",

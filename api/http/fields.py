@@ -8,14 +8,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from marshmallow import (
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    missing,
-    validate,
-)
+from marshmallow import RAISE, Schema, ValidationError, fields, missing, validate
 
 E = TypeVar("E", bound=enum.Enum)
 

@@ -22,16 +22,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from flask import Blueprint
 from marshmallow import fields
 
-from api.http.endpoints import (
-    JSON,
-    Answer,
-    Endpoint,
-    declared,
-)
-from api.http.errors import (
-    OURS,
-    UNEXPECTED,
-)
+from api.http.endpoints import JSON, Answer, Endpoint, declared
+from api.http.errors import OURS, UNEXPECTED
 from config.lab_file import load_lab
 from config.settings import DEFAULT_LAB_FILE
 from shared.domain.lab_setup import Lab
@@ -55,8 +47,6 @@ What is ours and not Rx-Universe's says so in its description: `pendingCompletio
 API under `/api/sim` (the request journal and faults on demand included), `/healthz` and
 `/metrics`.
 """
-
-
 TAGS = [
     {"name": "Rx-Universe v2", "description": "Rx-Universe's endpoints, as documented."},
     {

@@ -16,10 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import (
-    Counter,
-    Histogram,
-)
+from prometheus_client import Counter, Histogram
 from werkzeug.routing import Rule
 
 from api.http.body import JSONRequest
@@ -117,8 +114,6 @@ def _path(environ: dict[str, Any]) -> str:
 REQUESTS = Counter(
     "rx_http_requests_total", "HTTP requests answered, by route and status", ["route", "status"]
 )
-
-
 LATENCY = Histogram(
     "rx_http_request_duration_seconds",
     "Time to answer an HTTP request, by route",

@@ -19,11 +19,7 @@ from shared.domain.lab_setup import Lab
 from shared.monitoring.heartbeats import any_tracker_running
 
 EXTENSION = "rx_jobtracker"
-
-
 P = ParamSpec("P")
-
-
 R = TypeVar("R")
 
 

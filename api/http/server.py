@@ -2,9 +2,9 @@
 
 waitress reads each request whole (headers and body) on one event loop before a worker thread
 sees it, so a client that sends half a request holds no thread, only a socket, and loses that
-after CHANNEL_TIMEOUT of silence. It is pure Python, so it runs wherever the project does,
-Windows included. What it answers by itself (a malformed request, an invalid Content-Length, a
-body or headers over its limits) is answered in our error shape, as the app answers the rest.
+after CHANNEL_TIMEOUT of silence. It is pure Python: nothing to compile. What it answers by
+itself (a malformed request, an invalid Content-Length, a body or headers over its limits) is
+answered in our error shape, as the app answers the rest.
 """
 
 from __future__ import annotations
@@ -26,11 +26,7 @@ from api.sim.faults import SOCKET_KEY
 # Seconds a connection may stay silent (half a request, or idle between requests) before it is
 # closed; waitress checks every CLEANUP_INTERVAL seconds.
 CHANNEL_TIMEOUT = 20
-
-
 CLEANUP_INTERVAL = 5
-
-
 THREADS = 8
 
 

@@ -7,28 +7,14 @@ from flask import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
-from api.http.errors import (
-    DATABASE_DOWN,
-)
+from api.http.endpoints import Answer, endpoint
+from api.http.errors import DATABASE_DOWN
 from api.http.fields import UTCMillis
-from api.http.runtime import (
-    runtime,
-    transactional,
-)
+from api.http.runtime import runtime, transactional
 from api.sim import SIM, TAG
 from shared.domain.clock import utcnow
-from shared.monitoring.heartbeats import (
-    TrackerStatus,
-    tracker_status,
-)
-from shared.sim.board import (
-    Board,
-    read_board,
-)
+from shared.monitoring.heartbeats import TrackerStatus, tracker_status
+from shared.sim.board import Board, read_board
 
 blueprint = Blueprint("sim_board", __name__, url_prefix="/api/sim")
 

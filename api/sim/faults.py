@@ -25,10 +25,7 @@ from marshmallow import (
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
     ADMIN_KEY_REFUSED,
     BODY_TOO_LARGE,
@@ -39,32 +36,14 @@ from api.http.errors import (
     error_body,
     error_response,
 )
-from api.http.fields import (
-    INT32_MAX,
-    MAX_ID,
-    NO_NUL,
-    SUCCESSFUL,
-    Flag,
-    Text,
-    UpperText,
-    UTCMillis,
-)
-from api.http.runtime import (
-    runtime,
-    transactional,
-)
+from api.http.fields import INT32_MAX, MAX_ID, NO_NUL, SUCCESSFUL, Flag, Text, UpperText, UTCMillis
+from api.http.runtime import runtime, transactional
 from shared.db.engine import run_autocommit, transaction
 from shared.db.models import Fault
 from shared.domain.clock import utcnow
-from shared.domain.errors import (
-    RecordNotFound,
-)
+from shared.domain.errors import RecordNotFound
 from shared.sim import faults
-from shared.sim.faults import (
-    HttpFault,
-    fire,
-    http_faults,
-)
+from shared.sim.faults import HttpFault, fire, http_faults
 
 blueprint = Blueprint("faults", __name__, url_prefix="/api/sim/faults")
 
@@ -101,14 +80,8 @@ class FaultWatch:
 
 
 HTTP_METHODS = ("*", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-
-
 _HTTP_KEYS = ("method", "path", "status", "body", "delay_ms", "drop", "times_left", "probability")
-
-
 _ANSWERS = {"status": "status", "delay_ms": "delayMs", "drop": "drop"}
-
-
 _TWO_DIGITS = re.compile(r"[0-9]{2}")
 
 
@@ -124,8 +97,6 @@ def _present(*keys: str) -> dict[str, Any]:
 
 # NewFaultSchema's rules across keys (`_one_kind`), said in JSON Schema for the document.
 _HTTP_PUBLIC_KEYS = ("method", "path", "status", "body", "delayMs", "drop", "times", "probability")
-
-
 _NEW_FAULT_RULES: dict[str, Any] = {
     "minProperties": 1,  # so the body is required (api.http.openapi): `{}` is no fault
     "oneOf": [
@@ -357,8 +328,6 @@ INVALID_FAULT = Answer(
         "An unknown key": error_body(INVALID_REQUEST, ["colour: Unknown field."]),
     },
 )
-
-
 NO_FAULT = Answer(
     404,
     OURS + "no fault has this id; the details echo what was provided.",
@@ -376,11 +345,7 @@ DROPPED = 444
 
 # Where run_api.py's server (api/http/server.py) puts the client's socket, as gunicorn does its own.
 SOCKET_KEY = "rx_jobtracker.socket"
-
-
 FAULT_ERROR = "Simulated fault"
-
-
 _WATCH = "rx_jobtracker.fault_watch"
 
 
@@ -447,14 +412,10 @@ def _drop() -> Response:
 
 
 TAG = "Faults on demand (ours)"
-
-
 FAULTS = (
     OURS + "faults on demand, not part of Rx-Universe. Faults are kept in the database, so every "
     "API worker and every tracker obeys them; only `/api/v2` is faulted. "
 )
-
-
 HTTP_FAULT = {
     "id": 1,
     "method": "POST",
@@ -463,8 +424,6 @@ HTTP_FAULT = {
     "timesLeft": 2,
     "createdAt": "2026-11-27T17:26:21.123Z",
 }
-
-
 REJECT_FAULT = {
     "id": 2,
     "tracker": "reject",
@@ -472,8 +431,6 @@ REJECT_FAULT = {
     "message": "Order on hold",
     "createdAt": "2026-11-27T17:26:22.456Z",
 }
-
-
 CLEARED = {"message": "Successful", "faultsDeleted": 1}
 
 

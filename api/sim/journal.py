@@ -9,25 +9,12 @@ import time
 from typing import Any
 
 from flask import Blueprint, Flask, Request, Response, g, request
-from marshmallow import (
-    RAISE,
-    Schema,
-    fields,
-    validate,
-)
+from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
-from api.http.errors import (
-    ADMIN_KEY_REFUSED,
-    DATABASE_DOWN,
-    INVALID_QUERY,
-    OURS,
-)
+from api.http.endpoints import Answer, endpoint
+from api.http.errors import ADMIN_KEY_REFUSED, DATABASE_DOWN, INVALID_QUERY, OURS
 from api.http.fields import (
     MAX_ID,
     NO_NUL,
@@ -44,11 +31,7 @@ from shared.db.engine import run_autocommit
 from shared.db.models import JournalEntry
 from shared.domain.clock import utcnow
 from shared.sim import journal
-from shared.sim.journal import (
-    Exchange,
-    JournalFilter,
-    record,
-)
+from shared.sim.journal import Exchange, JournalFilter, record
 
 blueprint = Blueprint("journal", __name__, url_prefix="/api/sim/requests")
 
@@ -164,8 +147,6 @@ JOURNALED_PREFIX = "/api/v2/"
 
 # Credentials are never stored: the journal is readable by whoever holds the admin key.
 MASKED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
-
-
 MASK = "***"
 
 
@@ -233,14 +214,10 @@ def _text(raw: bytes) -> str:
 
 
 TAG = "Request journal (ours)"
-
-
 JOURNAL = (
     OURS + "the request journal, not part of Rx-Universe. With `JOURNAL=on` every `/api/v2` "
     "request is recorded (off, nothing new is, and what was recorded before stays). "
 )
-
-
 ENTRY = {
     "id": 7,
     "time": "2026-11-27T17:26:21.123Z",

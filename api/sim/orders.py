@@ -8,10 +8,7 @@ from flask import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy.orm import Session
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
     ADMIN_KEY_REFUSED,
     BODY_TOO_LARGE,
@@ -30,19 +27,13 @@ from api.http.fields import (
     Text,
     code_enum,
 )
-from api.http.runtime import (
-    runtime,
-    transactional,
-)
+from api.http.runtime import runtime, transactional
 from api.sim import SIM, TAG
 from api.v2.orders import OrderStatusSchema
 from shared.db.models import Order
 from shared.domain.clock import local_date, utcnow
 from shared.domain.codes import JobType, OrderStatus
-from shared.orders.lookup import (
-    OrderState,
-    state_of,
-)
+from shared.orders.lookup import OrderState, state_of
 from shared.sim import orders
 
 blueprint = Blueprint("sim_orders", __name__, url_prefix="/api/sim")

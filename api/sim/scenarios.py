@@ -13,10 +13,7 @@ from flask import Blueprint
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 from sqlalchemy.orm import Session
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
     BODY_TOO_LARGE,
     DATABASE_DOWN,
@@ -39,10 +36,7 @@ from api.http.fields import (
     OrderNumber,
     Text,
 )
-from api.http.runtime import (
-    runtime,
-    transactional,
-)
+from api.http.runtime import runtime, transactional
 from api.sim import SIM, TAG
 from api.v2.orders import CompletionErrorSchema
 from config.settings import Settings
@@ -50,18 +44,11 @@ from shared.db import schema
 from shared.db.engine import make_engine, make_session_factory, transaction
 from shared.domain.clock import local_date, utcnow
 from shared.domain.codes import JobType, OrderStatus
-from shared.domain.errors import (
-    RecordNotFound,
-    ScenarioInvalid,
-)
+from shared.domain.errors import RecordNotFound, ScenarioInvalid
 from shared.domain.lab_setup import Lab
 from shared.orders.lookup import CompletionError
 from shared.sim import scenarios
-from shared.sim.scenarios import (
-    Scenario,
-    ScenarioCheckIn,
-    ScenarioOrder,
-)
+from shared.sim.scenarios import Scenario, ScenarioCheckIn, ScenarioOrder
 
 blueprint = Blueprint("scenarios", __name__, url_prefix="/api/sim")
 
@@ -243,8 +230,6 @@ SCENARIO_INVALID = Answer(
 # A scenario's name is its file's name without `.toml`; nothing else can name a file, so no path
 # given in a URL can leave the folder.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-
-
 SUFFIX = ".toml"
 
 

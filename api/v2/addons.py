@@ -7,28 +7,13 @@ from typing import Any
 from flask import Blueprint
 from marshmallow import Schema, fields
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
-from api.http.errors import (
-    API_KEY_REFUSED,
-    INVALID_QUERY,
-    no_record,
-)
+from api.http.endpoints import Answer, endpoint
+from api.http.errors import API_KEY_REFUSED, INVALID_QUERY, no_record
 from api.http.fields import ListQuery
-from api.http.runtime import (
-    runtime,
-)
+from api.http.runtime import runtime
 from api.v2 import TAG
-from shared.domain.catalog import (
-    Page,
-    find_addon,
-    list_addons,
-)
-from shared.domain.lab_setup import (
-    Addon,
-)
+from shared.domain.catalog import Page, find_addon, list_addons
+from shared.domain.lab_setup import Addon
 
 blueprint = Blueprint("v2_addons", __name__, url_prefix="/api/v2")
 

@@ -9,10 +9,7 @@ from flask import Blueprint
 from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy.orm import Session
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
     API_KEY_REFUSED,
     DATABASE_DOWN,
@@ -21,13 +18,8 @@ from api.http.errors import (
     ErrorSchema,
     error_body,
 )
-from api.http.paths import (
-    OrderAnyIdentifierPath,
-)
-from api.http.runtime import (
-    runtime,
-    transactional,
-)
+from api.http.paths import OrderAnyIdentifierPath
+from api.http.runtime import runtime, transactional
 from api.v2 import TAG
 from shared.domain.errors import (
     CancelOrderCompleted,
@@ -36,10 +28,7 @@ from shared.domain.errors import (
     DeleteReasonUnknown,
     NonCancelStationPassed,
 )
-from shared.orders.cancel import (
-    CancelDone,
-    cancel_order,
-)
+from shared.orders.cancel import CancelDone, cancel_order
 
 blueprint = Blueprint("v2_cancel", __name__, url_prefix="/api/v2")
 

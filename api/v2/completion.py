@@ -9,15 +9,10 @@ from typing import Any, NoReturn
 
 from flask import Blueprint
 from marshmallow import Schema, fields
-from prometheus_client import (
-    Counter,
-)
+from prometheus_client import Counter
 from sqlalchemy import Connection
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
     API_KEY_REFUSED,
     COMPLETION_FAILED,
@@ -29,14 +24,8 @@ from api.http.errors import (
     error_body,
     refusal_details,
 )
-from api.http.paths import (
-    OrderIdentifierPath,
-)
-from api.http.runtime import (
-    autocommitting,
-    require_tracker,
-    runtime,
-)
+from api.http.paths import OrderIdentifierPath
+from api.http.runtime import autocommitting, require_tracker, runtime
 from api.v2 import TAG
 from shared.domain.clock import utcnow
 from shared.domain.errors import (
@@ -90,8 +79,6 @@ ORDER_NOT_FOUND = Answer(
     ErrorSchema,
     {"Order not found (01)": _refusal(OrderNotFound())},
 )
-
-
 COMPLETION_REFUSED = Answer(
     400,
     "The order cannot be completed; the checks run in the order of the examples and the first "
@@ -109,16 +96,12 @@ COMPLETION_REFUSED = Answer(
         )
     },
 )
-
-
 ORDER_CONTENDED = Answer(
     503,
     OURS + "the order kept changing under five attempts in a row; try again.",
     ErrorSchema,
     {"The order keeps changing": error_body(SERVICE_UNAVAILABLE, [ORDER_CONTENDED_DETAIL])},
 )
-
-
 TRACKER_NOT_RUNNING = Answer(
     503,
     OURS + "with `COMPLETE_REQUIRES_TRACKER=on`, while no Job Tracker's heartbeat is fresh: "

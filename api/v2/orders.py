@@ -10,10 +10,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
     API_KEY_REFUSED,
     DATABASE_DOWN,
@@ -24,18 +21,10 @@ from api.http.errors import (
     error_body,
 )
 from api.http.fields import ListQuery, UTCMillis, dumped_text, utc_millis
-from api.http.paths import (
-    OrderAnyIdentifierPath,
-)
-from api.http.runtime import (
-    autocommitting,
-    runtime,
-    transactional,
-)
+from api.http.paths import OrderAnyIdentifierPath
+from api.http.runtime import autocommitting, runtime, transactional
 from api.v2 import TAG
-from shared.domain.errors import (
-    OrderMarkedForCancelation,
-)
+from shared.domain.errors import OrderMarkedForCancelation
 from shared.orders.lookup import (
     CompletionError,
     OrderDetails,
@@ -56,8 +45,6 @@ _TEXT: dict[str, Any] = {"type": "string"}
 
 
 JOB_TYPE_DESCRIPTIONS = {"F": "Full", "U": "Uncut", "A": "Addon", "E": "Edge"}
-
-
 STATUS_DESCRIPTIONS = {
     "U": "Unvalid",
     "V": "Valid",
@@ -83,6 +70,28 @@ class CompletionErrorSchema(Schema):
 
     code = fields.String(metadata={"example": "05"})
     message = fields.String(metadata={"example": "Order on hold"})
+
+
+def _completion_fields(path: str) -> tuple[fields.Boolean, fields.Nested]:
+    """Our two completion fields (pendingCompletion, completionError), read from the OrderState
+    at `path` of what is dumped: the status body and the order body share them."""
+    return (
+        fields.Boolean(
+            attribute=f"{path}pending_completion",
+            metadata={
+                "description": "Ours, not Rx-Universe's: flagged, waiting for the Job Tracker."
+            },
+        ),
+        fields.Nested(
+            CompletionErrorSchema,
+            attribute=f"{path}completion_error",
+            allow_none=True,
+            metadata={
+                "description": "Ours, not Rx-Universe's: why the Job Tracker last refused to "
+                "complete the order (cleared when it is flagged again); null if it did not."
+            },
+        ),
+    )
 
 
 class OrderStatusSchema(Schema):
@@ -116,19 +125,7 @@ class OrderStatusSchema(Schema):
         allow_none=True,
         metadata={"type": "string", "format": "date-time"},
     )
-    pendingCompletion = fields.Boolean(
-        attribute="pending_completion",
-        metadata={"description": "Ours, not Rx-Universe's: flagged, waiting for the Job Tracker."},
-    )
-    completionError = fields.Nested(
-        CompletionErrorSchema,
-        attribute="completion_error",
-        allow_none=True,
-        metadata={
-            "description": "Ours, not Rx-Universe's: why the Job Tracker last refused to "
-            "complete the order (cleared when it is flagged again); null if it did not."
-        },
-    )
+    pendingCompletion, completionError = _completion_fields("")
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
         """The fields above, written out by hand (`status_body`): marshmallow's own dump took a
@@ -268,19 +265,7 @@ class OrderSchema(Schema):
     deleted = fields.Boolean(
         metadata={"description": "Ours, not Rx-Universe's: marked for cancelation."}
     )
-    pendingCompletion = fields.Boolean(
-        attribute="state.pending_completion",
-        metadata={"description": "Ours, not Rx-Universe's: flagged, waiting for the Job Tracker."},
-    )
-    completionError = fields.Nested(
-        CompletionErrorSchema,
-        attribute="state.completion_error",
-        allow_none=True,
-        metadata={
-            "description": "Ours, not Rx-Universe's: why the Job Tracker last refused to "
-            "complete the order (cleared when it is flagged again); null if it did not."
-        },
-    )
+    pendingCompletion, completionError = _completion_fields("state.")
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
         """The fields above, written out by hand (`order_body`), as OrderStatusSchema's are."""
@@ -412,8 +397,6 @@ ORDER_EXAMPLE = {
     "pendingCompletion": False,
     "completionError": None,
 }
-
-
 OURS_ORDER = (
     " `jobTypeDesc`, `deleted`, `pendingCompletion` and `completionError` are ours, not "
     "Rx-Universe's; `arCode` and `arDesc` name the order's first AR addon (by code)."

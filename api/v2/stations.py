@@ -8,10 +8,7 @@ from flask import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Connection
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
     API_KEY_REFUSED,
     BODY_TOO_LARGE,
@@ -24,16 +21,9 @@ from api.http.errors import (
     no_record,
 )
 from api.http.fields import Identifier, Input, ListQuery, UTCMillis, dumped_text, utc_millis
-from api.http.runtime import (
-    autocommitting,
-    runtime,
-)
+from api.http.runtime import autocommitting, runtime
 from api.v2 import TAG
-from shared.domain.catalog import (
-    Page,
-    find_station,
-    list_stations,
-)
+from shared.domain.catalog import Page, find_station, list_stations
 from shared.domain.clock import utcnow
 from shared.domain.errors import (
     CheckinOrderNotFound,
@@ -45,13 +35,8 @@ from shared.domain.errors import (
     ProcessNotNeeded,
     StationNotFound,
 )
-from shared.domain.lab_setup import (
-    Station,
-)
-from shared.orders.checkins import (
-    CheckinDone,
-    check_in,
-)
+from shared.domain.lab_setup import Station
+from shared.orders.checkins import CheckinDone, check_in
 
 blueprint = Blueprint("v2_stations", __name__, url_prefix="/api/v2")
 
@@ -147,8 +132,6 @@ CHECKIN_REFUSED = Answer(
         )
     },
 )
-
-
 OPERATOR_NOT_FOUND = Answer(
     404,
     "The operator code names no operator.",

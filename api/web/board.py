@@ -7,11 +7,7 @@ from pathlib import Path
 from flask import Blueprint, Response, send_from_directory
 from werkzeug.exceptions import NotFound
 
-from api.http.endpoints import (
-    HTML,
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import HTML, Answer, endpoint
 from api.http.errors import OURS
 
 blueprint = Blueprint("board_page", __name__)

@@ -9,15 +9,8 @@ from flask import Blueprint, Response, current_app, send_from_directory, url_for
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import NotFound
 
-from api.http.endpoints import (
-    HTML,
-    Answer,
-    endpoint,
-)
-from api.http.errors import (
-    API_KEY_REFUSED,
-    OURS,
-)
+from api.http.endpoints import HTML, Answer, endpoint
+from api.http.errors import API_KEY_REFUSED, OURS
 from api.http.runtime import runtime
 from api.web import TAG
 from api.web.landing import _html

@@ -6,29 +6,16 @@ import logging
 from typing import Any
 
 from flask import Blueprint
-from marshmallow import (
-    Schema,
-    fields,
-)
+from marshmallow import Schema, fields
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.http.endpoints import (
-    Answer,
-    endpoint,
-)
+from api.http.endpoints import Answer, endpoint
 from api.http.errors import OURS
-from api.http.fields import (
-    Gathered,
-    UTCMillis,
-)
+from api.http.fields import Gathered, UTCMillis
 from api.http.runtime import runtime
 from shared.db.engine import transaction
 from shared.domain.clock import utcnow
-from shared.monitoring.health import (
-    UNREACHABLE,
-    Health,
-    read_health,
-)
+from shared.monitoring.health import UNREACHABLE, Health, read_health
 
 blueprint = Blueprint("health", __name__)
 
@@ -65,17 +52,11 @@ class HealthSchema(Schema):
 
 
 log = logging.getLogger(__name__)
-
-
 TAG = "Watching it (ours)"
 
 
 _health = HealthSchema()
-
-
 DATABASE_OK = {"reachable": True, "schemaRevision": "0003", "schemaCurrent": True}
-
-
 HEALTHY = {
     "status": "ok",
     "database": DATABASE_OK,
@@ -87,8 +68,6 @@ HEALTHY = {
     "pending": 0,
     "problems": [],
 }
-
-
 UNHEALTHY = {
     "status": "unavailable",
     "database": {"reachable": False, "schemaRevision": None, "schemaCurrent": False},
@@ -96,8 +75,6 @@ UNHEALTHY = {
     "pending": None,
     "problems": ["The database is unavailable"],
 }
-
-
 OUTDATED = {
     "status": "unavailable",
     "database": {"reachable": True, "schemaRevision": "0002", "schemaCurrent": False},

@@ -8,14 +8,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response, url_for
 
-from api.http.endpoints import (
-    HTML,
-    Answer,
-    endpoint,
-)
-from api.http.errors import (
-    OURS,
-)
+from api.http.endpoints import HTML, Answer, endpoint
+from api.http.errors import OURS
 from api.web import TAG
 
 blueprint = Blueprint("landing", __name__)
@@ -43,7 +37,9 @@ def _readme_sections() -> list[tuple[str, str, str]]:
     """The README's `## ` sections as (anchor, title, text); none if the README is not shipped."""
     if not README.is_file():
         return []
-    parts = re.split(r"^## (.+)$", README.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    # The manual's include markers (`<!-- --8<-- ... -->`) are for MkDocs, not for a reader.
+    text = re.sub(r"^<!--.*-->\n", "", README.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
     return [
         (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-"), title, text.strip())
         for title, text in zip(parts[1::2], parts[2::2], strict=True)

@@ -9,14 +9,10 @@ from shared.domain.errors import (
     DeleteReasonUnknown,
     NonCancelStationPassed,
 )
-from shared.domain.lab_setup import (
-    Lab,
-)
+from shared.domain.lab_setup import Lab
 from shared.domain.orders import OrderFacts
 
 ALREADY_CANCELLED = "Order already marked for cancelation"
-
-
 REASON_IGNORED = "deleteReason ignored"
 
 

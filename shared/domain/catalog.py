@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from shared.domain.errors import RecordNotFound
-from shared.domain.lab_setup import (
-    Addon,
-    Lab,
-    Station,
-)
+from shared.domain.lab_setup import Addon, Lab, Station
 
 T = TypeVar("T")
 

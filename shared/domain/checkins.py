@@ -13,10 +13,7 @@ from shared.domain.errors import (
     ProcessNotNeeded,
     StationNotFound,
 )
-from shared.domain.lab_setup import (
-    Lab,
-    Station,
-)
+from shared.domain.lab_setup import Lab, Station
 from shared.domain.orders import OrderFacts
 
 

@@ -13,8 +13,6 @@ from shared.orders.batch import count_flagged
 
 # A tracker that has missed this many polls in a row is taken to be stopped.
 MISSED_POLLS_BEFORE_DOWN = 3
-
-
 _FORGET_AFTER = timedelta(days=1)
 
 

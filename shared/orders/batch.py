@@ -29,34 +29,23 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from shared.db.models import (
-    CheckIn,
-    Order,
-    UTCDateTime,
-)
+from shared.db.models import CheckIn, Order, UTCDateTime
 from shared.domain.codes import OrderStatus
 from shared.domain.completion import check_completable
 from shared.domain.errors import CompletionRejected
 from shared.domain.lab_setup import Lab
-from shared.orders.facts import (
-    FACT_COLUMNS,
-    to_facts,
-)
+from shared.orders.facts import FACT_COLUMNS, to_facts
 
 log = logging.getLogger(__name__)
 
 
 INTERNAL_ERROR_CODE = "99"
-
-
 INTERNAL_ERROR_MESSAGE = "Internal error while processing the order; see the Job Tracker log"
 
 
 # Typed as a FromClause by SQLAlchemy; a declarative class's is a Table, which insert() and
 # update() need (as in bench/seed.py).
 _orders = cast(Table, Order.__table__)
-
-
 _checkins = cast(Table, CheckIn.__table__)
 
 

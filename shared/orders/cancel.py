@@ -10,9 +10,7 @@ from shared.db.models import Order
 from shared.domain.cancel import check_cancel
 from shared.domain.lab_setup import Lab
 from shared.orders.facts import read_facts
-from shared.orders.lookup import (
-    find_order,
-)
+from shared.orders.lookup import find_order
 
 
 @dataclass(frozen=True)

@@ -21,23 +21,11 @@ from sqlalchemy import (
 
 from shared.db.driver import DriverStatement
 from shared.db.engine import driver_transaction
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-    UTCDateTime,
-)
-from shared.domain.checkins import (
-    check_checkin,
-    check_operator,
-    checkin_station,
-)
+from shared.db.models import CheckIn, Order, OrderAddon, UTCDateTime
+from shared.domain.checkins import check_checkin, check_operator, checkin_station
 from shared.domain.codes import OrderStatus
 from shared.domain.errors import CheckinOrderNotFound, RecordNotFound
-from shared.domain.lab_setup import (
-    Lab,
-    Station,
-)
+from shared.domain.lab_setup import Lab, Station
 from shared.domain.orders import parse_order_number
 from shared.orders.facts import (
     FACT_COLUMNS,
@@ -49,11 +37,7 @@ from shared.orders.facts import (
 from shared.orders.lookup import find_row
 
 _orders = cast(Table, Order.__table__)
-
-
 _checkins = cast(Table, CheckIn.__table__)
-
-
 _addons = cast(Table, OrderAddon.__table__)
 
 

@@ -7,20 +7,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, false, literal, or_
 
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-)
+from shared.db.models import CheckIn, Order, OrderAddon
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.lab_setup import Lab
 
 _orders = Order.__table__
-
-
 _addons = OrderAddon.__table__
-
-
 _checkins = CheckIn.__table__
 
 

@@ -10,19 +10,11 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-)
+from shared.db.models import CheckIn, Order, OrderAddon
 from shared.domain.orders import OrderFacts
 
 _orders = Order.__table__
-
-
 _addons = OrderAddon.__table__
-
-
 _checkins = CheckIn.__table__
 
 

@@ -19,21 +19,13 @@ from sqlalchemy import (
 )
 
 from shared.db.driver import DriverStatement
-from shared.db.models import (
-    Order,
-    UTCDateTime,
-)
+from shared.db.models import Order, UTCDateTime
 from shared.domain.completion import check_completable
 from shared.domain.errors import OrderContended, OrderNotFound
 from shared.domain.lab_setup import Lab
 from shared.domain.orders import parse_order_number
 from shared.orders.completion_sql import completable
-from shared.orders.facts import (
-    FACT_COLUMNS,
-    to_facts,
-    unchanged,
-    unchanged_parameters,
-)
+from shared.orders.facts import FACT_COLUMNS, to_facts, unchanged, unchanged_parameters
 
 # How often a flag is tried again when the order's facts change between its check and its write.
 FLAG_ATTEMPTS = 5

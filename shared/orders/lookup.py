@@ -26,31 +26,19 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shared.db.driver import DriverStatement
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-    OrderCount,
-)
+from shared.db.models import CheckIn, Order, OrderAddon, OrderCount
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import OrderMarkedForCancelation, RecordNotFound
 from shared.domain.lab_setup import Lab
-from shared.domain.orders import (
-    effective_status,
-    parse_order_number,
-)
+from shared.domain.orders import effective_status, parse_order_number
 from shared.orders.facts import codes_of_order
 
 _orders = Order.__table__
-
-
 _checkins = CheckIn.__table__
 
 
 # Tray numbers are digits, at most 5 of them; a tray names an order only while it is active.
 _TRAY_DIGITS = 5
-
-
 _PO_LENGTH = cast(String, _orders.c.po_number.type).length or 0
 
 
@@ -140,8 +128,6 @@ _STATE_COLUMNS = (
     _latest(_checkins.c.station).label("station"),
     _latest(_checkins.c.checked_in_at).label("checked_in_at"),
 )
-
-
 _DETAIL_COLUMNS = (
     *_STATE_COLUMNS,
     _orders.c.job_type,

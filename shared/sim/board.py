@@ -10,12 +10,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from shared.db.models import (
-    CheckIn,
-    Order,
-    TrackerHeartbeat,
-    UTCDateTime,
-)
+from shared.db.models import CheckIn, Order, TrackerHeartbeat, UTCDateTime
 from shared.domain.lab_setup import Lab
 from shared.monitoring.heartbeats import is_fresh
 from shared.orders.lookup import active_orders
@@ -29,8 +24,6 @@ EVENTS = 12
 
 
 _orders = Order.__table__
-
-
 _checkins = CheckIn.__table__
 
 
@@ -99,50 +92,34 @@ def _latest_station() -> Any:
 # Built once, with the window's start and the completion station as parameters: building the
 # statements on every read cost more than running them.
 _SINCE = bindparam("since", type_=UTCDateTime())
-
-
 _current_sub = (
     select(_latest_station().label("station"), _orders.c.on_hold).where(active_orders()).subquery()
 )
-
-
 _LOADS = select(
     _current_sub.c.station, func.count(), func.count().filter(_current_sub.c.on_hold)
 ).group_by(_current_sub.c.station)
-
-
 _QUEUE = select(func.count(), func.min(_orders.c.completion_requested_at)).where(
     _orders.c.completion_requested_at.is_not(None)
 )
-
-
 _BEATS = select(
     TrackerHeartbeat.last_heartbeat, TrackerHeartbeat.interval_seconds, TrackerHeartbeat.stopped_at
 )
-
-
 _COMPLETED = select(func.count()).where(
     _checkins.c.checked_in_at >= _SINCE,
     _checkins.c.station == bindparam("station", type_=String()),
 )
-
-
 _REJECTED = (
     select(_orders.c.last_rejection_code, func.count())
     .where(_orders.c.last_rejected_at.is_not(None), _orders.c.last_rejected_at >= _SINCE)
     .group_by(_orders.c.last_rejection_code)
     .order_by(_orders.c.last_rejection_code)
 )
-
-
 _LATEST_CHECKINS = (
     select(_checkins.c.checked_in_at, _checkins.c.order_number, _checkins.c.station)
     .where(_checkins.c.checked_in_at >= _SINCE)
     .order_by(_checkins.c.checked_in_at.desc(), _checkins.c.id.desc())
     .limit(EVENTS)
 )
-
-
 _LATEST_REJECTIONS = (
     select(_orders.c.last_rejected_at, _orders.c.order_number, _orders.c.last_rejection_code)
     .where(_orders.c.last_rejected_at.is_not(None), _orders.c.last_rejected_at >= _SINCE)

@@ -35,14 +35,10 @@ from shared.domain.errors import (
 )
 
 PAUSE, REJECT = "pause", "reject"
-
-
 _KNOWN_MESSAGES: dict[str, str] = {
     error.code: error.message
     for error in (OrderNotFound, OrderDeleted, OrderUnvalid, OrderAlreadyCompleted, OrderOnHold)
 }
-
-
 _faults = cast(Table, Fault.__table__)
 
 

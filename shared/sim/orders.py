@@ -11,18 +11,9 @@ from sqlalchemy import CursorResult, delete, exists, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-)
+from shared.db.models import CheckIn, Order, OrderAddon
 from shared.domain.codes import JobType, OrderStatus
-from shared.domain.errors import (
-    NoOrderNumberLeft,
-    OrderNumberTaken,
-    UnknownAddon,
-    UnknownStation,
-)
+from shared.domain.errors import NoOrderNumberLeft, OrderNumberTaken, UnknownAddon, UnknownStation
 from shared.domain.lab_setup import Lab
 from shared.domain.orders import MAX_ORDER_NUMBER
 from shared.orders.lookup import Kinds, find_order
@@ -37,11 +28,7 @@ class Unchanged(enum.Enum):
 
 
 UNCHANGED = Unchanged.UNCHANGED
-
-
 _ASSIGN_ATTEMPTS = 5
-
-
 _NUMBERING_LOCK = 4567_0001
 
 

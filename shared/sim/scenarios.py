@@ -11,11 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from shared.db.models import (
-    CheckIn,
-    Order,
-    OrderAddon,
-)
+from shared.db.models import CheckIn, Order, OrderAddon
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import ScenarioInvalid
 from shared.domain.lab_setup import Lab
