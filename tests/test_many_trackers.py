@@ -103,6 +103,14 @@ def count_flagged(engine: Engine) -> int:
         return session.execute(query).scalar_one()
 
 
+def wait_for_a_killed_transaction(engine: Engine) -> None:
+    """Wait until no transaction holds an order's row lock any more: a tracker killed while its
+    COMMIT was on the wire still has it committed (or rolled back) by PostgreSQL a moment later,
+    and a count taken before that moment would miss a batch the server was still writing."""
+    with engine.begin() as connection:
+        connection.execute(select(Order.order_number).with_for_update()).all()
+
+
 def count_completed(engine: Engine) -> int:
     """How many orders have status C."""
     with reading(engine) as session:
@@ -424,6 +432,7 @@ def test_a_tracker_killed_again_and_again_mid_batch_never_loses_or_half_complete
             time.sleep(pause)
             tracker.process.kill()
             assert tracker.process.wait(STOP_TIMEOUT) == -signal.SIGKILL
+        wait_for_a_killed_transaction(engine)
         now_completed = count_completed(engine)
         lines = phase_lines(log_text(tracker))
         phases[phase_at_kill(lines, now_completed - completed)] += 1

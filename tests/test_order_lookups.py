@@ -15,7 +15,7 @@ from shared.db.models import Order
 from shared.domain.codes import OrderStatus
 from shared.domain.errors import RecordNotFound
 from shared.domain.lab_setup import Lab
-from shared.orders.lookup import active_orders, find_order, list_orders
+from shared.orders.lookup import Kinds, active_orders, find_order, list_orders
 from shared.sim.orders import create_order, reset
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -31,10 +31,12 @@ def make(session_factory: sessionmaker[Session], lab: Lab) -> Callable[..., int]
     return make
 
 
-def found(session_factory: sessionmaker[Session], identifier: str) -> int | None:
+def found(
+    session_factory: sessionmaker[Session], identifier: str, kinds: Kinds = Kinds.ANY
+) -> int | None:
     with transaction(session_factory, write=False) as session:
         try:
-            return find_order(session, identifier).order_number
+            return find_order(session, identifier, kinds=kinds).order_number
         except RecordNotFound as missing:
             assert missing.provided == identifier
             return None
@@ -47,6 +49,19 @@ def test_an_order_number_names_its_order_leading_zeros_or_not(
     assert found(session_factory, "33719") == number
     assert found(session_factory, "0033719") == number
     assert found(session_factory, "33720") is None
+
+
+def test_a_route_that_takes_order_numbers_only_finds_no_order_by_tray_or_po(
+    session_factory: sessionmaker[Session], make: Callable[..., int]
+) -> None:
+    """The simulator's own paths name an order by its number, never by its tray or PO."""
+    number = make(order_number=33719, tray_number="123", po_number="PO-7")
+    assert found(session_factory, "123") == found(session_factory, "PO-7") == number
+    assert found(session_factory, "123", Kinds.NUMBER) is None
+    assert found(session_factory, "PO-7", Kinds.NUMBER) is None
+    assert found(session_factory, "033719", Kinds.NUMBER) == number
+    assert found(session_factory, "123", Kinds.TRAY) == number
+    assert found(session_factory, "123", Kinds.PO) is None
 
 
 def test_a_tray_names_the_active_order_in_it_only(
