@@ -18,7 +18,15 @@ from marshmallow import (
     validates_schema,
 )
 
-from shared.domain.lab_setup import ADDON_FLAG_PROCESSES, Addon, Lab, Process, Station
+from shared.domain.lab_setup import (
+    ADDON_FLAG_PROCESSES,
+    Addon,
+    Customer,
+    Lab,
+    OrderEntry,
+    Process,
+    Station,
+)
 
 _code = fields.String(required=True, validate=validate.Length(1, 20))
 _text = fields.String(required=True, validate=validate.Length(1, 60))
@@ -98,6 +106,34 @@ class _DeleteReasonSchema(Schema):
     description = _text
 
 
+class _CustomerSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    # Rx-Universe's limit on `customerNumber` (8 characters).
+    number = fields.String(required=True, validate=validate.Length(1, 8))
+    name = _text
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> Customer:
+        return Customer(**data)
+
+
+class _OrderEntrySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    date_wanted_days = fields.Integer(load_default=3, validate=validate.Range(0, 365))
+    first_order_number = fields.Integer(load_default=10001, validate=validate.Range(1, 10**8 - 1))
+    auto_assign_trays = fields.Boolean(load_default=True)
+    frame_inventory_in_use = fields.Boolean(load_default=False)
+    frame_inventory_online = fields.Boolean(load_default=True)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> OrderEntry:
+        return OrderEntry(**data)
+
+
 class _LabSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -111,6 +147,8 @@ class _LabSchema(Schema):
     processes = fields.List(fields.Nested(_ProcessSchema), required=True)
     stations = fields.List(fields.Nested(_StationSchema), required=True)
     addons = fields.List(fields.Nested(_AddonSchema), required=True)
+    customers = fields.List(fields.Nested(_CustomerSchema), load_default=list)
+    order_entry = fields.Nested(_OrderEntrySchema, load_default=OrderEntry)
 
     @validates_schema(skip_on_field_errors=True)
     def _consistent(self, data: dict[str, Any], **_: object) -> None:
@@ -126,6 +164,13 @@ class _LabSchema(Schema):
             for code, count in sorted(Counter(codes).items())
             if count > 1
         ]
+        seen: set[str] = set()
+        for index, customer in enumerate(data["customers"]):
+            if customer.number in seen:
+                problems.append(
+                    f"customers[{index}].number: customer {customer.number!r} is listed twice"
+                )
+            seen.add(customer.number)
         problems += [
             f"station {s.code!r} performs unknown process {s.process!r}"
             for s in data["stations"]
@@ -165,6 +210,8 @@ class _LabSchema(Schema):
             final_qa_process=data["final_qa_process"],
             delete_reason_required=data["delete_reason_required"],
             delete_reasons={r["code"]: r["description"] for r in data["delete_reasons"]},
+            customers={c.number: c for c in data["customers"]},
+            order_entry=data["order_entry"],
         )
 
 
@@ -180,4 +227,22 @@ def load_lab(path: str | Path) -> Lab:
     except tomllib.TOMLDecodeError as error:
         raise LabFileError(f"Lab file {path} is not valid TOML: {error}") from None
     except ValidationError as error:
-        raise LabFileError(f"Lab file {path} is inconsistent: {error.messages}") from None
+        problems = "; ".join(_flattened(error.messages))
+        raise LabFileError(f"Lab file {path} is inconsistent: {problems}") from None
+
+
+def _flattened(messages: Any, where: str = "") -> list[str]:
+    """marshmallow's nested messages as `customers[4].number: problem` lines, one an entry."""
+    if isinstance(messages, dict):
+        lines: list[str] = []
+        for key, value in messages.items():
+            if key == "_schema":
+                lines += _flattened(value, where)
+            elif isinstance(key, int):
+                lines += _flattened(value, f"{where}[{key}]")
+            else:
+                lines += _flattened(value, f"{where}.{key}" if where else str(key))
+        return lines
+    if isinstance(messages, list):
+        return [line for item in messages for line in _flattened(item, where)]
+    return [f"{where}: {messages}" if where else str(messages)]

@@ -64,6 +64,18 @@ def default_text() -> str:
         ),
         (lambda t: t.replace("non_cancel = true", 'non_cancel = "maybe"', 1), "non_cancel"),
         (lambda t: t.replace('externalCode = "AR-STD"', "externalCode = 5"), "externalCode"),
+        (
+            lambda t: t.replace('number = "1005"', 'number = "1002"'),
+            r": customers\[4\]\.number: customer '1002' is listed twice$",
+        ),
+        (
+            lambda t: t.replace('number = "1005"', 'number = "123456789"'),
+            r": customers\[4\]\.number: Length must be between 1 and 8\.$",
+        ),
+        (
+            lambda t: t.replace("date_wanted_days = 3", "date_wanted_days = -1"),
+            r": order_entry\.date_wanted_days: Must be greater than or equal to 0 and less",
+        ),
     ],
 )
 def test_an_inconsistent_lab_file_is_refused_with_the_reason(
@@ -99,3 +111,24 @@ def test_the_default_lab_is_a_whole_lab(lab: Lab) -> None:
     assert lab.delete_reasons and not lab.delete_reason_required
     assert lab.addons["SUN"].processes == {"tint", "uv"}
     assert lab.addons["DBT"].exclude_from_rx_site
+
+
+def test_the_default_lab_takes_orders_for_its_customers_by_number() -> None:
+    lab = load_lab(DEFAULT_LAB_FILE)
+    assert len(lab.customers) >= 20
+    assert lab.customers["1001"].name == "CLEARVIEW OPTICIANS"
+    assert all(1 <= len(number) <= 8 for number in lab.customers)
+    assert lab.order_entry.date_wanted_days == 3
+    assert lab.order_entry.frame_inventory_in_use and lab.order_entry.frame_inventory_online
+
+
+def test_a_lab_file_error_is_one_line_naming_the_file_and_the_entry(tmp_path: Path) -> None:
+    text = default_text().replace('number = "1005"', 'number = "1002"')
+    with pytest.raises(LabFileError) as refused:
+        load_lab(lab_file(tmp_path, text))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message == (
+        f"Lab file {tmp_path / 'lab.toml'} is inconsistent: "
+        "customers[4].number: customer '1002' is listed twice"
+    )

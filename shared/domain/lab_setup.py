@@ -1,5 +1,5 @@
-"""The lab's set-up as plain values: processes, stations, addons, delete reasons (read from the lab
-file by config.lab_file)."""
+"""The lab's set-up as plain values: processes, stations, addons, delete reasons, customers and
+how submitted orders are taken in (read from the lab file by config.lab_file)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,29 @@ class Addon:
         return {flag: process in self.processes for flag, process in ADDON_FLAG_PROCESSES.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """An account the lab takes orders for: the `customerNumber` a submitted order names."""
+
+    number: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEntry:
+    """How the lab takes submitted orders in (`POST /api/v2/orders`, then the import)."""
+
+    # Days from the date received to the date wanted, for an order that gives none.
+    date_wanted_days: int = 3
+    # Imported orders are numbered from here up, as the simulator's own orders are.
+    first_order_number: int = 10001
+    # Whether an imported order that names no tray is given the lowest free one.
+    auto_assign_trays: bool = True
+    # The Frame Inventory module: whether the lab uses it, and whether it answers right now.
+    frame_inventory_in_use: bool = False
+    frame_inventory_online: bool = True
+
+
 @dataclass(frozen=True, eq=False)
 class Lab:
     """Everything job-flow verification needs to know about one lab.
@@ -100,6 +123,8 @@ class Lab:
     # "Enter reason code when deleting order", and the reasons a cancel may give (code: text).
     delete_reason_required: bool = False
     delete_reasons: Mapping[str, str] = field(default_factory=dict)
+    customers: Mapping[str, Customer] = field(default_factory=dict)
+    order_entry: OrderEntry = OrderEntry()
     _process_index: Mapping[str, Process] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
