@@ -38,13 +38,17 @@ def main(argv: list[str] | None = None, *, wake_up: bool = True) -> int:
         interval=settings.tracker_interval,
         batch_size=settings.tracker_batch_size,
         timezone=settings.lab_timezone,
+        import_orders=settings.remote_order_processor,
     )
     if args.once:
         factory = make_session_factory(engine)
         with exit_if_database_unusable("run_tracker"):
             summary = run_cycle(factory, config)
             stop(factory, config, utcnow())
-        print(f"Job Tracker: {summary.completed} completed, {summary.rejected} rejected")
+        print(
+            f"Job Tracker: {summary.imported} imported, {summary.completed} completed, "
+            f"{summary.rejected} rejected"
+        )
         return 0
     if settings.tracker_metrics_port is not None:
         try:

@@ -10,12 +10,14 @@ import api.sim.board
 import api.sim.faults
 import api.sim.journal
 import api.sim.orders
+import api.sim.processor
 import api.sim.scenarios
 import api.v2.addons
 import api.v2.cancel
 import api.v2.completion
 import api.v2.orders
 import api.v2.stations
+import api.v2.submission
 import api.web.board
 import api.web.docs
 import api.web.health
@@ -44,6 +46,7 @@ MAX_BODY_BYTES = 1024 * 1024
 SIM_BLUEPRINTS = (
     api.sim.orders.blueprint,
     api.sim.board.blueprint,
+    api.sim.processor.blueprint,
     api.sim.scenarios.blueprint,
     api.sim.journal.blueprint,
     api.sim.faults.blueprint,
@@ -54,6 +57,7 @@ SIM_BLUEPRINTS = (
 BLUEPRINTS = (
     api.web.landing.blueprint,
     api.web.docs.blueprint,
+    api.v2.submission.blueprint,
     api.v2.completion.blueprint,
     api.v2.orders.blueprint,
     api.v2.cancel.blueprint,

@@ -58,6 +58,8 @@ class Settings:
     # A scenario (its name in the folder) loaded in place of the orders when the API starts.
     scenario: str | None = None
     scenario_folder: Path = DEFAULT_SCENARIO_FOLDER
+    # Whether a tracker also runs the Remote Order Processor (imports submitted orders).
+    remote_order_processor: bool = True
 
     @classmethod
     def load(
@@ -196,6 +198,7 @@ class _EnvSchema(Schema):
         ),
     )
     scenario_folder = fields.Function(deserialize=Path, data_key="SCENARIO_FOLDER")
+    remote_order_processor = _Switch(data_key="REMOTE_ORDER_PROCESSOR")
 
     @validates("log_format")
     def _known_format(self, value: str, **_: object) -> None:

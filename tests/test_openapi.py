@@ -144,12 +144,17 @@ RX_UNIVERSE = {
     ("get", "/api/v2/orders/{orderIdentifier}"),
     ("delete", "/api/v2/orders/{orderIdentifier}"),
     ("get", "/api/v2/orders"),
+    ("post", "/api/v2/orders"),
     ("get", "/api/v2/job_track/stations"),
     ("get", "/api/v2/job_track/stations/{code}"),
     ("post", "/api/v2/job_track/stations/{code}"),
     ("get", "/api/v2/addons"),
     ("get", "/api/v2/addons/{code}"),
 }
+
+
+# The server errors Rx-Universe documents itself: the submission's Frame Inventory refusal.
+RX_UNIVERSE_ERRORS = {("post", "/api/v2/orders", "500")}
 
 
 def test_ours_is_marked_as_ours(document: dict[str, Any]) -> None:
@@ -161,6 +166,8 @@ def test_ours_is_marked_as_ours(document: dict[str, Any]) -> None:
             if (method, path) not in RX_UNIVERSE:
                 assert operation["description"].startswith("Ours, not Rx-Universe's"), path
             for status in ("500", "503"):
+                if (method, path, status) in RX_UNIVERSE_ERRORS:
+                    continue
                 if status in operation["responses"]:
                     assert operation["responses"][status]["description"].startswith("Ours")
 

@@ -69,7 +69,7 @@ def test_when_no_number_is_left_creating_without_one_is_a_400(
     client: FlaskClient, make_order: MakeOrder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Filling 10**18 numbers is out of reach: the same rule over a range of three.
-    monkeypatch.setattr("shared.sim.orders.MAX_ORDER_NUMBER", 10003)
+    monkeypatch.setattr("shared.orders.numbering.MAX_ORDER_NUMBER", 10003)
     for number in ("10001", "10002", "10003"):
         make_order(orderNumber=number)
     assert_body(

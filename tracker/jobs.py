@@ -14,7 +14,9 @@ from shared.db.engine import transaction
 from shared.domain.clock import local_date, utcnow
 from shared.domain.lab_setup import Lab
 from shared.monitoring import heartbeats
+from shared.orders import submissions
 from shared.orders.batch import BatchOutcome, complete_flagged_orders
+from shared.orders.submissions import ImportOutcome
 from shared.sim import faults
 from tracker import metrics
 
@@ -30,10 +32,13 @@ class TrackerConfig:
     interval: float
     batch_size: int
     timezone: tzinfo
+    # The Remote Order Processor: import submitted orders before completing flagged ones.
+    import_orders: bool = True
 
 
 @dataclass
 class CycleSummary:
+    imported: int = 0
     batches: int = 0
     completed: int = 0
     rejected: int = 0
@@ -66,6 +71,27 @@ def process_batch(
         )
 
 
+def import_batch(
+    session_factory: sessionmaker[Session],
+    config: TrackerConfig,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> ImportOutcome:
+    """The Remote Order Processor's step: import up to one batch of submitted orders, in one
+    transaction (nothing while it is paused through POST /api/sim/processor)."""
+    with transaction(session_factory) as session:
+        if submissions.processor_paused(session.connection()):
+            return ImportOutcome(0, {})
+        now = clock()
+        return submissions.import_submitted_orders(
+            session,
+            config.lab,
+            now=now,
+            today=local_date(now, config.timezone),
+            limit=config.batch_size,
+        )
+
+
 def beat(
     session_factory: sessionmaker[Session], config: TrackerConfig, now: datetime
 ) -> faults.TrackerFault | None:
@@ -85,7 +111,8 @@ def run_cycle(
     should_stop: Callable[[], bool] = lambda: False,
     unwritable: set[int] | None = None,
 ) -> CycleSummary:
-    """One poll: heartbeat, then batches until the queue is drained or a stop is asked for.
+    """One poll: heartbeat, then batches until the queues are drained or a stop is asked for:
+    the submitted orders' imports first (unless `import_orders` is off), then the completions.
 
     Orders the database refused to write are added to `unwritable` and passed over from then on;
     a tracker keeps that set across its polls, so they cannot hold up the queue behind them.
@@ -98,6 +125,12 @@ def run_cycle(
         log.debug("Paused by fault %d: taking nothing until it is cleared", fault.id)
         return summary
     reject_all = faults.forced_rejection(fault)
+    while config.import_orders:
+        imports = import_batch(session_factory, config, clock=clock)
+        _log_import(config, imports)
+        summary.imported += len(imports.imported)
+        if imports.taken < config.batch_size or should_stop():
+            break
     while not should_stop():
         now = clock()
         if (now - last_beat).total_seconds() >= config.interval:
@@ -119,6 +152,19 @@ def run_cycle(
         if outcome.taken < config.batch_size:
             break
     return summary
+
+
+def _log_import(config: TrackerConfig, outcome: ImportOutcome) -> None:
+    """One line per import batch that took any submission (an idle poll logs nothing)."""
+    if not outcome.taken:
+        return
+    numbers = sorted(outcome.imported.values())
+    log.info(
+        "Imported %d submitted orders: %s",
+        len(numbers),
+        ", ".join(map(str, numbers)),
+        extra={"tracker_id": config.tracker_id, "imported": len(numbers)},
+    )
 
 
 def _log_batch(config: TrackerConfig, outcome: BatchOutcome, seconds: float) -> None:

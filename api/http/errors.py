@@ -19,6 +19,7 @@ from shared.domain.errors import (
     CancelRefused,
     CheckinRefused,
     CompletionRejected,
+    FrameInventoryOffline,
     InvalidInput,
     OperatorNotFound,
     OrderContended,
@@ -26,6 +27,7 @@ from shared.domain.errors import (
     OrderNotFound,
     RecordNotFound,
     ScenarioInvalid,
+    SubmissionRefused,
     TrackerNotRunning,
 )
 
@@ -105,6 +107,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CancelRefused)
     def _cancel_refused(e: CancelRefused) -> tuple[Response, int]:
         return error_response(400, e.error, e.details)
+
+    @app.errorhandler(SubmissionRefused)
+    def _submission_refused(e: SubmissionRefused) -> tuple[Response, int]:
+        # Rx-Universe answers an offline Frame Inventory module with a 500, the rest with a 400.
+        return error_response(
+            500 if isinstance(e, FrameInventoryOffline) else 400, e.error, e.details
+        )
 
     @app.errorhandler(ScenarioInvalid)
     def _scenario_invalid(e: ScenarioInvalid) -> tuple[Response, int]:

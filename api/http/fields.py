@@ -275,3 +275,15 @@ LAB_OPERATORS: dict[str, Any] = {"x_lab": "operators"}
 def dumped_text(value: Any) -> str | None:
     """A value as fields.String dumps it (hand-written bodies stay equal to their schemas)."""
     return None if value is None else str(value)
+
+
+class Number(fields.Float):
+    """A JSON number only (no string that looks like one, no NaN or infinity)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, str):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)

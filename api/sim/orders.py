@@ -197,7 +197,8 @@ def record_checkin(session: Session, order_identifier: str, body: dict[str, Any]
     "/reset",
     tag=TAG,
     summary="Delete every order",
-    description=SIM + "Deletes every order with its addons and check-ins. No body.",
+    description=SIM + "Deletes every order with its addons and check-ins, and every submitted "
+    "order, waiting or imported. No body.",
     ok=Answer(
         200,
         "How many orders were deleted.",

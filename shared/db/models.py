@@ -107,6 +107,13 @@ class Order(Base):
     # can count rejections by the time they happened.
     last_rejected_at: Mapped[datetime | None]
     last_rejection_code: Mapped[str | None] = mapped_column(String(2))
+    # What an order submitted through POST /api/v2/orders brought (None for the simulator's own):
+    # the customer, the dates the import set, and every other submitted field as JSON.
+    customer_number: Mapped[str | None] = mapped_column(String(8))
+    customer_job_id: Mapped[str | None] = mapped_column(String(21))
+    date_received: Mapped[date | None]
+    date_wanted: Mapped[date | None]
+    submitted: Mapped[str | None] = mapped_column(Text)
 
     addons: Mapped[list[OrderAddon]] = relationship(
         back_populates="order", cascade="all, delete-orphan", passive_deletes=True
@@ -253,3 +260,40 @@ class Fault(Base):
     tracker: Mapped[str | None] = mapped_column(String(16))
     code: Mapped[str | None] = mapped_column(String(2))
     message: Mapped[str | None] = mapped_column(String(255))
+
+
+class Submission(Base):
+    """An order submitted through POST /api/v2/orders, queued for the Remote Order Processor
+    (shared.orders.submissions): imported once, into the order it names from then on."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    received_at: Mapped[datetime]
+    # The submitted fields, as checked (JSON, the API's own names).
+    payload: Mapped[str] = mapped_column(Text)
+    # Set together, in the transaction that creates the order: a submission is imported once.
+    imported_at: Mapped[datetime | None]
+    order_number: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        # The import queue: only waiting submissions are in it, oldest first.
+        Index(
+            "ix_submissions_queue",
+            "id",
+            sqlite_where=column("imported_at").is_(None),
+            postgresql_where=column("imported_at").is_(None),
+        ),
+    )
+
+
+class ProcessorSwitch(Base):
+    """Whether the Remote Order Processor is paused (POST /api/sim/processor): one row, id 1,
+    made by the migration, so that two first pauses at once update it rather than race to
+    insert it."""
+
+    __tablename__ = "processor_switch"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    paused: Mapped[bool]
+    changed_at: Mapped[datetime | None]

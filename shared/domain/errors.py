@@ -197,3 +197,52 @@ class TrackerNotRunning(DomainError):
 
     def __init__(self) -> None:
         super().__init__(f"{self.code}: {self.message}")
+
+
+class SubmissionRefused(DomainError):
+    """A submitted order was refused before it was queued; `error` and `details` are
+    Rx-Universe's."""
+
+    error: str
+
+    def __init__(self, details: tuple[str, ...] = ()) -> None:
+        self.details = list(details)
+        super().__init__(self.error)
+
+
+class LensPairsMissing(SubmissionRefused):
+    """Neither eye names a lens style, or neither names a material: one line per such pair."""
+
+    error = "Incorrect arguments provided"
+
+
+class CribNotUncut(SubmissionRefused):
+    error = "crib is only valid on uncut jobs"
+
+
+class EllhNotUncut(SubmissionRefused):
+    error = "ellh is only valid on uncut jobs"
+
+
+class CustomerNotFound(SubmissionRefused):
+    error = "Customer does not exist"
+
+    def __init__(self, provided: str) -> None:
+        super().__init__((f"Provided: {provided}",))
+
+
+class FrameInventoryOffline(SubmissionRefused):
+    """The order supplies its frame, the lab uses the Frame Inventory module, and it is offline:
+    Rx-Universe answers this one with a 500."""
+
+    error = "Frame Inventory Module is offline"
+
+
+class NoAddonsEntered(SubmissionRefused):
+    error = "No addons entered"
+
+
+class CalculationFailed(SubmissionRefused):
+    """The prescription fails calculation validation; each detail is `ERROR nnn: TEXT`."""
+
+    error = "Validation Failed"

@@ -7,18 +7,16 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, func, select, text
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from shared.db.models import CheckIn, Order, OrderAddon
+from shared.db.models import CheckIn, Order, OrderAddon, Submission
 from shared.domain.codes import JobType, OrderStatus
-from shared.domain.errors import NoOrderNumberLeft, OrderNumberTaken, UnknownAddon, UnknownStation
+from shared.domain.errors import OrderNumberTaken, UnknownAddon, UnknownStation
 from shared.domain.lab_setup import Lab
-from shared.domain.orders import MAX_ORDER_NUMBER
 from shared.orders.lookup import Kinds, find_order
-
-FIRST_ORDER_NUMBER = 10001
+from shared.orders.numbering import next_order_number, take_numbering_turn
 
 
 class Unchanged(enum.Enum):
@@ -29,7 +27,6 @@ class Unchanged(enum.Enum):
 
 UNCHANGED = Unchanged.UNCHANGED
 _ASSIGN_ATTEMPTS = 5
-_NUMBERING_LOCK = 4567_0001
 
 
 def create_order(
@@ -76,50 +73,24 @@ def create_order(
     if order_number is not None:
         if session.get(Order, order_number) is not None:
             raise OrderNumberTaken(order_number)
-        return _insert(session, Order(order_number=order_number, **fields), order_number)
-    # On PostgreSQL writers run side by side: numbering waits its turn, or two would read the
-    # same highest number. A client giving its own number may still take ours: then read again.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _NUMBERING_LOCK})
+        return _insert(session, Order(order_number=order_number, **fields))
+    # A client giving its own number may still take ours meanwhile: then read again.
+    take_numbering_turn(session)
+    first = lab.order_entry.first_order_number
     for _ in range(_ASSIGN_ATTEMPTS - 1):
         try:
-            return _insert(session, Order(order_number=_next_number(session), **fields), None)
+            return _insert(session, Order(order_number=next_order_number(session, first), **fields))
         except OrderNumberTaken:
             continue
-    return _insert(session, Order(order_number=_next_number(session), **fields), None)
+    return _insert(session, Order(order_number=next_order_number(session, first), **fields))
 
 
-def _next_number(session: Session) -> int:
-    """The number after the highest; once a client has taken the highest number an identifier
-    can name, the lowest free one from FIRST_ORDER_NUMBER on: never one no endpoint can reach."""
-    highest = session.execute(select(func.max(Order.order_number))).scalar_one()
-    if highest is None or highest < FIRST_ORDER_NUMBER:
-        return FIRST_ORDER_NUMBER
-    if highest < MAX_ORDER_NUMBER:
-        return int(highest) + 1
-    if session.get(Order, FIRST_ORDER_NUMBER) is None:
-        return FIRST_ORDER_NUMBER
-    following = aliased(Order)
-    # A taken number whose successor is free: rare (only after a client took the top number),
-    # so a scan is acceptable here.
-    gap = session.execute(
-        select(func.min(Order.order_number + 1)).where(
-            Order.order_number >= FIRST_ORDER_NUMBER,
-            Order.order_number < MAX_ORDER_NUMBER,
-            ~exists().where(following.order_number == Order.order_number + 1),
-        )
-    ).scalar_one()
-    if gap is None:
-        raise NoOrderNumberLeft(FIRST_ORDER_NUMBER, MAX_ORDER_NUMBER)
-    return int(gap)
-
-
-def _insert(session: Session, order: Order, asked_for: int | None) -> Order:
+def _insert(session: Session, order: Order) -> Order:
     try:
         with session.begin_nested():
             session.add(order)
     except IntegrityError:
-        raise OrderNumberTaken(asked_for or order.order_number) from None
+        raise OrderNumberTaken(order.order_number) from None
     return order
 
 
@@ -186,7 +157,9 @@ def record_checkin(
 
 
 def reset(session: Session) -> int:
-    """Delete every order with its addons and check-ins; answer how many orders there were."""
+    """Delete every order with its addons and check-ins, and every submission, waiting or
+    imported (a reset lab has nothing on its way in); answer how many orders there were."""
+    session.execute(delete(Submission))
     session.execute(delete(CheckIn))
     session.execute(delete(OrderAddon))
     deleted = session.execute(delete(Order))

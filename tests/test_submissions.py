@@ -1,0 +1,416 @@
+"""POST /api/v2/orders and the Remote Order Processor: refusals in Rx-Universe's order, the 202
+body, the queue invisible until the tracker imports it, pause and resume, exactly-once import."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import date
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from freezegun import freeze_time
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from api.v2.submission import SubmittedOrderSchema
+from config.settings import Settings
+from shared.db.models import Order, Submission
+from shared.domain.lab_setup import Lab, OrderEntry
+from tests.helpers import assert_body
+from tracker.jobs import TrackerConfig, import_batch, run_cycle
+
+Factory = sessionmaker[Session]
+IMPORTED = "2026-12-07T09:30:00.123456Z"
+IMPORTED_DAY = date(2026, 12, 7)
+ORDER = {
+    "customerJobId": "JOB-1",
+    "customerNumber": "1001",
+    "jobType": "F",
+    "poNumber": "PO-100",
+    "rtLensStyle": "SV",
+    "rtLensMaterial": "PC",
+    "ltLensStyle": "SV",
+    "ltLensMaterial": "PC",
+    "addons": ["AR"],
+}
+LENS_STYLE_MISSING = "rtLensStyle, ltLensStyle are missing, at least one parameter must be provided"
+MATERIAL_MISSING = (
+    "rtLensMaterial, ltLensMaterial are missing, at least one parameter must be provided"
+)
+
+
+def submit(client: FlaskClient, **changes: Any) -> Any:
+    body = {k: v for k, v in {**ORDER, **changes}.items() if v is not ...}
+    return client.post("/api/v2/orders", json=body)
+
+
+def refusal(error: str, *details: str) -> dict[str, Any]:
+    return {"error": error, "details": list(details)}
+
+
+def waiting(session_factory: Factory) -> int:
+    with session_factory() as session:
+        return session.execute(
+            select(func.count()).where(Submission.imported_at.is_(None))
+        ).scalar_one()
+
+
+def imported_numbers(session_factory: Factory) -> list[int]:
+    with session_factory() as session:
+        return list(
+            session.execute(select(Submission.order_number).order_by(Submission.id)).scalars()
+        )
+
+
+def run_import(session_factory: Factory, config: TrackerConfig) -> int:
+    with freeze_time(IMPORTED):
+        return run_cycle(session_factory, config).imported
+
+
+# ---- the refusals, in Rx-Universe's order ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "body"),
+    [
+        (
+            {"rtLensStyle": ..., "ltLensStyle": ...},
+            400,
+            refusal("Incorrect arguments provided", LENS_STYLE_MISSING),
+        ),
+        (
+            {"rtLensMaterial": ..., "ltLensMaterial": None},
+            400,
+            refusal("Incorrect arguments provided", MATERIAL_MISSING),
+        ),
+        (
+            {"rtLensStyle": ..., "ltLensStyle": "", "rtLensMaterial": ..., "ltLensMaterial": ...},
+            400,
+            refusal("Incorrect arguments provided", LENS_STYLE_MISSING, MATERIAL_MISSING),
+        ),
+        (
+            {"crib": 65},
+            400,
+            refusal("crib is only valid on uncut jobs", "Job Type: F", "Frame SW:"),
+        ),
+        (
+            {"ellh": 20, "jobType": "E", "frameStatusCode": "F"},
+            400,
+            refusal("ellh is only valid on uncut jobs", "Job Type: E", "Frame SW: F"),
+        ),
+        ({"customerNumber": "9999"}, 400, refusal("Customer does not exist", "Provided: 9999")),
+        ({"jobType": "A", "addons": []}, 400, refusal("No addons entered")),
+        (
+            {"rtSphere": 49.25},
+            400,
+            refusal("Validation Failed", "ERROR 112: SPHERE MUST BE BETWEEN -39.0 AND +49.0"),
+        ),
+        (
+            {"ltSphere": -39.5, "rtCylinder": 20.0, "ltAxis": 181},
+            400,
+            refusal(
+                "Validation Failed",
+                "ERROR 112: SPHERE MUST BE BETWEEN -39.0 AND +49.0",
+                "ERROR 113: CYLINDER MUST BE BETWEEN -19.75 AND +19.75",
+                "ERROR 114: AXIS MUST BE BETWEEN 0 AND 180",
+            ),
+        ),
+    ],
+)
+def test_each_refusal_answers_rx_universes_body_and_queues_nothing(
+    client: FlaskClient,
+    session_factory: Factory,
+    changes: dict[str, Any],
+    status: int,
+    body: dict[str, Any],
+) -> None:
+    assert_body(submit(client, **changes), status, body)
+    assert waiting(session_factory) == 0
+
+
+def test_the_refusals_come_in_the_documented_order(client: FlaskClient) -> None:
+    """Each condition listed earlier wins over every one listed after it."""
+    everything = {
+        "rtLensStyle": ...,
+        "ltLensStyle": ...,
+        "crib": 65,
+        "ellh": 20,
+        "customerNumber": "9999",
+        "jobType": "A",
+        "addons": [],
+        "rtSphere": 60.0,
+    }
+    expected = [
+        ("rtLensStyle", "Incorrect arguments provided"),
+        ("crib", "crib is only valid on uncut jobs"),
+        ("ellh", "ellh is only valid on uncut jobs"),
+        ("customerNumber", "Customer does not exist"),
+        ("addons", "No addons entered"),
+        ("rtSphere", "Validation Failed"),
+    ]
+    for fixed, error in expected:
+        assert submit(client, **everything).get_json()["error"] == error
+        everything.pop(fixed)
+        if fixed == "rtLensStyle":
+            everything.pop("ltLensStyle")
+    assert submit(client, **everything).status_code == 202
+
+
+def test_a_supplied_frame_is_refused_with_a_500_while_frame_inventory_is_offline(
+    settings: Settings, lab: Lab, session_factory: Factory
+) -> None:
+    offline = dataclasses.replace(
+        lab, order_entry=OrderEntry(frame_inventory_in_use=True, frame_inventory_online=False)
+    )
+    app = create_app(settings, lab=offline)
+    client = app.test_client()
+    try:
+        assert_body(
+            submit(client, frameStatusCode="S"), 500, refusal("Frame Inventory Module is offline")
+        )
+        assert submit(client, frameStatusCode="F").status_code == 202
+        assert waiting(session_factory) == 1
+    finally:
+        app.extensions["rx_jobtracker"].engine.dispose()
+        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("changes", "details"),
+    [
+        (
+            {"customerJobId": ..., "frameA": 29.9, "frameEye": 12.5, "colour": "red"},
+            [
+                "colour: Unknown field.",
+                "customerJobId: Missing data for required field.",
+                "frameA: Must be greater than or equal to 30 and less than or equal to 80.",
+                "frameEye: Not a valid integer.",
+            ],
+        ),
+        (
+            {"jobType": "X", "balanceLens": "B", "frameStatusCode": "Z"},
+            [
+                "balanceLens: Must be one of: R, L, .",
+                "frameStatusCode: Must be one of: , S, E, F, U, N, L, O.",
+                "jobType: Must be one of: F, U, A, E.",
+            ],
+        ),
+        ({"poNumber": "P" * 21}, ["poNumber: Length must be between 1 and 20."]),
+        ({"rtSphere": "1.25"}, ["rtSphere: Not a valid number."]),
+        ({"onHold": "yes"}, ["onHold: Not a valid boolean."]),
+        ({"dateWanted": "07/12/2026"}, ["dateWanted: Not a valid date."]),
+        ({"frameName": "A\x00B"}, ["frameName: Must not contain a NUL character."]),
+        ({"addons": ["AR", "XX"]}, ["addons.1: Unknown addon 'XX'."]),
+        ({"customerNumber": None}, ["customerNumber: Field may not be null."]),
+    ],
+)
+def test_an_invalid_value_is_refused_naming_every_field_at_fault(
+    client: FlaskClient, session_factory: Factory, changes: dict[str, Any], details: list[str]
+) -> None:
+    response = submit(client, **changes)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "Invalid request"
+    assert sorted(response.get_json()["details"]) == details
+    assert waiting(session_factory) == 0
+
+
+def test_nan_and_infinity_are_refused_not_stored(client: FlaskClient) -> None:
+    for raw in ('{"rtSphere": NaN}', '{"rtSphere": Infinity}'):
+        body = raw.replace(
+            "{",
+            "{" + ", ".join(f'"{k}": "{v}"' for k, v in ORDER.items() if isinstance(v, str)) + ", ",
+        )
+        response = client.post(
+            "/api/v2/orders", data=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, response.get_data(as_text=True)
+
+
+# ---- accepted: the 202 body, then invisible until imported ----------------------------------
+
+
+def test_an_accepted_order_answers_202_with_the_order_model_and_what_import_assigns_empty(
+    client: FlaskClient,
+) -> None:
+    response = submit(client, onHold=True, addons=["BSC", "AR", "BSC"], balanceLens=None)
+    body = {
+        "orderNumber": "",
+        "trayNumber": "",
+        "poNumber": "PO-100",
+        "jobType": "F",
+        "jobTypeDesc": "Full",
+        "status": "",
+        "statusDesc": "",
+        "onHold": True,
+        "unvalidMessage": "",
+        "calculationDesc": "",
+        "rtCalculated": False,
+        "ltCalculated": False,
+        "dateOrdered": None,
+        "dateCompleted": None,
+        "currentStation": "",
+        "currentStationDesc": "",
+        "currentStationCustomerDesc": "",
+        "currentStationDateTime": None,
+        "arCode": "AR",
+        "arDesc": "ANTI-REFLECTIVE",
+        "addons": [
+            {"code": "BSC", "desc": "BACKSIDE COAT"},
+            {"code": "AR", "desc": "ANTI-REFLECTIVE"},
+        ],
+        "deleted": False,
+        "pendingCompletion": False,
+        "completionError": None,
+        "creationRemarks": [],
+    }
+    assert_body(response, 202, body)
+    assert list(body) == list(SubmittedOrderSchema().fields)
+
+
+def test_a_submitted_order_is_invisible_until_the_processor_imports_it(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    assert submit(client).status_code == 202
+    for path in ("/api/v2/orders/PO-100", "/api/v2/orders/PO-100/status"):
+        assert_body(client.get(path), 404, refusal("No record found", "Provided: PO-100"))
+    assert client.get("/api/v2/orders").get_json()["total"] == 0
+
+    assert run_import(session_factory, tracker_config) == 1
+    (number,) = imported_numbers(session_factory)
+    assert number == 10001
+    order = client.get("/api/v2/orders/PO-100").get_json()
+    assert (order["orderNumber"], order["status"], order["statusDesc"]) == ("10001", "V", "Valid")
+    assert (order["currentStation"], order["currentStationDateTime"]) == (
+        "REC",
+        "2026-12-07T09:30:00.123Z",
+    )
+    assert (order["trayNumber"], order["dateOrdered"]) == ("1", "2026-12-07")
+    assert [a["code"] for a in order["addons"]] == ["AR"]
+    assert client.get("/api/v2/orders").get_json()["total"] == 1
+
+
+def test_the_import_sets_what_rx_universe_assigns(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    client.post("/api/sim/orders", json={"trayNumber": "1"})  # tray 1 is taken by an active order
+    submit(client, poNumber="PO-A")
+    submit(client, poNumber="PO-B", dateWanted="2026-12-24", onHold=True, frameName="AVIATOR")
+    assert run_import(session_factory, tracker_config) == 2
+    with session_factory() as session:
+        a, b = (
+            session.execute(select(Order).where(Order.po_number == po)).scalar_one()
+            for po in ("PO-A", "PO-B")
+        )
+        assert (a.order_number, b.order_number) == (10002, 10003)
+        assert (a.tray_number, b.tray_number) == ("2", "3")
+        assert (a.date_received, a.date_wanted) == (IMPORTED_DAY, date(2026, 12, 10))
+        assert (b.date_wanted, b.on_hold) == (date(2026, 12, 24), True)
+        assert (b.customer_number, b.customer_job_id) == ("1001", "JOB-1")
+        assert '"frameName":"AVIATOR"' in (b.submitted or "")
+
+
+def test_identical_submissions_are_two_orders_and_their_shared_po_names_neither(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    submit(client)
+    submit(client)
+    assert run_import(session_factory, tracker_config) == 2
+    assert sorted(imported_numbers(session_factory)) == [10001, 10002]
+    assert_body(
+        client.get("/api/v2/orders/PO-100"), 404, refusal("No record found", "Provided: PO-100")
+    )
+    assert client.get("/api/v2/orders/10002").status_code == 200
+
+
+# ---- the processor: paused, resumed, off, exactly once --------------------------------------
+
+
+def test_a_paused_processor_queues_and_imports_once_resumed(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    paused = client.post("/api/sim/processor/pause")
+    assert_body(paused, 200, {"paused": True, "waiting": 0, "oldestWaiting": None})
+    with freeze_time("2026-12-07T09:00:00.5Z"):
+        assert submit(client).status_code == 202
+    assert run_import(session_factory, tracker_config) == 0
+    assert_body(
+        client.get("/api/sim/processor"),
+        200,
+        {"paused": True, "waiting": 1, "oldestWaiting": "2026-12-07T09:00:00.500Z"},
+    )
+    assert client.get("/api/v2/orders/PO-100").status_code == 404
+
+    assert client.post("/api/sim/processor/resume").get_json()["paused"] is False
+    assert run_import(session_factory, tracker_config) == 1
+    assert client.get("/api/v2/orders/PO-100").status_code == 200
+    assert client.get("/api/sim/processor").get_json() == {
+        "paused": False,
+        "waiting": 0,
+        "oldestWaiting": None,
+    }
+
+
+def test_a_tracker_with_the_processor_switched_off_imports_nothing(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    submit(client)
+    off = dataclasses.replace(tracker_config, import_orders=False)
+    assert run_import(session_factory, off) == 0
+    assert waiting(session_factory) == 1
+    assert run_import(session_factory, tracker_config) == 1
+
+
+def test_each_submission_is_imported_once_by_repeated_and_batched_polls(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    for n in range(5):
+        submit(client, poNumber=f"PO-{n}")
+    small = dataclasses.replace(tracker_config, batch_size=2)
+    assert run_import(session_factory, small) == 5  # three batches in one poll
+    assert run_import(session_factory, small) == 0
+    assert imported_numbers(session_factory) == [10001, 10002, 10003, 10004, 10005]
+
+
+def test_trackers_importing_at_once_import_each_submission_exactly_once(
+    client: FlaskClient, engine: Engine, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    for n in range(40):
+        submit(client, poNumber=f"PO-{n}")
+    small = dataclasses.replace(tracker_config, batch_size=3)
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        try:
+            while import_batch(session_factory, small).taken:
+                pass
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=drain) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    if engine.dialect.name == "sqlite":
+        # SQLite serialises writers: a busy one may give up; what is left is imported next poll.
+        errors = [e for e in errors if "database is locked" not in str(e)]
+        while import_batch(session_factory, small).taken:
+            pass
+    assert errors == []
+    numbers = imported_numbers(session_factory)
+    assert None not in numbers
+    assert sorted(numbers) == list(range(10001, 10041))
+    with session_factory() as session:
+        assert session.execute(select(func.count()).select_from(Order)).scalar_one() == 40
+
+
+def test_a_reset_empties_the_import_queue_too(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    submit(client)
+    assert client.post("/api/sim/reset").status_code == 200
+    assert waiting(session_factory) == 0
+    assert run_import(session_factory, tracker_config) == 0
