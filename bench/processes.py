@@ -21,8 +21,8 @@ from bench import ROOT
 from bench.databases import engine_for
 from shared.db.models import TrackerHeartbeat
 
-# README: production serves the API with `python -m gunicorn -c gunicorn.conf.py -w 4 ...`; the
-# baseline gets the same.
+# docs/deploying.md: production serves the API with
+# `python -m gunicorn -c gunicorn.conf.py -w 4 ...`; the baseline gets the same.
 WORKERS = 4
 DRAIN_TIMEOUT = 3600.0
 # A --once tracker beats at the start of its drain, and again each interval while it lasts; with

@@ -78,7 +78,7 @@ class Settings:
         # An empty value (`PORT=` in .env) means "use the default", as it does for most tools.
         present = {key: value for key, value in values.items() if value not in (None, "")}
         try:
-            settings = cls(**_EnvSchema().load(present))
+            settings = cls(**EnvSchema().load(present))
         except ValidationError as error:
             problems = "; ".join(
                 f"{key}: {' '.join(messages)}"
@@ -145,7 +145,7 @@ class _Switch(fields.Boolean):
         raise ValidationError("Must be on or off.")
 
 
-class _EnvSchema(Schema):
+class EnvSchema(Schema):
     """Names, types and limits of the environment variables we read."""
 
     class Meta:
@@ -254,3 +254,8 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(f"Unknown time zone {name!r}.") from None
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every environment variable the settings read, in the settings class's order."""
+    return tuple(str(field.data_key) for field in EnvSchema().fields.values())

@@ -17,34 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from config.settings import setting_names
+
 ROOT = Path(__file__).resolve().parent.parent
 # Every variable config/settings.py reads: an empty value means "the default", which keeps a
 # developer's `.env` or shell exports from leaking into a run that must be reproducible.
-SETTINGS_KEYS = (
-    "DATABASE_URL",
-    "HOST",
-    "PORT",
-    "DATABASE_TIMEOUT",
-    "DATABASE_POOL_SIZE",
-    "TRACKER_INTERVAL",
-    "TRACKER_BATCH_SIZE",
-    "TRACKER_ID",
-    "LAB_FILE",
-    "LAB_TIMEZONE",
-    "LOG_LEVEL",
-    "LOG_FORMAT",
-    "API_KEYS",
-    "SIM_ADMIN_KEY",
-    "SIM_API",
-    "CORS_ORIGINS",
-    "COMPLETE_REQUIRES_TRACKER",
-    "JOURNAL",
-    "JOURNAL_SIZE",
-    "TRACKER_METRICS_PORT",
-    "SCENARIO",
-    "SCENARIO_FOLDER",
-    "REMOTE_ORDER_PROCESSOR",
-)
+SETTINGS_KEYS = setting_names()
 STOP_TIMEOUT = 10.0
 T = TypeVar("T")
 Response = tuple[int, Any]

@@ -122,9 +122,6 @@ class FlagAnnouncer:
             log.warning("Could not announce flagged orders to the tracker (%s)", error)
 
 
-log = logging.getLogger(__name__)
-
-
 _RECONNECT_DELAYS = (0.5, 1, 2, 5, 10)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service as DriverService
+from selenium.webdriver.chrome import service
 from selenium.webdriver.common.by import By
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,7 +55,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         options.add_argument(argument)
     options.add_argument("--window-size=1920,1080")  # a wall screen
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=DriverService(driver_path))
+    driver = webdriver.Chrome(options=options, service=service.Service(driver_path))
     try:
         yield driver
     finally:

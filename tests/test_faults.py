@@ -242,7 +242,7 @@ def test_with_no_fault_set_the_table_is_read_once_a_tenth_of_a_second(
 ) -> None:
     """The fault check costs no query while no fault is set, but for one read a tenth of a
     second; a fault set makes every call read the table, until it is spent."""
-    # importlib: the name api.sim.faults is the faults blueprint, api/__init__.py imports it so.
+    # importlib: the module itself, whose `time` the fault watch reads.
     fault_check = importlib.import_module("api.sim.faults")
     clock = FakeClock()
     monkeypatch.setattr(importlib.import_module("api.sim.faults"), "time", clock)

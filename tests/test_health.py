@@ -16,8 +16,10 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.web.health import HEAD_REVISION
 from config.settings import Settings
 from shared.db import schema
+from shared.db.schema import head_revision
 from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig, beat
 
@@ -139,3 +141,7 @@ def test_with_the_database_stopped_health_answers_503_and_recovers_with_it(
     assert_body(client.get("/healthz"), 503, UNAVAILABLE)
     switch(False)
     assert client.get("/healthz").get_json()["status"] == "ok"
+
+
+def test_the_documented_example_shows_this_releases_schema_revision() -> None:
+    assert head_revision() == HEAD_REVISION

@@ -1,4 +1,4 @@
-"""Hostile and careless clients, over raw sockets, against both servers the README documents:
+"""Hostile and careless clients, over raw sockets, against both servers the manual documents:
 run_api.py (waitress) and gunicorn with gunicorn.conf.py."""
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def test_a_body_over_the_limit_with_a_length_is_413_and_the_connection_closed(
             # waitress refuses a body announced over its own buffer limit before reading it,
             # and closes the connection rather than hold it for a body it will not read.
             # (A body it has read keeps the connection, as any answered request does; gunicorn
-            # keeps it too and discards the body as it comes: see the README.)
+            # keeps it too and discards the body as it comes: see docs/deploying.md.)
             assert sock.recv(1) == b""
 
 
@@ -269,7 +269,7 @@ def test_a_garbage_request_line_is_400(api: live.Api, raw: bytes, gunicorn_says:
     if api.name != "gunicorn":
         assert_reply(reply, 400, invalid("Malformed HTTP request: Start line is invalid"))
     else:
-        # gunicorn answers before any app is called, in HTML: what the README documents.
+        # gunicorn answers before any app is called, in HTML: what docs/deploying.md documents.
         assert (reply.status, reply.headers["content-type"]) == (400, "text/html")
         assert gunicorn_says in reply.body
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, Settings, _EnvSchema
+from config.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, EnvSchema, Settings
 
 CONFIGURATION_PAGE = PROJECT_ROOT / "docs" / "configuration.md"
 README = PROJECT_ROOT / "README.md"
@@ -35,7 +35,7 @@ def read_settings() -> dict[str, object]:
     The schema's fields and the Settings fields share their names; the schema's `data_key` is the
     variable's."""
     defaults = {field.name: field.default for field in dataclasses.fields(Settings)}
-    return {str(field.data_key): defaults[name] for name, field in _EnvSchema().fields.items()}
+    return {str(field.data_key): defaults[name] for name, field in EnvSchema().fields.items()}
 
 
 def written(default: object) -> str | None:
@@ -96,20 +96,26 @@ def test_the_readmes_links_into_the_project_resolve() -> None:
 
 
 LAYOUT_PAGE = PROJECT_ROOT / "docs" / "layout.md"
-_ROW = re.compile(r"^\| `([^`]+)`(?:, `([^`]+)`)? \| (.*) \|$", re.MULTILINE)
+_TABLE_ROW = re.compile(r"^\| (.+?) \| (.*) \|$", re.MULTILINE)
 
 
 def _layout_claims() -> list[Path]:
-    """Every path the layout table names: each row's own paths, and inside a folder's row the
-    modules it lists (`completion.py`, or a bare `lookup` for `lookup.py` or a package)."""
+    """Every path the layout table names: each row's own paths (its first cell), and inside a
+    package's row the modules it lists (`completion.py`, or a bare `lookup` for `lookup.py`)."""
     claims: list[Path] = []
-    for first, second, text in _ROW.findall(LAYOUT_PAGE.read_text(encoding="utf-8")):
-        paths = [p for p in (first, second) if p]
-        claims += [PROJECT_ROOT / p.rstrip("/") for p in paths]
-        folder = PROJECT_ROOT / first
-        if first.startswith(("api/", "shared/")) and first.endswith("/"):  # a package: api/v2/
+    rows = _TABLE_ROW.findall(LAYOUT_PAGE.read_text(encoding="utf-8"))
+    rows = [(cell, text) for cell, text in rows if cell not in ("Path", "---")]
+    assert rows, "the layout page has no table"
+    for cell, text in rows:
+        paths = re.findall(r"`([^`]+)`", cell)
+        assert paths and re.fullmatch(r"`[^`]+`(, `[^`]+`)*", cell), cell
+        claims += [PROJECT_ROOT / path.rstrip("/") for path in paths]
+        first = paths[0]
+        if first.startswith(("api/", "shared/", "lab/")) and first.endswith("/"):
             for module in re.findall(r"`([a-z_]+(?:\.py)?)`", text):
-                claims.append(folder / (module if module.endswith(".py") else f"{module}.py"))
+                name = module if module.endswith(".py") else f"{module}.py"
+                if not (PROJECT_ROOT / name).exists():  # a run script the row mentions
+                    claims.append(PROJECT_ROOT / first / name)
     return claims
 
 

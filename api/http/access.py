@@ -1,4 +1,8 @@
-"""API keys, the simulator's admin key, CORS: checked before any view."""
+"""Who may call what: API keys for /api/v2, the admin key for /api/sim, and CORS for browsers.
+
+Each hook is registered only when its setting is given, so an open API (the default, as
+Rx-Universe is) pays nothing for them on the completion call.
+"""
 
 from __future__ import annotations
 

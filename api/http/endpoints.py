@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from marshmallow import Schema
 
 JSON = "application/json"
@@ -159,3 +159,8 @@ def _openapi_path(rule: str, path: type[Schema] | None) -> str:
         return "{" + (fields[name].data_key or name) + "}"
 
     return _RULE_VARIABLE.sub(public_name, rule)
+
+
+def html_page(text: str) -> Response:
+    """A page of ours (`text`, HTML) as the answer of a view declared with `content_type=HTML`."""
+    return Response(text, mimetype=HTML)

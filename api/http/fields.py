@@ -123,10 +123,14 @@ class Flag(fields.Boolean):
 
 
 def code_enum(enum_class: type[E], **kwargs: Any) -> fields.Enum[E]:
+    """A field of one of Rx-Universe's codes (`OrderStatus`, `JobType`), read and written by its
+    value (`"P"`), not its Python name."""
     return fields.Enum(enum_class, by_value=True, **kwargs)
 
 
 class Input(Schema):
+    """The base of every request body: an object, no key it does not know."""
+
     class Meta:
         unknown = RAISE
 
@@ -209,7 +213,7 @@ class Instant(fields.Field[datetime]):
     """A moment with its time zone: a TOML offset date-time, or an ISO 8601 string (`Z` or an
     offset); written in UTC with microseconds, so a snapshot keeps the order of close events."""
 
-    # Unannotated, and only read by marshmallow: see api.http.fields.Digits.default_error_messages.
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
     default_error_messages = {  # noqa: RUF012
         "invalid": "Must be a date and time with its time zone, e.g. 2026-11-27T08:00:00Z.",
         "naive": "Must have a time zone (Z or an offset such as +01:00).",
@@ -244,7 +248,7 @@ class Instant(fields.Field[datetime]):
 class Day(fields.Field[date]):
     """A calendar date: a TOML local date, or `yyyy-mm-dd`."""
 
-    # Unannotated, and only read by marshmallow: see api.http.fields.Digits.default_error_messages.
+    # Unannotated, and only read by marshmallow: see Digits.default_error_messages.
     default_error_messages = {"invalid": "Must be a date, yyyy-mm-dd."}  # noqa: RUF012
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:

@@ -239,8 +239,8 @@ def render(document: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the document, for the default lab file, to docs/openapi.json (or the path given)."""
-    # The app's blueprints (the simulator's too: SIM_API is on by default); imported here, as api
-    # imports this module.
+    # The app's blueprints (the simulator's too: SIM_API is on by default); imported here, as the
+    # app imports this module's kit (api.web.docs), and the kit imports no surface at its top.
     from api.app import BLUEPRINTS
 
     parser = argparse.ArgumentParser(prog="python -m api.http.openapi", description=main.__doc__)
@@ -250,10 +250,6 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(render(document), encoding="utf-8")
     print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -1,38 +1,8 @@
-"""Path parameters: the URL converters, and the schemas that document the identifiers the surfaces
-share."""
+"""Path parameters: the URL converters that let any identifier reach its view."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
 from werkzeug.routing import BaseConverter
-
-
-class OrderIdentifierPath(Schema):
-    """The completion call's `{orderIdentifier}`: the order number, as Rx-Universe's page says."""
-
-    order_identifier = fields.String(
-        data_key="orderIdentifier",
-        metadata={
-            "description": "The order number (leading zeros are ignored). Anything else "
-            "answers 404 with error code 01.",
-            "example": "33719",
-        },
-    )
-
-
-class OrderAnyIdentifierPath(Schema):
-    """`{orderIdentifier}` on the v2 order pages: order, tray or PO number."""
-
-    order_identifier = fields.String(
-        data_key="orderIdentifier",
-        metadata={
-            "description": "The order number (leading zeros are ignored); else the tray number of "
-            "an active order (not completed, not cancelled); else a PO number that names exactly "
-            "one order. Anything else, an ambiguous tray or PO included, answers 404 No record "
-            "found.",
-            "example": "33719",
-        },
-    )
 
 
 class IdentifierConverter(BaseConverter):

@@ -30,7 +30,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 
 
-access_log = logging.getLogger("api.http.access")
+# Named as the manual documents it (docs/api/monitoring.md), whichever module writes it.
+access_log = logging.getLogger("api.access")
 
 
 # Where the request notes the route it matched: Flask forgets the request before the middleware
@@ -39,6 +40,35 @@ ROUTE_KEY = "rx_jobtracker.route"
 
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+REQUESTS = Counter(
+    "rx_http_requests_total", "HTTP requests answered, by route and status", ["route", "status"]
+)
+LATENCY = Histogram(
+    "rx_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+# Routes that did not match are one label, so a scan of random paths cannot grow the series.
+UNMATCHED = "unmatched"
+
+
+def record_request(route: str, status: int, seconds: float) -> None:
+    """Count and time one answered request (the middleware below calls it for each)."""
+    count, time_taken = _series(route, status)
+    count()
+    time_taken(seconds)
+
+
+@functools.cache
+def _series(route: str, status: int) -> tuple[Callable[[], None], Callable[[float], None]]:
+    """The request counter's and the latency histogram's series for a route and status, looked
+    up once: the routes are ours, the statuses few, so the cache stays small."""
+    return REQUESTS.labels(route, str(status)).inc, LATENCY.labels(route).observe
 
 
 class ObservedRequest(JSONRequest):
@@ -109,32 +139,3 @@ def _path(environ: dict[str, Any]) -> str:
     """The path as Flask's `request.path` decodes it (WSGI hands it over as latin-1)."""
     raw: str = environ.get("PATH_INFO", "")
     return raw.encode("latin-1").decode("utf-8", "replace")
-
-
-REQUESTS = Counter(
-    "rx_http_requests_total", "HTTP requests answered, by route and status", ["route", "status"]
-)
-LATENCY = Histogram(
-    "rx_http_request_duration_seconds",
-    "Time to answer an HTTP request, by route",
-    ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-)
-
-
-# Routes that did not match are one label, so a scan of random paths cannot grow the series.
-UNMATCHED = "unmatched"
-
-
-def record_request(route: str, status: int, seconds: float) -> None:
-    """Count and time one answered request (api.http.requests calls it for each)."""
-    count, time_taken = _series(route, status)
-    count()
-    time_taken(seconds)
-
-
-@functools.cache
-def _series(route: str, status: int) -> tuple[Callable[[], None], Callable[[float], None]]:
-    """The request counter's and the latency histogram's series for a route and status, looked
-    up once: the routes are ours, the statuses few, so the cache stays small."""
-    return REQUESTS.labels(route, str(status)).inc, LATENCY.labels(route).observe

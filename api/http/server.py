@@ -21,8 +21,6 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask, WSGITask
 
-from api.sim.faults import SOCKET_KEY
-
 # Seconds a connection may stay silent (half a request, or idle between requests) before it is
 # closed; waitress checks every CLEANUP_INTERVAL seconds.
 CHANNEL_TIMEOUT = 20
@@ -47,6 +45,9 @@ STOP_GRACE = 10.0
 
 
 log = logging.getLogger(__name__)
+# Where this server puts the client's socket in the environ, as gunicorn does its own
+# ("gunicorn.socket"): a drop fault (api.sim.faults) closes it.
+SOCKET_KEY = "rx_jobtracker.socket"
 
 
 _ERRORS = {

@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from marshmallow import (
-    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -36,8 +35,19 @@ from api.http.errors import (
     error_body,
     error_response,
 )
-from api.http.fields import INT32_MAX, MAX_ID, NO_NUL, SUCCESSFUL, Flag, Text, UpperText, UTCMillis
+from api.http.fields import (
+    INT32_MAX,
+    MAX_ID,
+    NO_NUL,
+    SUCCESSFUL,
+    Flag,
+    Input,
+    Text,
+    UpperText,
+    UTCMillis,
+)
 from api.http.runtime import runtime, transactional
+from api.http.server import SOCKET_KEY
 from shared.db.engine import run_autocommit, transaction
 from shared.db.models import Fault
 from shared.domain.clock import utcnow
@@ -126,15 +136,10 @@ _NEW_FAULT_RULES: dict[str, Any] = {
 }
 
 
-class NewFaultSchema(Schema):
+class NewFaultSchema(Input):
     """`POST /api/sim/faults`: an HTTP fault (`path` and one of `status`, `delayMs`, `drop`), or
     a tracker fault (`tracker`)."""
 
-    class Meta:
-        unknown = RAISE
-
-    # Unannotated, and only read by marshmallow: see api.http.fields.Digits.default_error_messages.
-    error_messages = {"type": "The request body must be a JSON object."}  # noqa: RUF012
     # What `_one_kind` says, for the OpenAPI document (api.http.openapi merges it in), and one whole
     # example (the keys' own examples would make a body with every key, which no rule allows).
     openapi_extra: ClassVar[dict[str, Any]] = {
@@ -343,8 +348,6 @@ FAULTED_PREFIX = "/api/v2/"
 DROPPED = 444
 
 
-# Where run_api.py's server (api/http/server.py) puts the client's socket, as gunicorn does its own.
-SOCKET_KEY = "rx_jobtracker.socket"
 FAULT_ERROR = "Simulated fault"
 _WATCH = "rx_jobtracker.fault_watch"
 

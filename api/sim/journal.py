@@ -66,7 +66,6 @@ class JournalFilterSchema(Schema):
         metadata={
             "description": "Recorded at or after this instant (ISO 8601, with its time zone: "
             "`Z` or an offset).",
-            "example": "2026-11-27T17:00:00Z",
         }
     )
 

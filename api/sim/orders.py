@@ -98,7 +98,7 @@ class ResetSchema(Schema):
 
 
 class OrderNumberPath(Schema):
-    """`{orderNumber}` in the status and simulator paths."""
+    """`{orderNumber}` in the simulator's order paths: an order number only."""
 
     order_identifier = fields.String(
         data_key="orderNumber",

@@ -18,9 +18,8 @@ from api.http.errors import (
     ErrorSchema,
     error_body,
 )
-from api.http.paths import OrderAnyIdentifierPath
 from api.http.runtime import runtime, transactional
-from api.v2 import TAG
+from api.v2 import TAG, OrderAnyIdentifierPath
 from shared.domain.errors import (
     CancelOrderCompleted,
     CancelRefused,

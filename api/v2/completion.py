@@ -24,7 +24,6 @@ from api.http.errors import (
     error_body,
     refusal_details,
 )
-from api.http.paths import OrderIdentifierPath
 from api.http.runtime import autocommitting, require_tracker, runtime
 from api.v2 import TAG
 from shared.domain.clock import utcnow
@@ -41,6 +40,19 @@ from shared.domain.errors import (
 from shared.orders.flag import request_completion
 
 blueprint = Blueprint("v2_completion", __name__, url_prefix="/api/v2")
+
+
+class OrderIdentifierPath(Schema):
+    """The completion call's `{orderIdentifier}`: the order number, as Rx-Universe's page says."""
+
+    order_identifier = fields.String(
+        data_key="orderIdentifier",
+        metadata={
+            "description": "The order number (leading zeros are ignored). Anything else "
+            "answers 404 with error code 01.",
+            "example": "33719",
+        },
+    )
 
 
 class CompletionAcceptedSchema(Schema):

@@ -21,9 +21,8 @@ from api.http.errors import (
     error_body,
 )
 from api.http.fields import ListQuery, UTCMillis, dumped_text, utc_millis
-from api.http.paths import OrderAnyIdentifierPath
 from api.http.runtime import autocommitting, runtime, transactional
-from api.v2 import TAG
+from api.v2 import TAG, OrderAnyIdentifierPath
 from shared.domain.errors import OrderMarkedForCancelation
 from shared.orders.lookup import (
     CompletionError,

@@ -1,3 +1,5 @@
 """The pages for people and monitors: landing, docs, board, health, metrics."""
 
-TAG = "Documentation (ours)"
+# The document's tags for these pages (the board's is the simulator controls', api.sim.TAG).
+DOCS_TAG = "Documentation (ours)"
+WATCH_TAG = "Watching it (ours)"

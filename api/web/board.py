@@ -9,10 +9,9 @@ from werkzeug.exceptions import NotFound
 
 from api.http.endpoints import HTML, Answer, endpoint
 from api.http.errors import OURS
+from api.sim import TAG
 
 blueprint = Blueprint("board_page", __name__)
-
-TAG = "Simulator controls (ours)"
 
 
 FILES = Path(__file__).resolve().parent / "static"

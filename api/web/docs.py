@@ -9,11 +9,10 @@ from flask import Blueprint, Response, current_app, send_from_directory, url_for
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import NotFound
 
-from api.http.endpoints import HTML, Answer, endpoint
+from api.http.endpoints import HTML, Answer, endpoint, html_page
 from api.http.errors import API_KEY_REFUSED, OURS
 from api.http.runtime import runtime
-from api.web import TAG
-from api.web.landing import _html
+from api.web import DOCS_TAG
 
 blueprint = Blueprint("docs", __name__)
 
@@ -50,7 +49,7 @@ window.ui = SwaggerUIBundle({{
     blueprint,
     "GET",
     "/api/v2/docs",
-    tag=TAG,
+    tag=DOCS_TAG,
     summary="The API documentation (Swagger UI)",
     description=OURS + "Swagger UI on this document, served from the installed package.",
     ok=Answer(200, "An HTML page.", content_type=HTML),
@@ -59,7 +58,7 @@ window.ui = SwaggerUIBundle({{
 def docs() -> Response:
     """Swagger UI, every asset from this server."""
     asset = {name: url_for("docs.swagger_asset", filename=name) for name in SWAGGER_ASSETS}
-    return _html(
+    return html_page(
         DOCS_PAGE.format(
             css=asset["swagger-ui.css"],
             js=asset["swagger-ui-bundle.js"],
@@ -74,7 +73,7 @@ def docs() -> Response:
     blueprint,
     "GET",
     "/api/v2/openapi.json",
-    tag=TAG,
+    tag=DOCS_TAG,
     summary="This OpenAPI document",
     description=OURS + "generated from the same declarations that route and validate requests.",
     ok=Answer(200, "The OpenAPI 3.0 document."),
@@ -82,8 +81,8 @@ def docs() -> Response:
 )
 def openapi_document() -> dict[str, Any]:
     """The document of every endpoint the app serves."""
-    # Imported here, not at the top: `python -m api.http.openapi` imports the package `api` (so this
-    # module) first, and runpy warns when that has already imported the module it runs.
+    # Imported here, not at the top: `python -m api.http.openapi` imports api.app (so this module)
+    # first, and runpy warns when that has already imported the module it runs.
     from api.http.openapi import build_document
 
     return build_document(tuple(current_app.blueprints.values()), runtime().lab)

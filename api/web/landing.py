@@ -8,9 +8,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, url_for
 
-from api.http.endpoints import HTML, Answer, endpoint
+from api.http.endpoints import HTML, Answer, endpoint, html_page
 from api.http.errors import OURS
-from api.web import TAG
+from api.web import DOCS_TAG
 
 blueprint = Blueprint("landing", __name__)
 
@@ -27,10 +27,6 @@ line-height:1.5}}pre{{white-space:pre-wrap;background:#f6f6f6;padding:.75rem}}</
 </body>
 </html>
 """
-
-
-def _html(text: str) -> Response:
-    return Response(text, mimetype=HTML)
 
 
 def _readme_sections() -> list[tuple[str, str, str]]:
@@ -50,7 +46,7 @@ def _readme_sections() -> list[tuple[str, str, str]]:
     blueprint,
     "GET",
     "/",
-    tag=TAG,
+    tag=DOCS_TAG,
     summary="The landing page",
     description=OURS + "links to the API documentation, this document and the README.",
     ok=Answer(200, "An HTML page.", content_type=HTML),
@@ -70,14 +66,14 @@ def landing() -> Response:
 <h2>The README</h2>
 <ul>
 {readme}</ul>"""
-    return _html(PAGE.format(title="Rx-Universe v2 API simulator", body=body))
+    return html_page(PAGE.format(title="Rx-Universe v2 API simulator", body=body))
 
 
 @endpoint(
     blueprint,
     "GET",
     "/readme",
-    tag=TAG,
+    tag=DOCS_TAG,
     summary="The README",
     description=OURS + "the project's README, one anchored section per heading.",
     ok=Answer(200, "An HTML page.", content_type=HTML),
@@ -88,4 +84,6 @@ def readme() -> Response:
         f'<h2 id="{anchor}">{escape(title)}</h2>\n<pre>{escape(text)}</pre>\n'
         for anchor, title, text in _readme_sections()
     )
-    return _html(PAGE.format(title="rx-jobtracker: README", body=f"<h1>rx-jobtracker</h1>\n{body}"))
+    return html_page(
+        PAGE.format(title="rx-jobtracker: README", body=f"<h1>rx-jobtracker</h1>\n{body}")
+    )

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.http.endpoints import Answer, endpoint
 from api.http.errors import OURS
 from api.http.runtime import runtime
+from api.web import WATCH_TAG
 from shared.db.engine import transaction
 from shared.domain.clock import utcnow
 from shared.monitoring.metrics import read_metric_facts
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
     blueprint,
     "GET",
     "/metrics",
-    tag="Watching it (ours)",
+    tag=WATCH_TAG,
     summary="Metrics, in Prometheus's text format",
     description=OURS + "requests by route and status, their latency, completion calls by "
     "outcome and code, the queue depth and the trackers' heartbeats (read from the database at "

@@ -42,7 +42,7 @@ def make_engine(
         # In the URL, not connect_args, so that a connection made outside the pool (the
         # tracker's LISTEN) has the same limits. tcp_user_timeout and keepalives notice a
         # server that vanished from the network; a server that still acknowledges packets but
-        # never answers is not caught (see the README).
+        # never answers is not caught (see docs/concepts/completion.md).
         parsed = parsed.update_query_dict(
             {
                 "options": f"{given} {limits}" if given else limits,

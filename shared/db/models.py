@@ -1,4 +1,4 @@
-"""The tables, as typed SQLAlchemy 2 models."""
+"""The tables both processes share, as typed SQLAlchemy 2 models."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    DateTime,
     Dialect,
     Enum,
     ForeignKey,
@@ -22,7 +23,6 @@ from sqlalchemy import (
     false,
     literal_column,
 )
-from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.domain.codes import JobType, OrderStatus
@@ -31,7 +31,7 @@ from shared.domain.codes import JobType, OrderStatus
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
 
-    impl = _DateTime(timezone=True)
+    impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:

@@ -1,4 +1,4 @@
-"""The lab's stations and addons as the v2 endpoints list them, a page at a time."""
+"""The lab's stations and addons as the v2 endpoints list them, read from the lab file."""
 
 from __future__ import annotations
 

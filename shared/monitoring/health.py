@@ -1,4 +1,4 @@
-"""What /healthz reports: database, schema, tracker, queue."""
+"""What a health check reports: the database, its schema, the trackers and the queue."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tracker heartbeats: is a tracker running?"""
+"""Job Tracker heartbeats: how the API tells whether a tracker is running."""
 
 from __future__ import annotations
 

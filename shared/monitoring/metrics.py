@@ -1,4 +1,4 @@
-"""The database's figures /metrics serves (queue depth, heartbeats)."""
+"""What the metrics read from the database at scrape time: the queue, the heartbeats."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The tracker's batch: take flagged orders, re-check them, complete or reject each."""
+"""The Job Tracker's batch: take the flagged orders, re-check each, complete or reject them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checking an order in at a station, verified, as the v2 check-in does."""
+"""Checking an order into a station, verified as Rx-Universe's v2 check-in verifies it."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from shared.orders.facts import (
     unchanged,
     unchanged_parameters,
 )
-from shared.orders.lookup import find_row
+from shared.orders.lookup import Kinds, find_row
 
 _orders = cast(Table, Order.__table__)
 _checkins = cast(Table, CheckIn.__table__)
@@ -203,6 +203,7 @@ def _order(
 
 def _find(connection: Connection, identifier: str) -> Any:
     try:
-        return find_row(connection, identifier)
+        # Its order number, if it is one, was tried already.
+        return find_row(connection, identifier, kinds=Kinds.TRAY | Kinds.PO)
     except RecordNotFound:
         raise CheckinOrderNotFound() from None

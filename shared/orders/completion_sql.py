@@ -1,5 +1,9 @@
-"""The SQL twin of shared.domain.completion.check_completable: the same checks as one condition
-(held equal by tests/test_checks_sql.py)."""
+"""The completion rules as one SQL condition on an order row.
+
+The SQL twin of `shared.domain.completion.check_completable`, built from the same lab data, so
+the API can flag a completable order in one statement. `tests/test_checks_sql.py` holds the two
+to the same answer over labs that exercise every branch; change one, change the other.
+"""
 
 from __future__ import annotations
 

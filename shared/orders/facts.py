@@ -1,4 +1,5 @@
-"""An order's facts as the checks see them, read in one statement."""
+"""An order's facts as the completion checks see them, read in one statement, and the guard that
+lets a write go through only if the order's own facts are still those that were checked."""
 
 from __future__ import annotations
 
@@ -91,8 +92,10 @@ def unchanged_parameters(row: Any) -> dict[str, Any]:
     return {f"fact_{column.name}": getattr(row, column.name) for column in _OWN_FACTS}
 
 
+# An order's facts by its number (`number`): the completion call's read and the cancel's.
+FACTS_OF_ORDER = select(*FACT_COLUMNS).where(_orders.c.order_number == bindparam("number"))
+
+
 def read_facts(connection: Connection, number: int) -> OrderFacts:
-    """The facts of order `number`, as the checks see them (the cancel's; the completion call
-    and the tracker read FACT_COLUMNS in statements of their own)."""
-    row = connection.execute(select(*FACT_COLUMNS).where(_orders.c.order_number == number)).one()
-    return to_facts(row)
+    """The facts of order `number`, as the checks see them."""
+    return to_facts(connection.execute(FACTS_OF_ORDER, {"number": number}).one())

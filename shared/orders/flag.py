@@ -1,4 +1,4 @@
-"""The API's completion call: check the order and flag it for the tracker, in one statement."""
+"""The API's completion call: check an order and flag it for the Job Tracker."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy import (
     Dialect,
     Table,
     bindparam,
-    select,
     update,
 )
 
@@ -25,7 +24,7 @@ from shared.domain.errors import OrderContended, OrderNotFound
 from shared.domain.lab_setup import Lab
 from shared.domain.orders import parse_order_number
 from shared.orders.completion_sql import completable
-from shared.orders.facts import FACT_COLUMNS, to_facts, unchanged, unchanged_parameters
+from shared.orders.facts import FACTS_OF_ORDER, to_facts, unchanged, unchanged_parameters
 
 # How often a flag is tried again when the order's facts change between its check and its write.
 FLAG_ATTEMPTS = 5
@@ -61,7 +60,7 @@ def request_completion(
         announce()
         return number
     for _ in range(FLAG_ATTEMPTS):
-        rows = statements.read_facts.fetch(connection, number=number)
+        rows = statements.facts_of_order.fetch(connection, number=number)
         if not rows:
             raise OrderNotFound()
         (row,) = rows
@@ -79,17 +78,16 @@ def request_completion(
 
 class _CompletionStatements(NamedTuple):
     flag_if_completable: DriverStatement
-    read_facts: DriverStatement
+    facts_of_order: DriverStatement
     flag_if_unchanged: DriverStatement
 
 
 @functools.cache
 def _completion_statements(dialect: Dialect, lab: Lab) -> _CompletionStatements:
     """The completion call's statements, run on the driver (shared.db.driver says why)."""
-    read_facts = select(*FACT_COLUMNS).where(_orders.c.order_number == bindparam("number"))
     return _CompletionStatements(
         flag_if_completable=DriverStatement.compile(_flag(completable(lab)), dialect),
-        read_facts=DriverStatement.compile(read_facts, dialect),
+        facts_of_order=DriverStatement.compile(FACTS_OF_ORDER, dialect),
         flag_if_unchanged=DriverStatement.compile(_flag(unchanged()), dialect),
     )
 

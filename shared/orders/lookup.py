@@ -1,5 +1,11 @@
-"""Finding an order by order, tray or PO number; reading its state, the whole order, its history,
-the list."""
+"""Finding orders by any identifier (one finder, told which kinds a route takes), and reading
+them as the v2 endpoints show them.
+
+Every read is one statement that finds the order and brings everything shown: its row, its current
+station and (for the whole order) its addons. The status and order reads run theirs on the driver,
+compiled once, as the completion call does (`shared.db.driver` says why); the list and the writes'
+lookups run the same columns through the session.
+"""
 
 from __future__ import annotations
 
@@ -217,9 +223,7 @@ def read_details(connection: Connection, identifier: str, lab: Lab) -> OrderDeta
 
 def state_of(session: Session, number: int, lab: Lab) -> OrderState:
     """The state of order `number` as the session sees it (the simulator's answers)."""
-    connection = session.connection()
-    (row,) = _lookups(connection.dialect, False).by_number.fetch(connection, number=number)
-    return _state(row, lab)
+    return _state(find_row(session.connection(), str(number), kinds=Kinds.NUMBER), lab)
 
 
 def find_order(

@@ -1,5 +1,11 @@
-"""The board's figures: work in process, queue, tracker, the last minutes' outcomes, in reads that
-ignore completed orders."""
+"""The lab board's figures: work in process per station, the queue, the tracker, recent outcomes.
+
+Every read is bounded by what is happening in the lab, never by the orders it has finished:
+work in process reads the active orders' index (`ix_orders_active`), the queue its own index,
+recent completions and the latest events a time range of the check-ins' time index, recent
+rejections a time range of the rejected orders' index. So the board costs the same with a million
+completed orders behind it as with a thousand (measured in bench/board.py).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Faults on demand: stored, matched, used up; the tracker's pause and reject."""
+"""Faults on demand, kept in the database so every API worker and every tracker obeys them.
+
+An HTTP fault matches requests by method and path glob and answers a status, delays, or drops
+the connection, for the next `times` matching requests or each with a `probability`. A tracker
+fault pauses every tracker, or makes them reject every order with a given code.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The request journal: record, list, count, empty, keep it bounded."""
+"""The request journal: what each /api/v2 call sent and got, kept in the database so that every
+API worker writes to, and every client reads, the same one."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulator's powers over orders: create, change, scan, reset."""
+"""The simulator's own powers: make orders in any state, change them, scan them, start over."""
 
 from __future__ import annotations
 

@@ -1,5 +1,12 @@
-"""Scenarios as plain values: checked against the lab, loaded in place of every order, exported as a
-snapshot."""
+"""Scenarios and snapshots: the lab's orders as plain values, loaded into the database in place of
+what it holds, or exported from it.
+
+A scenario file and a snapshot are one format (read by `api.sim.scenarios`); this module sees
+only the plain values. What a snapshot holds is the orders with everything a read endpoint shows
+of them: addons, check-ins (station, operator, time), the completion flag and the recorded
+rejection, the dates. The request journal, the faults and the trackers' heartbeats are not part of
+it: they describe the processes serving the lab, not the lab.
+"""
 
 from __future__ import annotations
 
