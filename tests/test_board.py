@@ -103,6 +103,10 @@ def test_the_board_counts_work_in_process_the_queue_and_the_last_minutes(
                 event(at_ten, "checkin", 102, "GEN"),
                 event(at_ten, "checkin", 101, "GEN"),
             ],
+            "importWaiting": 0,
+            "oldestSubmission": None,
+            "importPaused": False,
+            "imported": 0,
         },
     )
 
@@ -169,3 +173,37 @@ def test_the_admin_key_guards_the_board_data_and_sim_api_off_removes_the_board(
     assert guarded.get("/board").status_code == 200  # the page holds no data; it asks for the key
     off = make_client(sim_api=False)
     assert (off.get("/board").status_code, off.get("/api/sim/board").status_code) == (404, 404)
+
+
+SUBMISSION = {
+    "customerJobId": "J",
+    "customerNumber": "1001",
+    "jobType": "F",
+    "poNumber": "P",
+    "rtLensStyle": "SV",
+    "rtLensMaterial": "PC",
+}
+
+
+def test_the_board_shows_the_import_queue_and_the_imports_of_the_window(
+    client: FlaskClient, session_factory: sessionmaker[Session], tracker_config: TrackerConfig
+) -> None:
+    with freeze_time("2026-12-07T09:00:00Z"):
+        for _ in range(3):
+            assert client.post("/api/v2/orders", json=SUBMISSION).status_code == 202
+        run_cycle(session_factory, tracker_config)  # imports all three
+    client.post("/api/sim/processor/pause")
+    with freeze_time("2026-12-07T09:05:00.25Z"):
+        assert client.post("/api/v2/orders", json=SUBMISSION).status_code == 202
+    with freeze_time("2026-12-07T09:10:00Z"):
+        board = client.get("/api/sim/board").get_json()
+    assert [
+        board[k] for k in ("importWaiting", "oldestSubmission", "importPaused", "imported")
+    ] == [
+        1,
+        "2026-12-07T09:05:00.250Z",
+        True,
+        3,
+    ]
+    with freeze_time("2026-12-07T09:15:00.001Z"):  # the three imports left the 15-minute window
+        assert client.get("/api/sim/board").get_json()["imported"] == 0

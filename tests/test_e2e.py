@@ -193,3 +193,42 @@ def test_an_order_driven_through_its_flow_by_checkins_alone_is_completed_by_the_
     # Completed: its tray no longer names it, its PO still does.
     assert live_api.call("GET", "/api/v2/orders/321/status")[0] == 404
     assert live_api.call("GET", "/api/v2/orders/PO-E2E/status")[1]["status"] == "C"
+
+
+@pytest.mark.e2e
+def test_a_submitted_order_waits_while_the_processor_is_paused_then_is_imported_and_completed(
+    live_api: live.Api, database_url: str, tmp_path: Path
+) -> None:
+    submission = {
+        "customerJobId": "E2E-1",
+        "customerNumber": "1001",
+        "jobType": "F",
+        "poNumber": "PO-E2E-1",
+        "rtLensStyle": "SV",
+        "rtLensMaterial": "PC",
+        "rtSphere": -1.5,
+    }
+    assert live_api.call("POST", "/api/sim/processor/pause")[0] == 200
+    with live.run_tracker(database_url, tmp_path, TRACKER_INTERVAL=0.2):
+        status, body = live_api.call("POST", "/api/v2/orders", submission)
+        assert (status, body["orderNumber"], body["poNumber"]) == (202, "", "PO-E2E-1")
+        live.wait_until(
+            lambda: tracker_status(live_api)["running"] or None, TRACKER_WAIT, "a tracker"
+        )
+        time.sleep(1.0)  # five polls of a running tracker, all while paused
+        assert live_api.call("GET", "/api/v2/orders/PO-E2E-1") == (
+            404,
+            {"error": "No record found", "details": ["Provided: PO-E2E-1"]},
+        )
+        assert live_api.call("GET", "/api/sim/processor")[1]["waiting"] == 1
+
+        assert live_api.call("POST", "/api/sim/processor/resume")[0] == 200
+
+        def imported() -> dict[str, Any] | None:
+            status, body = live_api.call("GET", "/api/v2/orders/PO-E2E-1")
+            return body if status == 200 else None
+
+        order = live.wait_until(imported, TRACKER_WAIT, "the submitted order to be imported")
+        assert (order["status"], order["currentStation"]) == ("V", "REC")
+        flag(live_api, order["orderNumber"])
+        assert_completed(wait_until_completed(live_api, order["orderNumber"]))

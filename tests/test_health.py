@@ -30,6 +30,7 @@ UNAVAILABLE = {
     "database": {"reachable": False, "schemaRevision": None, "schemaCurrent": False},
     "tracker": None,
     "pending": None,
+    "importer": None,
     "problems": ["The database is unavailable"],
 }
 
@@ -47,6 +48,7 @@ def test_a_fresh_database_with_no_tracker_is_healthy_and_says_so(client: FlaskCl
             },
             "tracker": {"running": False, "lastHeartbeat": None, "heartbeatAgeSeconds": None},
             "pending": 0,
+            "importer": {"paused": False, "waiting": 0, "oldestWaitSeconds": None},
             "problems": [],
         },
     )
@@ -83,6 +85,7 @@ def test_a_schema_behind_this_release_answers_503_naming_the_revisions(
             "database": {"reachable": True, "schemaRevision": "0000", "schemaCurrent": False},
             "tracker": None,
             "pending": None,
+            "importer": None,
             "problems": [
                 f"The database is at revision 0000; this release needs {schema.head_revision()}"
             ],
@@ -145,3 +148,28 @@ def test_with_the_database_stopped_health_answers_503_and_recovers_with_it(
 
 def test_the_documented_example_shows_this_releases_schema_revision() -> None:
     assert head_revision() == HEAD_REVISION
+
+
+def test_the_remote_order_processor_is_reported_paused_or_not_with_its_queue(
+    client: FlaskClient,
+) -> None:
+    client.post("/api/sim/processor/pause")
+    with freeze_time("2026-12-07T09:00:00Z"):
+        submitted = client.post(
+            "/api/v2/orders",
+            json={
+                "customerJobId": "J",
+                "customerNumber": "1001",
+                "jobType": "F",
+                "poNumber": "P",
+                "rtLensStyle": "SV",
+                "rtLensMaterial": "PC",
+            },
+        )
+        assert submitted.status_code == 202
+    with freeze_time("2026-12-07T09:00:02.5Z"):
+        body = client.get("/healthz").get_json()
+    assert (body["status"], body["importer"]) == (
+        "ok",
+        {"paused": True, "waiting": 1, "oldestWaitSeconds": 2.5},
+    )

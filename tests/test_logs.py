@@ -105,7 +105,7 @@ def test_run_api_with_json_logs_writes_the_request_id_on_that_request_s_line(
     mine = [line for line in lines if line["request_id"] == "it-42"]
     assert len(mine) == 1
     assert {key: mine[0][key] for key in ("logger", "method", "path", "status")} == {
-        "logger": "api.http.access",
+        "logger": "api.access",
         "method": "GET",
         "path": "/api/v2/orders/33719/status",
         "status": 404,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from freezegun import freeze_time
 from helpers import create_ready_order, flag
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -103,6 +104,49 @@ def test_the_tracker_counts_its_batches_completions_and_rejections_by_code(
     )
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
     assert sample("rx_tracker_last_heartbeat_timestamp_seconds") > 0
+
+
+SUBMISSION = {
+    "customerJobId": "J",
+    "customerNumber": "1001",
+    "jobType": "F",
+    "poNumber": "P",
+    "rtLensStyle": "SV",
+    "rtLensMaterial": "PC",
+}
+
+
+def test_the_import_queue_and_each_orders_wait_for_import_are_shown(
+    client: FlaskClient,
+    session_factory: sessionmaker[Session],
+    tracker_config: TrackerConfig,
+) -> None:
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    client.post("/api/sim/processor/pause")
+    with freeze_time("2026-12-07T09:00:00Z"):
+        assert client.post("/api/v2/orders", json=SUBMISSION).status_code == 202
+    with freeze_time("2026-12-07T09:00:03Z"):
+        paused = scrape(client)
+    assert value(paused, "rx_import_queue_depth") == 1
+    assert value(paused, "rx_import_oldest_wait_seconds") == 3
+    assert value(paused, "rx_import_paused") == 1
+
+    before = (
+        sample("rx_tracker_orders_imported_total"),
+        sample("rx_tracker_import_wait_seconds_sum"),
+    )
+    client.post("/api/sim/processor/resume")
+    with freeze_time("2026-12-07T09:00:04.5Z"):
+        run_cycle(session_factory, tracker_config)
+    after = (
+        sample("rx_tracker_orders_imported_total"),
+        sample("rx_tracker_import_wait_seconds_sum"),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 4.5]
+    resumed = scrape(client)
+    assert (value(resumed, "rx_import_queue_depth"), value(resumed, "rx_import_paused")) == (0, 0)
 
 
 @pytest.mark.e2e

@@ -158,6 +158,7 @@ def _log_import(config: TrackerConfig, outcome: ImportOutcome) -> None:
     """One line per import batch that took any submission (an idle poll logs nothing)."""
     if not outcome.taken:
         return
+    metrics.observe_import(outcome)
     numbers = sorted(outcome.imported.values())
     log.info(
         "Imported %d submitted orders: %s",

@@ -87,6 +87,18 @@ class BoardSchema(Schema):
     )
     rejectedByCode = fields.List(fields.Nested(CodeCountSchema), attribute="rejected_by_code")
     events = fields.List(fields.Nested(BoardEventSchema))
+    importWaiting = fields.Integer(
+        attribute="import_waiting",
+        metadata={
+            "minimum": 0,
+            "description": "Submitted orders (202) waiting for the Remote Order Processor.",
+        },
+    )
+    oldestSubmission = UTCMillis(attribute="oldest_submission", allow_none=True)
+    importPaused = fields.Boolean(attribute="import_paused")
+    imported = fields.Integer(
+        metadata={"minimum": 0, "description": "Submitted orders imported in the window."}
+    )
 
 
 @endpoint(
@@ -151,6 +163,10 @@ BOARD_EXAMPLE = {
             "code": "20",
         },
     ],
+    "importWaiting": 1,
+    "oldestSubmission": "2026-11-27T17:26:20.750Z",
+    "importPaused": False,
+    "imported": 12,
 }
 
 

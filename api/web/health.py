@@ -45,6 +45,16 @@ class TrackerHealthSchema(Schema):
     )
 
 
+class ImporterHealthSchema(Schema):
+    """The Remote Order Processor: paused or not, and its queue (`/api/sim/processor`)."""
+
+    paused = fields.Boolean()
+    waiting = fields.Integer(metadata={"minimum": 0})
+    oldest_wait_seconds = fields.Float(
+        data_key="oldestWaitSeconds", allow_none=True, metadata={"example": 0.42}
+    )
+
+
 class HealthSchema(Schema):
     """`GET /healthz`: `status` is `ok` (200) or `unavailable` (503, with the `problems`)."""
 
@@ -53,6 +63,7 @@ class HealthSchema(Schema):
     database = Gathered(DatabaseHealthSchema)
     tracker = fields.Nested(TrackerHealthSchema, allow_none=True)
     pending = fields.Integer(allow_none=True, metadata={"minimum": 0})
+    importer = fields.Nested(ImporterHealthSchema, allow_none=True)
     problems = fields.List(fields.String())
 
 
@@ -70,6 +81,7 @@ HEALTHY = {
         "heartbeatAgeSeconds": 1.52,
     },
     "pending": 0,
+    "importer": {"paused": False, "waiting": 0, "oldestWaitSeconds": None},
     "problems": [],
 }
 UNHEALTHY = {
@@ -77,6 +89,7 @@ UNHEALTHY = {
     "database": {"reachable": False, "schemaRevision": None, "schemaCurrent": False},
     "tracker": None,
     "pending": None,
+    "importer": None,
     "problems": ["The database is unavailable"],
 }
 OUTDATED = {
@@ -84,6 +97,7 @@ OUTDATED = {
     "database": {"reachable": True, "schemaRevision": "0002", "schemaCurrent": False},
     "tracker": None,
     "pending": None,
+    "importer": None,
     "problems": [f"The database is at revision 0002; this release needs {HEAD_REVISION}"],
 }
 

@@ -95,6 +95,21 @@ class _DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "rx_tracker_running", "1 if a tracker heartbeat is fresh", value=int(facts.running)
         )
+        yield GaugeMetricFamily(
+            "rx_import_queue_depth",
+            "Submitted orders (202) waiting for the Remote Order Processor",
+            value=facts.import_waiting,
+        )
+        yield GaugeMetricFamily(
+            "rx_import_oldest_wait_seconds",
+            "How long the oldest waiting submission has waited (0 when none waits)",
+            value=facts.import_oldest_wait_seconds,
+        )
+        yield GaugeMetricFamily(
+            "rx_import_paused",
+            "1 while the Remote Order Processor is paused (POST /api/sim/processor/pause)",
+            value=int(facts.import_paused),
+        )
         beat = GaugeMetricFamily(
             "rx_tracker_last_heartbeat_timestamp_seconds",
             "When a tracker last beat (Unix time), per tracker",

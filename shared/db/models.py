@@ -284,6 +284,13 @@ class Submission(Base):
             sqlite_where=column("imported_at").is_(None),
             postgresql_where=column("imported_at").is_(None),
         ),
+        # The board's imports of the last minutes: a range by time, imported submissions only.
+        Index(
+            "ix_submissions_imported",
+            "imported_at",
+            sqlite_where=column("imported_at").is_not(None),
+            postgresql_where=column("imported_at").is_not(None),
+        ),
     )
 
 

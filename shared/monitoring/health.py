@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.schema import current_revision_on, head_revision
 from shared.monitoring.heartbeats import tracker_status
+from shared.orders.submissions import import_queue, processor_paused
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,15 @@ class TrackerHealth:
     running: bool
     last_heartbeat: datetime | None
     heartbeat_age_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ImporterHealth:
+    """The Remote Order Processor: paused or not, and its queue."""
+
+    paused: bool
+    waiting: int
+    oldest_wait_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class Health:
     schema_current: bool = False
     tracker: TrackerHealth | None = None
     pending: int | None = None
+    importer: ImporterHealth | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -53,4 +64,8 @@ def read_health(session: Session, now: datetime) -> Health:
     if status.last_heartbeat is not None:
         age = round((now - status.last_heartbeat).total_seconds(), 3)
     tracker = TrackerHealth(status.running, status.last_heartbeat, age)
-    return Health(True, revision, True, tracker, status.pending)
+    connection = session.connection()
+    queue = import_queue(connection)
+    waited = None if queue.oldest is None else round((now - queue.oldest).total_seconds(), 3)
+    importer = ImporterHealth(processor_paused(connection), queue.waiting, waited)
+    return Health(True, revision, True, tracker, status.pending, importer)

@@ -1,4 +1,4 @@
-"""What the metrics read from the database at scrape time: the queue, the heartbeats."""
+"""What the metrics read from the database at scrape time: the queues, the heartbeats."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import TrackerHeartbeat
 from shared.monitoring.heartbeats import tracker_status
+from shared.orders.submissions import import_queue, processor_paused
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class MetricFacts:
     pending: int
     running: bool
     heartbeats: list[tuple[str, datetime]]
+    import_waiting: int = 0
+    import_oldest_wait_seconds: float = 0.0
+    import_paused: bool = False
 
 
 def read_metric_facts(session: Session, now: datetime) -> MetricFacts:
@@ -27,8 +31,15 @@ def read_metric_facts(session: Session, now: datetime) -> MetricFacts:
             TrackerHeartbeat.tracker_id
         )
     ).all()
+    connection = session.connection()
+    queue = import_queue(connection)
     return MetricFacts(
         pending=status.pending,
         running=status.running,
         heartbeats=[(tracker_id, at) for tracker_id, at in beats],
+        import_waiting=queue.waiting,
+        import_oldest_wait_seconds=(
+            0.0 if queue.oldest is None else max(0.0, (now - queue.oldest).total_seconds())
+        ),
+        import_paused=processor_paused(connection),
     )

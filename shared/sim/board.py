@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from shared.db.models import CheckIn, Order, TrackerHeartbeat, UTCDateTime
+from shared.db.models import CheckIn, Order, Submission, TrackerHeartbeat, UTCDateTime
 from shared.domain.lab_setup import Lab
 from shared.monitoring.heartbeats import is_fresh
 from shared.orders.lookup import active_orders
+from shared.orders.submissions import import_queue, processor_paused
 
 # "Completions and rejections in the last minutes": how far back the board counts.
 WINDOW = timedelta(minutes=15)
@@ -81,6 +82,12 @@ class Board:
     rejected: int
     rejected_by_code: list[CodeCount]
     events: list[Event]
+    # The Remote Order Processor: submissions waiting (the oldest's arrival), paused or not, and
+    # the submissions it imported in the window.
+    import_waiting: int = 0
+    oldest_submission: datetime | None = None
+    import_paused: bool = False
+    imported: int = 0
 
 
 def _latest_station() -> Any:
@@ -134,8 +141,13 @@ _LATEST_REJECTIONS = (
 )
 
 
+_IMPORTED = select(func.count()).where(
+    Submission.imported_at.is_not(None), Submission.imported_at >= _SINCE
+)
+
+
 def read_board(session: Session, lab: Lab, now: datetime) -> Board:
-    """The board's figures at `now`, in seven small reads of one transaction."""
+    """The board's figures at `now`, in ten small reads of one transaction."""
     window = {"since": now - WINDOW, "station": lab.completion_station}
     wip = {station: (count, held) for station, count, held in session.execute(_LOADS)}
     stations = [
@@ -160,6 +172,9 @@ def read_board(session: Session, lab: Lab, now: datetime) -> Board:
         for time, number, code in session.execute(_LATEST_REJECTIONS, window)
     ]
     events.sort(key=lambda e: (e.time, e.kind != "rejected", e.order_number), reverse=True)
+    connection = session.connection()
+    queue = import_queue(connection)
+    imported = session.execute(_IMPORTED, window).scalar_one()
     return Board(
         generated_at=now,
         window_minutes=int(WINDOW.total_seconds() // 60),
@@ -175,4 +190,8 @@ def read_board(session: Session, lab: Lab, now: datetime) -> Board:
         rejected=sum(c.count for c in by_code),
         rejected_by_code=by_code,
         events=events[:EVENTS],
+        import_waiting=queue.waiting,
+        oldest_submission=queue.oldest,
+        import_paused=processor_paused(connection),
+        imported=imported,
     )

@@ -71,6 +71,11 @@
     text("not-started", board.notStarted);
     text("on-hold", board.onHold);
     text("flagged", board.flagged);
+    text("import-waiting", board.importWaiting);
+    const perMinute = (board.imported / board.windowMinutes).toFixed(1);
+    text("import-sub", (board.importPaused ? "paused · " : "")
+      + (board.oldestSubmission ? "oldest " + ago(board.oldestSubmission, board.generatedAt) + " · " : "")
+      + perMinute + " imported/min");
     text("oldest-flag", board.oldestFlag ? "oldest " + ago(board.oldestFlag, board.generatedAt) : "");
     text("completed", board.completed);
     text("rejected", board.rejected);

@@ -18,6 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 waiting = sa.column("imported_at").is_(None)
+imported = sa.column("imported_at").is_not(None)
 
 
 def upgrade() -> None:
@@ -43,6 +44,13 @@ def upgrade() -> None:
         sqlite_where=waiting,
         postgresql_where=waiting,
     )
+    op.create_index(
+        "ix_submissions_imported",
+        "submissions",
+        ["imported_at"],
+        sqlite_where=imported,
+        postgresql_where=imported,
+    )
     op.create_table(
         "processor_switch",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
@@ -56,6 +64,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("processor_switch")
+    op.drop_index("ix_submissions_imported", table_name="submissions")
     op.drop_index("ix_submissions_queue", table_name="submissions")
     op.drop_table("submissions")
     with op.batch_alter_table("orders") as batch:
