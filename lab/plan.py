@@ -33,8 +33,8 @@ class OrderPlan:
     index: int
     job_type: JobType
     addons: tuple[str, ...]
-    tray_number: str
-    po_number: str
+    customer_number: str
+    po_number: str  # unique in the lab day: the order is found by it once imported
     steps: tuple[Step, ...]  # in flow order, the skipped step included
     station_times: tuple[float, ...]  # seconds at each step's station
     hold_after: int | None  # put on hold (then released) after this many check-ins
@@ -48,6 +48,8 @@ def plan_order(lab: Lab, seed: int, index: int, station_time: float) -> OrderPla
     rng = random.Random(f"{seed}:{index}")
     job_type = rng.choices(list(JOB_TYPE_WEIGHTS), weights=list(JOB_TYPE_WEIGHTS.values()))[0]
     addons = tuple(sorted(rng.sample(sorted(lab.addons), rng.randint(0, MAX_ADDONS))))
+    if job_type is JobType.ADDON and not addons:  # Rx-Universe refuses one: "No addons entered"
+        addons = (rng.choice(sorted(lab.addons)),)
     steps = _route(lab, job_type, addons, rng)
     needed = processes_needed(lab, job_type, addons)
     skippable = [i for i, step in enumerate(steps) if lab.stations[step.station].process in needed]
@@ -60,8 +62,8 @@ def plan_order(lab: Lab, seed: int, index: int, station_time: float) -> OrderPla
         index=index,
         job_type=job_type,
         addons=addons,
-        tray_number=str(rng.randint(1, 99999)),
-        po_number=f"LAB-{seed % 10**9}-{index}"[:21],
+        customer_number=rng.choice(sorted(lab.customers)),
+        po_number=f"LAB-{seed % 10**8}-{index}"[:20],
         steps=steps,
         station_times=tuple(
             rng.expovariate(1 / station_time) if station_time > 0 else 0.0 for _ in steps

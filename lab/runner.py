@@ -25,6 +25,8 @@ DRAIN_SECONDS = 15.0
 # NOTIFY completes within milliseconds), then less often, never rarer than every half second.
 FIRST_POLL_SECONDS = 0.02
 MAX_POLL_SECONDS = 0.5
+# Every order's lenses: a style and a material on both eyes, as a submission needs one of each.
+LENS_STYLE, LENS_MATERIAL = "SV", "PC"
 _CODE = re.compile(r"Error Code: (\d+)")
 
 
@@ -131,6 +133,8 @@ class LabRun:
             await self._complete(plan, number)
         except _Abandoned:
             pass  # still flagged: counted as in process, the summary says how many
+        except _NotImported:
+            pass  # never created: the summary counts what was created
         except _Failed:
             if number is not None:
                 tally.failed += 1
@@ -139,18 +143,38 @@ class LabRun:
                 tally.at_station[station] -= 1
 
     async def _create(self, plan: OrderPlan) -> str:
+        """Submit the order as an integration does, then find it by its PO once the Remote Order
+        Processor (a tracker) has imported it; its order number."""
         body = {
-            "status": "V",
+            "customerJobId": f"LAB-{plan.index}",
+            "customerNumber": plan.customer_number,
             "jobType": plan.job_type.value,
-            "addons": list(plan.addons),
-            "trayNumber": plan.tray_number,
             "poNumber": plan.po_number,
+            "rtLensStyle": LENS_STYLE,
+            "ltLensStyle": LENS_STYLE,
+            "rtLensMaterial": LENS_MATERIAL,
+            "ltLensMaterial": LENS_MATERIAL,
+            "addons": list(plan.addons),
         }
-        reply = await self._call("POST", "/api/sim/orders", body)
-        if reply.status != 201:
-            raise self._unexpected("POST", "/api/sim/orders", reply)
-        self.tally.created += 1
-        return str(reply.body["orderNumber"])
+        reply = await self._call("POST", "/api/v2/orders", body)
+        if reply.status != 202:
+            raise self._unexpected("POST", "/api/v2/orders", reply)
+        self.tally.submitted += 1
+        path = f"/api/v2/orders/{plan.po_number}/status"
+        delay = FIRST_POLL_SECONDS
+        try:
+            while not self.drain_over.is_set():
+                await self._drain_pause(delay)
+                reply = await self._call("GET", path)
+                if reply.status == 200:
+                    self.tally.created += 1
+                    return str(reply.body["orderNumber"])
+                if reply.status != 404:
+                    raise self._unexpected("GET", path, reply)
+                delay = min(delay * 1.5, MAX_POLL_SECONDS)
+            raise _NotImported()
+        finally:
+            self.tally.submitted -= 1
 
     async def _interruption(self, plan: OrderPlan, number: str, index: int) -> bool:
         """Cancel (true: the order ends) or hold the order at this point of its plan."""
@@ -253,6 +277,10 @@ class LabRun:
                 raise self._unexpected("PATCH", path, reply)
             return True
         return False
+
+
+class _NotImported(_Failed):
+    """Submitted, and still not imported when the drain after a stop ran out."""
 
 
 class _Abandoned(_Failed):

@@ -17,6 +17,8 @@ class Tally:
 
     seed: int
     started: float = field(default_factory=time.monotonic)
+    # Submitted and not yet imported (found by its PO), then created once imported.
+    submitted: int = 0
     created: int = 0
     checkins: int = 0
     held: int = 0
@@ -74,6 +76,7 @@ class Tally:
             "givenUp": self.given_up,
             "failed": self.failed,
             "inProcess": self.in_process(),
+            "waitingImport": self.submitted,
             "flagged": self.flagged,
             "held": self.held,
             "checkins": self.checkins,

@@ -38,6 +38,7 @@ def board(lab: Lab, tally: Tally) -> Group:
 def _totals(tally: Tally) -> list[tuple[str, str]]:
     return [
         ("Seconds", f"{tally.elapsed():.1f}"),
+        ("Submitted, awaiting import", str(tally.submitted)),
         ("Orders created", str(tally.created)),
         ("In process", str(tally.in_process())),
         ("Flagged, awaiting the tracker", str(tally.flagged)),
@@ -54,7 +55,8 @@ def _totals(tally: Tally) -> list[tuple[str, str]]:
 def progress_line(tally: Tally) -> str:
     """One plain line of progress, for output that is not a terminal."""
     return (
-        f"run_lab: {tally.elapsed():.1f}s created {tally.created}, in process "
+        f"run_lab: {tally.elapsed():.1f}s awaiting import {tally.submitted}, created "
+        f"{tally.created}, in process "
         f"{tally.in_process()}, flagged {tally.flagged}, completed {tally.completed}, "
         f"cancelled {tally.cancelled}, refused {_codes(tally.refused)}, "
         f"{tally.requests_per_second():.0f} requests/s, errors {tally.errors}"
