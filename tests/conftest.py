@@ -6,11 +6,13 @@ import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from proxy import Proxy
 from sqlalchemy import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,5 +110,53 @@ def make_client(settings: Settings, lab: Lab) -> Iterator[Callable[..., FlaskCli
 
     yield make
     for app in apps:
+        app.extensions["rx_jobtracker"].engine.dispose()
+        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+
+
+# An app and the switch that takes its database away (True) and brings it back (False).
+Stoppable = tuple[Flask, Callable[[bool], None]]
+
+
+@pytest.fixture
+def stoppable(settings: Settings, lab: Lab, tmp_path: Path) -> Iterator[Stoppable]:
+    """An app whose database can be taken away: its SQLite file's folder moved aside, or the
+    PostgreSQL proxy in front of it cut. Yields the app and a switch:
+    True stops the database, False starts it again."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        folder = tmp_path / "db"
+        folder.mkdir()
+        local = Settings(database_url=f"sqlite:///{folder / 'h.sqlite3'}", tracker_interval=1.0)
+        app = create_app(local, lab=lab)
+
+        def switch(stop: bool) -> None:
+            runtime = app.extensions["rx_jobtracker"]
+            for engine in (runtime.engine, runtime.autocommit_engine):
+                engine.dispose()  # pooled connections hold the file open
+            if stop:
+                folder.rename(tmp_path / "gone")
+            else:
+                (tmp_path / "gone").rename(folder)
+
+        yield app, switch
+        app.extensions["rx_jobtracker"].engine.dispose()
+        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        return
+    with Proxy() as link:
+        behind = Settings(
+            database_url=link.url_for(settings.database_url),
+            tracker_interval=1.0,
+            database_timeout=2.0,
+        )
+        app = create_app(behind, lab=lab)
+
+        def cut(stop: bool) -> None:
+            if stop:
+                link.cut("refuse")
+            else:
+                link.restore()
+
+        yield app, cut
         app.extensions["rx_jobtracker"].engine.dispose()
         app.extensions["rx_jobtracker"].autocommit_engine.dispose()

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-from flask import Flask
+from conftest import Stoppable
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 from helpers import assert_body
-from proxy import Proxy
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
 from api.web.health import HEAD_REVISION
-from config.settings import Settings
 from shared.db import schema
 from shared.db.schema import head_revision
-from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig, beat
 
-Stoppable = tuple[Flask, Callable[[bool], None]]
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 UNAVAILABLE = {
     "status": "unavailable",
@@ -91,47 +83,6 @@ def test_a_schema_behind_this_release_answers_503_naming_the_revisions(
             ],
         },
     )
-
-
-@pytest.fixture
-def stoppable(settings: Settings, lab: Lab, tmp_path: Path) -> Iterator[Stoppable]:
-    """An app whose database can be taken away: its SQLite file's folder moved aside, or the
-    PostgreSQL proxy in front of it cut. Yields the app and a switch:
-    True stops the database, False starts it again."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite":
-        folder = tmp_path / "db"
-        folder.mkdir()
-        local = Settings(database_url=f"sqlite:///{folder / 'h.sqlite3'}", tracker_interval=1.0)
-        app = create_app(local, lab=lab)
-
-        def switch(stop: bool) -> None:
-            app.extensions["rx_jobtracker"].engine.dispose()  # pooled connections hold the file
-            if stop:
-                folder.rename(tmp_path / "gone")
-            else:
-                (tmp_path / "gone").rename(folder)
-
-        yield app, switch
-        app.extensions["rx_jobtracker"].engine.dispose()
-        return
-    with Proxy() as link:
-        behind = Settings(
-            database_url=link.url_for(settings.database_url),
-            tracker_interval=1.0,
-            database_timeout=2.0,
-        )
-        app = create_app(behind, lab=lab)
-
-        def cut(stop: bool) -> None:
-            if stop:
-                link.cut("refuse")
-            else:
-                link.restore()
-
-        yield app, cut
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
 
 
 def test_with_the_database_stopped_health_answers_503_and_recovers_with_it(

@@ -4,16 +4,23 @@ body, the queue invisible until the tracker imports it, pause and resume, exactl
 from __future__ import annotations
 
 import dataclasses
+import json
+import random
 import threading
-from datetime import date
+import time
+from contextlib import ExitStack
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Stoppable
 from flask.testing import FlaskClient
 from freezegun import freeze_time
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+import live
 from api.app import create_app
 from api.v2.submission import SubmittedOrderSchema
 from config.settings import Settings
@@ -24,6 +31,10 @@ from tracker.jobs import TrackerConfig, import_batch, run_cycle
 
 Factory = sessionmaker[Session]
 IMPORTED = "2026-12-07T09:30:00.123456Z"
+KILLED_SUBMISSIONS = 3000
+KILLED_BATCH = 5
+# How long four trackers may take to start, on a busy machine.
+STARTUP_TIMEOUT = 30.0
 IMPORTED_DAY = date(2026, 12, 7)
 ORDER = {
     "customerJobId": "JOB-1",
@@ -414,3 +425,94 @@ def test_a_reset_empties_the_import_queue_too(
     assert client.post("/api/sim/reset").status_code == 200
     assert waiting(session_factory) == 0
     assert run_import(session_factory, tracker_config) == 0
+
+
+# ---- the database down; trackers killed mid-import --------------------------------------------
+
+
+def test_a_submission_while_the_database_is_down_answers_503_and_queues_nothing(
+    stoppable: Stoppable,
+) -> None:
+    app, switch = stoppable
+    client = app.test_client()
+    switch(True)
+    assert_body(
+        submit(client),
+        503,
+        refusal("Service unavailable", "The database is unavailable; try again"),
+    )
+    switch(False)
+    assert client.get("/api/sim/processor").get_json()["waiting"] == 0
+    assert client.get("/api/v2/orders").get_json()["total"] == 0
+    assert submit(client).status_code == 202
+
+
+def seed_submissions(engine: Engine, count: int) -> None:
+    """`count` queued submissions, each with its own PO, inserted at once (the HTTP route would
+    take minutes for this many)."""
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(Submission),
+            [
+                {"received_at": now, "payload": json.dumps({**ORDER, "poNumber": f"KILL-{n}"})}
+                for n in range(count)
+            ],
+        )
+
+
+@pytest.mark.e2e
+def test_four_trackers_killed_again_and_again_import_each_submission_exactly_once(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    seed_submissions(engine, KILLED_SUBMISSIONS)
+    rng = random.Random()
+    deadline = time.monotonic() + 120
+    kill = 0
+    while waiting_in(engine) and time.monotonic() < deadline:
+        with ExitStack() as stack:
+            trackers = []
+            for number in range(4):
+                folder = tmp_path / f"kill-{kill}-{number}"
+                folder.mkdir()
+                trackers.append(
+                    stack.enter_context(
+                        live.run_tracker(
+                            database_url,
+                            folder,
+                            TRACKER_INTERVAL=0.05,
+                            TRACKER_BATCH_SIZE=KILLED_BATCH,
+                            TRACKER_ID=f"kill-{kill}-{number}",
+                        )
+                    )
+                )
+            # Kill them once they are importing: at a random moment of the next batches.
+            before = waiting_in(engine)
+            live.wait_until(
+                lambda before=before: waiting_in(engine) < before or None,
+                STARTUP_TIMEOUT,
+                "the trackers to import",
+                every=0.02,
+            )
+            time.sleep(rng.uniform(0, 0.2))
+            for tracker in trackers:
+                tracker.process.kill()
+                tracker.process.wait(10)
+        kill += 1
+    with engine.connect() as connection:
+        per_po = connection.execute(
+            select(Order.po_number, func.count()).group_by(Order.po_number)
+        ).all()
+        numbers = connection.execute(select(Submission.order_number)).scalars().all()
+    assert waiting_in(engine) == 0, f"not drained in 120 s after {kill} kills"
+    assert kill >= 3, "the trackers were killed mid-import again and again"
+    assert len(per_po) == KILLED_SUBMISSIONS
+    assert {count for _, count in per_po} == {1}  # never zero, never two
+    assert None not in numbers and len(set(numbers)) == KILLED_SUBMISSIONS
+
+
+def waiting_in(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(func.count()).where(Submission.imported_at.is_(None))
+        ).scalar_one()
