@@ -190,19 +190,30 @@ def submitted_order(body: Mapping[str, Any]) -> SubmittedOrder:
 
 
 def accepted_body(body: Mapping[str, Any], lab: Lab) -> dict[str, Any]:
-    """The 202 body: what was submitted, and `""` (or null where the model allows it) for what
-    the import assigns: the order number, the tray, the status, the current station, the dates."""
+    """The 202 body of a checked submission (its addons known to `lab`)."""
     addons = [{"code": code, "desc": lab.addons[code].description} for code in body["addons"]]
     ar = next((a for a in addons if "ar" in lab.addons[a["code"]].processes), None)
+    return _accepted(body["poNumber"], body["jobType"], body["onHold"], addons, ar)
+
+
+def _accepted(
+    po_number: str,
+    job_type: str,
+    on_hold: bool,
+    addons: list[dict[str, str]],
+    ar: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The 202 body: what was submitted, and `""` (or null where the model allows it) for what
+    the import assigns: the order number, the tray, the status, the current station, the dates."""
     return {
         "orderNumber": "",
         "trayNumber": "",
-        "poNumber": body["poNumber"],
-        "jobType": body["jobType"],
-        "jobTypeDesc": JOB_TYPE_DESCRIPTIONS[body["jobType"]],
+        "poNumber": po_number,
+        "jobType": job_type,
+        "jobTypeDesc": JOB_TYPE_DESCRIPTIONS[job_type],
         "status": "",
         "statusDesc": "",
-        "onHold": body["onHold"],
+        "onHold": on_hold,
         "unvalidMessage": "",
         "calculationDesc": "",
         "rtCalculated": False,
@@ -223,33 +234,8 @@ def accepted_body(body: Mapping[str, Any], lab: Lab) -> dict[str, Any]:
     }
 
 
-ACCEPTED_EXAMPLE = {
-    "orderNumber": "",
-    "trayNumber": "",
-    "poNumber": "PO-7",
-    "jobType": "F",
-    "jobTypeDesc": "Full",
-    "status": "",
-    "statusDesc": "",
-    "onHold": False,
-    "unvalidMessage": "",
-    "calculationDesc": "",
-    "rtCalculated": False,
-    "ltCalculated": False,
-    "dateOrdered": None,
-    "dateCompleted": None,
-    "currentStation": "",
-    "currentStationDesc": "",
-    "currentStationCustomerDesc": "",
-    "currentStationDateTime": None,
-    "arCode": "AR",
-    "arDesc": "ANTI-REFLECTIVE",
-    "addons": [{"code": "AR", "desc": "ANTI-REFLECTIVE"}],
-    "deleted": False,
-    "pendingCompletion": False,
-    "completionError": None,
-    "creationRemarks": [],
-}
+_AR = {"code": "AR", "desc": "ANTI-REFLECTIVE"}
+ACCEPTED_EXAMPLE = _accepted("PO-7", "F", False, [_AR], _AR)
 
 
 def _refused(error: SubmissionRefused) -> dict[str, Any]:
