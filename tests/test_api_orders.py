@@ -13,7 +13,7 @@ from freezegun import freeze_time
 from helpers import assert_body, completion_error
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker.jobs import TrackerConfig, process_batch
+from tracker.jobs import TrackerConfig, process_batch, run_cycle
 
 MakeOrder = Callable[..., str]
 
@@ -31,6 +31,19 @@ def cancelled(
 MARKED = {"error": "Order marked for cancelation", "details": []}
 
 
+def eye(side: str, calculated: bool, **given: Any) -> dict[str, Any]:
+    """One eye's fields of the order model, in its order: "" for text, null for numbers."""
+    text = {"LensMaterial", "LensStyle"}
+    names = ("Add", "Axis", "Calculated", "Cylinder", "LensMaterial", "LensStyle", "OCHeight")
+    names += ("PD", "Prism", "PrismAngle", "SegHeight", "Sphere")
+    return {
+        f"{side}{name}": calculated
+        if name == "Calculated"
+        else given.get(name, "" if name in text else None)
+        for name in names
+    }
+
+
 def test_an_order_reads_whole_with_its_addons_dates_and_station(
     client: FlaskClient, make_order: MakeOrder
 ) -> None:
@@ -45,32 +58,105 @@ def test_an_order_reads_whole_with_its_addons_dates_and_station(
             "orderNumber": number,
             "trayNumber": "123",
             "poNumber": "PO-7",
-            "jobType": "F",
-            "jobTypeDesc": "Full",
-            "status": "P",
-            "statusDesc": "Process",
-            "onHold": False,
-            "unvalidMessage": None,
-            "calculationDesc": "Both eyes calculated",
-            "rtCalculated": True,
-            "ltCalculated": True,
-            "dateOrdered": "2026-11-27",
-            "dateCompleted": None,
-            "currentStation": "BSC",
-            "currentStationDesc": "BACKSIDE COATER",
-            "currentStationCustomerDesc": "IN COATING",
-            "currentStationDateTime": "2026-11-27T17:26:21.123Z",
             "arCode": "AR",
             "arDesc": "ANTI-REFLECTIVE",
+            "balanceLens": "",
+            "calculationDesc": "Both eyes calculated",
+            "corridorLength": None,
+            "createdUser": "",
+            "currentStation": "BSC",
+            "currentStationCustomerDesc": "IN COATING",
+            "currentStationDateTime": "2026-11-27T17:26:21.123Z",
+            "currentStationDesc": "BACKSIDE COATER",
+            "customerJobId": "",
+            "customerNumber": "",
+            "dateCompleted": None,
+            "dateOrdered": "2026-11-27",
+            "dateReceived": None,
+            "dateTimeValid": None,
+            "dateWanted": None,
+            "frameA": None,
+            "frameB": None,
+            "frameBridge": None,
+            "frameCircumference": None,
+            "frameColor": "",
+            "frameED": None,
+            "frameEye": None,
+            "frameManufacturer": "",
+            "frameName": "",
+            "frameSKU": "",
+            "frameStatusCode": "",
+            "frameTemple": None,
+            "frameType": "",
+            "frameUPC": "",
+            "jobType": "F",
+            **eye("lt", True),
+            "onHold": False,
+            **eye("rt", True),
+            "status": "P",
+            "statusDesc": "Process",
+            "unvalidMessage": "",
             "addons": [
                 {"code": "AR", "desc": "ANTI-REFLECTIVE"},
                 {"code": "BSC", "desc": "BACKSIDE COAT"},
             ],
+            "jobTypeDesc": "Full",
             "deleted": False,
             "pendingCompletion": False,
             "completionError": None,
         },
     )
+
+
+def test_a_submitted_order_reads_with_what_was_submitted_and_what_the_import_set(
+    client: FlaskClient,
+    session_factory: sessionmaker[Session],
+    tracker_config: TrackerConfig,
+) -> None:
+    submission = {
+        "customerJobId": "JOB-9",
+        "customerNumber": "1002",
+        "jobType": "U",
+        "poNumber": "PO-9",
+        "balanceLens": "L",
+        "crib": 65.0,
+        "dateWanted": "2026-12-24",
+        "frameColor": "BLACK",
+        "frameEye": 52,
+        "frameTemple": 140,
+        "rtLensStyle": "PROG",
+        "rtLensMaterial": "PC",
+        "rtSphere": 1.25,
+        "rtAxis": 90,
+        "rtAdd": 2.0,
+        "onHold": True,
+    }
+    assert client.post("/api/v2/orders", json=submission).status_code == 202
+    with freeze_time("2026-12-07T09:30:00.123456Z"):
+        run_cycle(session_factory, tracker_config)
+    order = client.get("/api/v2/orders/PO-9").get_json()
+    assert {key: order[key] for key in order if key.startswith(("rt", "lt"))} == {
+        **eye("lt", False),
+        **eye("rt", True, LensStyle="PROG", LensMaterial="PC", Sphere=1.25, Axis=90, Add=2.0),
+    }
+    expected = {
+        "customerJobId": "JOB-9",
+        "customerNumber": "1002",
+        "balanceLens": "L",
+        "dateReceived": "2026-12-07",
+        "dateTimeValid": "2026-12-07T09:30:00.123Z",
+        "dateWanted": "2026-12-24",
+        "frameColor": "BLACK",
+        "frameEye": 52,
+        "frameTemple": 140,
+        "frameA": None,
+        "onHold": True,
+        "status": "W",
+        "calculationDesc": "Right eye calculated",
+        "jobType": "U",
+    }
+    assert {key: order[key] for key in expected} == expected
+    assert "crib" not in order  # not a field of the model
 
 
 def test_status_history_and_read_take_a_tray_or_a_po_and_refuse_an_ambiguous_one(

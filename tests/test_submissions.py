@@ -246,39 +246,70 @@ def test_nan_and_infinity_are_refused_not_stored(client: FlaskClient) -> None:
 def test_an_accepted_order_answers_202_with_the_order_model_and_what_import_assigns_empty(
     client: FlaskClient,
 ) -> None:
-    response = submit(client, onHold=True, addons=["BSC", "AR", "BSC"], balanceLens=None)
-    body = {
+    response = submit(
+        client,
+        onHold=True,
+        addons=["BSC", "AR", "BSC"],
+        balanceLens=None,
+        frameA=52.5,
+        frameName="AVIATOR",
+        rtSphere=-2.25,
+        dateWanted="2026-12-24",
+    )
+    assert response.status_code == 202
+    body = response.get_json()
+    assert list(body) == list(SubmittedOrderSchema().fields)
+    assigned_at_import = {
         "orderNumber": "",
         "trayNumber": "",
-        "poNumber": "PO-100",
-        "jobType": "F",
-        "jobTypeDesc": "Full",
         "status": "",
         "statusDesc": "",
-        "onHold": True,
-        "unvalidMessage": "",
         "calculationDesc": "",
-        "rtCalculated": False,
-        "ltCalculated": False,
-        "dateOrdered": None,
-        "dateCompleted": None,
         "currentStation": "",
         "currentStationDesc": "",
         "currentStationCustomerDesc": "",
         "currentStationDateTime": None,
+        "dateOrdered": None,
+        "dateReceived": None,
+        "dateTimeValid": None,
+        "dateCompleted": None,
+        "unvalidMessage": "",
+        "rtCalculated": False,
+        "ltCalculated": False,
+    }
+    submitted = {
+        "poNumber": "PO-100",
+        "customerJobId": "JOB-1",
+        "customerNumber": "1001",
+        "jobType": "F",
+        "onHold": True,
+        "balanceLens": "",
+        "dateWanted": "2026-12-24",
+        "frameA": 52.5,
+        "frameB": None,
+        "frameName": "AVIATOR",
+        "frameColor": "",
+        "rtLensStyle": "SV",
+        "ltLensMaterial": "PC",
+        "rtSphere": -2.25,
+        "ltSphere": None,
         "arCode": "AR",
         "arDesc": "ANTI-REFLECTIVE",
         "addons": [
             {"code": "BSC", "desc": "BACKSIDE COAT"},
             {"code": "AR", "desc": "ANTI-REFLECTIVE"},
         ],
+    }
+    ours = {
+        "createdUser": "",
+        "jobTypeDesc": "Full",
         "deleted": False,
         "pendingCompletion": False,
         "completionError": None,
         "creationRemarks": [],
     }
-    assert_body(response, 202, body)
-    assert list(body) == list(SubmittedOrderSchema().fields)
+    for expected in (assigned_at_import, submitted, ours):
+        assert {key: body[key] for key in expected} == expected
 
 
 def test_a_submitted_order_is_invisible_until_the_processor_imports_it(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint
@@ -23,9 +23,12 @@ from api.http.errors import (
 from api.http.fields import ListQuery, UTCMillis, dumped_text, utc_millis
 from api.http.runtime import autocommitting, runtime, transactional
 from api.v2 import TAG, OrderAnyIdentifierPath
+from shared.domain.codes import JobType
 from shared.domain.errors import OrderMarkedForCancelation
 from shared.orders.lookup import (
+    AddonOfOrder,
     CompletionError,
+    CurrentStation,
     OrderDetails,
     OrderHistory,
     OrderPage,
@@ -214,57 +217,138 @@ class OrderAddonSchema(Schema):
     desc = fields.String(attribute="description", allow_none=True)
 
 
-class OrderSchema(Schema):
-    """`GET /api/v2/orders/{id}`: the status representation's fields and the rest we hold."""
+# The order model's submitted fields by kind: text (`""` when not given, as the model types it
+# `string`), numbers and integers (null when not given: ours, the model documents no empty value).
+_RX: tuple[str, ...] = ("Add", "Axis", "Calculated", "Cylinder", "LensMaterial", "LensStyle")
+_RX += ("OCHeight", "PD", "Prism", "PrismAngle", "SegHeight", "Sphere")
+SUBMITTED_TEXT = frozenset(
+    {"balanceLens", "frameColor", "frameManufacturer", "frameName", "frameSKU"}
+    | {"frameStatusCode", "frameType", "frameUPC"}
+    | {f"{eye}{name}" for eye in ("lt", "rt") for name in ("LensMaterial", "LensStyle")}
+)
+SUBMITTED_INTEGERS = frozenset(
+    {"frameBridge", "frameEye", "frameTemple", "ltAxis", "rtAxis", "ltPrismAngle", "rtPrismAngle"}
+)
 
-    orderNumber = fields.String(attribute="state.order_number", metadata={"example": "33719"})
-    trayNumber = fields.String(attribute="state.tray_number", allow_none=True)
-    poNumber = fields.String(attribute="state.po_number", allow_none=True)
-    jobType = fields.String(attribute="job_type", metadata={"enum": ["F", "U", "A", "E"]})
-    jobTypeDesc = fields.Function(
+
+def _submitted(name: str) -> fields.Function:
+    """A field the order holds as submitted (POST /api/v2/orders)."""
+    if name in SUBMITTED_TEXT:
+        return fields.Function(lambda d: d.submitted.get(name) or "", metadata={"type": "string"})
+    kind = "integer" if name in SUBMITTED_INTEGERS else "number"
+    return fields.Function(
+        lambda d: d.submitted.get(name), allow_none=True, metadata={"type": kind}
+    )
+
+
+def _text_or_empty(attribute: str) -> fields.Function:
+    """A `string` of the model that the order may not have: `""` then."""
+    return fields.Function(lambda d: _get(d, attribute) or "", metadata={"type": "string"})
+
+
+def _get(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+def _eye_fields(eye: str) -> dict[str, fields.Field[Any]]:
+    return {
+        f"{eye}{name}": (
+            fields.Boolean(attribute=f"state.{eye}_calculated")
+            if name == "Calculated"
+            else _submitted(f"{eye}{name}")
+        )
+        for name in _RX
+    }
+
+
+_ORDER_FIELDS: dict[str, fields.Field[Any]] = {
+    "orderNumber": fields.String(attribute="state.order_number", metadata={"example": "33719"}),
+    "trayNumber": _text_or_empty("state.tray_number"),
+    "poNumber": _text_or_empty("state.po_number"),
+    "arCode": _text_or_empty("ar_code"),
+    "arDesc": _text_or_empty("ar_description"),
+    "balanceLens": _submitted("balanceLens"),
+    "calculationDesc": fields.Function(
+        lambda d: calculation_description(d.state.rt_calculated, d.state.lt_calculated),
+        metadata={"type": "string", "example": "Both eyes calculated"},
+    ),
+    "corridorLength": _submitted("corridorLength"),
+    "createdUser": fields.Function(
+        lambda d: "",
+        metadata={"type": "string", "description": OURS + "always empty (no user enters it)."},
+    ),
+    "currentStation": fields.Function(lambda d: _station(d.state, "code") or "", metadata=_TEXT),
+    "currentStationCustomerDesc": fields.Function(
+        lambda d: _station(d.state, "customer_description") or "", metadata=_TEXT
+    ),
+    "currentStationDateTime": fields.Function(
+        lambda d: utc_millis(d.state.current_station and d.state.current_station.checked_in_at),
+        allow_none=True,
+        metadata={"type": "string", "format": "date-time"},
+    ),
+    "currentStationDesc": fields.Function(
+        lambda d: _station(d.state, "description") or "", metadata=_TEXT
+    ),
+    "customerJobId": _text_or_empty("customer_job_id"),
+    "customerNumber": _text_or_empty("customer_number"),
+    "dateCompleted": fields.Date(attribute="date_completed", allow_none=True),
+    "dateOrdered": fields.Date(attribute="date_ordered", allow_none=True),
+    "dateReceived": fields.Date(attribute="date_received", allow_none=True),
+    "dateTimeValid": UTCMillis(attribute="valid_at", allow_none=True),
+    "dateWanted": fields.Date(attribute="date_wanted", allow_none=True),
+    **{
+        name: _submitted(name)
+        for name in (
+            "frameA",
+            "frameB",
+            "frameBridge",
+            "frameCircumference",
+            "frameColor",
+            "frameED",
+            "frameEye",
+            "frameManufacturer",
+            "frameName",
+            "frameSKU",
+            "frameStatusCode",
+            "frameTemple",
+            "frameType",
+            "frameUPC",
+        )
+    },
+    "jobType": fields.String(attribute="job_type", metadata={"enum": ["F", "U", "A", "E"]}),
+    **_eye_fields("lt"),
+    "onHold": fields.Boolean(attribute="state.on_hold"),
+    **_eye_fields("rt"),
+    "status": fields.String(attribute="state.status", metadata={"enum": ["U", "V", "P", "C", "W"]}),
+    "statusDesc": fields.Function(
+        lambda d: STATUS_DESCRIPTIONS.get(d.state.status, "Other"),
+        metadata={"type": "string", "enum": [*STATUS_DESCRIPTIONS.values(), "Other"]},
+    ),
+    "unvalidMessage": _text_or_empty("state.unvalid_message"),
+    "addons": fields.List(fields.Nested(OrderAddonSchema)),
+    "jobTypeDesc": fields.Function(
         lambda d: JOB_TYPE_DESCRIPTIONS[d.job_type],
         metadata={
             "type": "string",
             "enum": list(JOB_TYPE_DESCRIPTIONS.values()),
             "description": "Ours, not Rx-Universe's: the job type in words.",
         },
-    )
-    status = fields.String(attribute="state.status", metadata={"enum": ["U", "V", "P", "C", "W"]})
-    statusDesc = fields.Function(
-        lambda d: STATUS_DESCRIPTIONS.get(d.state.status, "Other"),
-        metadata={"type": "string", "enum": [*STATUS_DESCRIPTIONS.values(), "Other"]},
-    )
-    onHold = fields.Boolean(attribute="state.on_hold")
-    unvalidMessage = fields.String(attribute="state.unvalid_message", allow_none=True)
-    calculationDesc = fields.Function(
-        lambda d: calculation_description(d.state.rt_calculated, d.state.lt_calculated),
-        metadata={"type": "string", "example": "Both eyes calculated"},
-    )
-    rtCalculated = fields.Boolean(attribute="state.rt_calculated")
-    ltCalculated = fields.Boolean(attribute="state.lt_calculated")
-    dateOrdered = fields.Date(attribute="date_ordered")
-    dateCompleted = fields.Date(attribute="date_completed", allow_none=True)
-    currentStation = fields.Function(
-        lambda d: _station(d.state, "code"), allow_none=True, metadata=_TEXT
-    )
-    currentStationDesc = fields.Function(
-        lambda d: _station(d.state, "description"), allow_none=True, metadata=_TEXT
-    )
-    currentStationCustomerDesc = fields.Function(
-        lambda d: _station(d.state, "customer_description"), allow_none=True, metadata=_TEXT
-    )
-    currentStationDateTime = fields.Function(
-        lambda d: utc_millis(d.state.current_station and d.state.current_station.checked_in_at),
-        allow_none=True,
-        metadata={"type": "string", "format": "date-time"},
-    )
-    arCode = fields.String(attribute="ar_code", allow_none=True)
-    arDesc = fields.String(attribute="ar_description", allow_none=True)
-    addons = fields.List(fields.Nested(OrderAddonSchema))
-    deleted = fields.Boolean(
+    ),
+    "deleted": fields.Boolean(
         metadata={"description": "Ours, not Rx-Universe's: marked for cancelation."}
-    )
-    pendingCompletion, completionError = _completion_fields("state.")
+    ),
+}
+_ORDER_FIELDS["pendingCompletion"], _ORDER_FIELDS["completionError"] = _completion_fields("state.")
+# The ignore: the base is a class built at run time (its fields come from the mapping above, in
+# Rx-Universe's documented order), which mypy cannot check as a base class.
+_OrderFields = Schema.from_dict(_ORDER_FIELDS, name="OrderFields")
+
+
+class OrderSchema(_OrderFields):  # type: ignore[misc, valid-type]
+    """`GET /api/v2/orders/{id}`: Rx-Universe's order model, its fields in its documented order
+    (the three identifiers, then alphabetical; `addons` after them), then ours."""
 
     def dump(self, obj: Any, *, many: bool | None = None) -> Any:
         """The fields above, written out by hand (`order_body`), as OrderStatusSchema's are."""
@@ -273,23 +357,72 @@ class OrderSchema(Schema):
         return order_body(obj)
 
 
+def _eye(details: OrderDetails, eye: str) -> dict[str, Any]:
+    submitted = details.submitted
+    calculated = getattr(details.state, f"{eye}_calculated")
+    body: dict[str, Any] = {}
+    for name in _RX:
+        key = f"{eye}{name}"
+        if name == "Calculated":
+            body[key] = _bool(calculated)
+        elif key in SUBMITTED_TEXT:
+            body[key] = submitted.get(key) or ""
+        else:
+            body[key] = submitted.get(key)
+    return body
+
+
 def order_body(details: OrderDetails) -> dict[str, Any]:
-    """What OrderSchema's fields dump, key for key: the status body's, with the rest between."""
-    state = details.state
+    """What OrderSchema's fields dump, key for key, in the model's order."""
+    state, submitted = details.state, details.submitted
+    station = state.current_station
     return {
-        **_numbers(state),
-        "jobType": dumped_text(details.job_type),
-        "jobTypeDesc": JOB_TYPE_DESCRIPTIONS[details.job_type],
-        **_progress(state),
-        "dateOrdered": _date(details.date_ordered),
+        "orderNumber": dumped_text(state.order_number),
+        "trayNumber": state.tray_number or "",
+        "poNumber": state.po_number or "",
+        "arCode": details.ar_code or "",
+        "arDesc": details.ar_description or "",
+        "balanceLens": submitted.get("balanceLens") or "",
+        "calculationDesc": calculation_description(state.rt_calculated, state.lt_calculated),
+        "corridorLength": submitted.get("corridorLength"),
+        "createdUser": "",
+        "currentStation": station.code if station else "",
+        "currentStationCustomerDesc": (station.customer_description or "") if station else "",
+        "currentStationDateTime": utc_millis(station.checked_in_at) if station else None,
+        "currentStationDesc": (station.description or "") if station else "",
+        "customerJobId": details.customer_job_id or "",
+        "customerNumber": details.customer_number or "",
         "dateCompleted": _date(details.date_completed),
-        **_current_station(state),
-        "arCode": dumped_text(details.ar_code),
-        "arDesc": dumped_text(details.ar_description),
+        "dateOrdered": _date(details.date_ordered),
+        "dateReceived": _date(details.date_received),
+        "dateTimeValid": utc_millis(details.valid_at),
+        "dateWanted": _date(details.date_wanted),
+        "frameA": submitted.get("frameA"),
+        "frameB": submitted.get("frameB"),
+        "frameBridge": submitted.get("frameBridge"),
+        "frameCircumference": submitted.get("frameCircumference"),
+        "frameColor": submitted.get("frameColor") or "",
+        "frameED": submitted.get("frameED"),
+        "frameEye": submitted.get("frameEye"),
+        "frameManufacturer": submitted.get("frameManufacturer") or "",
+        "frameName": submitted.get("frameName") or "",
+        "frameSKU": submitted.get("frameSKU") or "",
+        "frameStatusCode": submitted.get("frameStatusCode") or "",
+        "frameTemple": submitted.get("frameTemple"),
+        "frameType": submitted.get("frameType") or "",
+        "frameUPC": submitted.get("frameUPC") or "",
+        "jobType": dumped_text(details.job_type),
+        **_eye(details, "lt"),
+        "onHold": _bool(state.on_hold),
+        **_eye(details, "rt"),
+        "status": dumped_text(state.status),
+        "statusDesc": STATUS_DESCRIPTIONS.get(state.status, "Other"),
+        "unvalidMessage": state.unvalid_message or "",
         "addons": [
             {"code": dumped_text(a.code), "desc": dumped_text(a.description)}
             for a in details.addons
         ],
+        "jobTypeDesc": JOB_TYPE_DESCRIPTIONS[details.job_type],
         "deleted": _bool(details.deleted),
         **_completion(state),
     }
@@ -370,35 +503,62 @@ def order_status(connection: Connection, order_identifier: str) -> OrderState:
     return read_state(connection, order_identifier, runtime().lab)
 
 
-ORDER_EXAMPLE = {
-    "orderNumber": "33719",
-    "trayNumber": "123",
-    "poNumber": "PO-7",
-    "jobType": "F",
-    "jobTypeDesc": "Full",
-    "status": "P",
-    "statusDesc": "Process",
-    "onHold": False,
-    "unvalidMessage": None,
-    "calculationDesc": "Both eyes calculated",
-    "rtCalculated": True,
-    "ltCalculated": True,
-    "dateOrdered": "2026-11-27",
-    "dateCompleted": None,
-    "currentStation": "BSC",
-    "currentStationDesc": "BACKSIDE COATER",
-    "currentStationCustomerDesc": "IN COATING",
-    "currentStationDateTime": "2026-11-27T17:26:21.123Z",
-    "arCode": "AR",
-    "arDesc": "ANTI-REFLECTIVE",
-    "addons": [{"code": "AR", "desc": "ANTI-REFLECTIVE"}, {"code": "BSC", "desc": "BACKSIDE COAT"}],
-    "deleted": False,
-    "pendingCompletion": False,
-    "completionError": None,
-}
+ORDER_EXAMPLE = order_body(
+    OrderDetails(
+        state=OrderState(
+            order_number=33719,
+            tray_number="123",
+            po_number="PO-7",
+            status="P",
+            on_hold=False,
+            unvalid_message=None,
+            rt_calculated=True,
+            lt_calculated=True,
+            current_station=CurrentStation(
+                "BSC",
+                "BACKSIDE COATER",
+                "IN COATING",
+                datetime(2026, 11, 27, 17, 26, 21, 123000, tzinfo=UTC),
+            ),
+            pending_completion=False,
+            completion_error=None,
+        ),
+        job_type=JobType.FULL,
+        deleted=False,
+        date_ordered=date(2026, 11, 27),
+        date_completed=None,
+        addons=[AddonOfOrder("AR", "ANTI-REFLECTIVE"), AddonOfOrder("BSC", "BACKSIDE COAT")],
+        ar_code="AR",
+        ar_description="ANTI-REFLECTIVE",
+        customer_number="1001",
+        customer_job_id="JOB-1",
+        date_received=date(2026, 11, 27),
+        date_wanted=date(2026, 11, 30),
+        valid_at=datetime(2026, 11, 27, 9, 0, 0, 512000, tzinfo=UTC),
+        submitted={
+            "frameA": 52.0,
+            "frameB": 38.5,
+            "frameBridge": 18,
+            "frameName": "AVIATOR",
+            "frameStatusCode": "S",
+            "rtLensStyle": "SV",
+            "rtLensMaterial": "PC",
+            "rtSphere": -2.25,
+            "rtCylinder": -0.5,
+            "rtAxis": 90,
+            "ltLensStyle": "SV",
+            "ltLensMaterial": "PC",
+            "ltSphere": -2.0,
+        },
+    )
+)
 OURS_ORDER = (
-    " `jobTypeDesc`, `deleted`, `pendingCompletion` and `completionError` are ours, not "
-    "Rx-Universe's; `arCode` and `arDesc` name the order's first AR addon (by code)."
+    " Rx-Universe's order model, its fields in its documented order (the three identifiers, then "
+    'alphabetical); `""` for a text the order does not have. Ours: the place of `addons` '
+    "(after the model's fields), the per-eye prescription's names, null for a number the order "
+    "does not have, an empty `createdUser`, `dateTimeValid` null for the simulator's own orders, "
+    "`arCode` and `arDesc` naming the order's first AR addon (by code), and the last four fields "
+    "(`jobTypeDesc`, `deleted`, `pendingCompletion`, `completionError`)."
 )
 
 
@@ -429,7 +589,8 @@ def orders(session: Session, query: dict[str, Any]) -> OrderPage:
     "/orders/<segment:order_identifier>",
     tag=TAG,
     summary="A whole order",
-    description="Its status representation's fields, its job type, dates and addons." + OURS_ORDER,
+    description="The whole order: what was submitted, its status, station, dates and addons."
+    + OURS_ORDER,
     path=OrderAnyIdentifierPath,
     ok=Answer(200, "The order.", OrderSchema, {"In coating": ORDER_EXAMPLE}),
     errors=(NO_RECORD, API_KEY_REFUSED, DATABASE_DOWN),

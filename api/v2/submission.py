@@ -5,6 +5,7 @@ Order Processor (a duty of the Job Tracker) and answered with 202, invisible unt
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from flask import Blueprint
@@ -25,9 +26,9 @@ from api.http.fields import LAB_ADDONS, Flag, Input, Number, Text
 from api.http.runtime import autocommitting, runtime
 from api.v2 import TAG
 from api.v2.orders import (
-    JOB_TYPE_DESCRIPTIONS,
     STATUS_DESCRIPTIONS,
     OrderSchema,
+    order_body,
 )
 from shared.domain.clock import utcnow
 from shared.domain.codes import JobType
@@ -44,6 +45,7 @@ from shared.domain.errors import (
 )
 from shared.domain.lab_setup import Lab
 from shared.domain.submissions import Eye, SubmittedOrder, check_submission
+from shared.orders.lookup import AddonOfOrder, OrderDetails, OrderState
 from shared.orders.submissions import queue_submission
 
 blueprint = Blueprint("v2_submission", __name__, url_prefix="/api/v2")
@@ -191,51 +193,67 @@ def submitted_order(body: Mapping[str, Any]) -> SubmittedOrder:
 
 def accepted_body(body: Mapping[str, Any], lab: Lab) -> dict[str, Any]:
     """The 202 body of a checked submission (its addons known to `lab`)."""
-    addons = [{"code": code, "desc": lab.addons[code].description} for code in body["addons"]]
-    ar = next((a for a in addons if "ar" in lab.addons[a["code"]].processes), None)
-    return _accepted(body["poNumber"], body["jobType"], body["onHold"], addons, ar)
+    addons = [AddonOfOrder(code, lab.addons[code].description) for code in body["addons"]]
+    ar = next((a for a in addons if "ar" in lab.addons[a.code].processes), None)
+    return _accepted(body, addons, ar)
 
 
 def _accepted(
-    po_number: str,
-    job_type: str,
-    on_hold: bool,
-    addons: list[dict[str, str]],
-    ar: Mapping[str, str] | None,
+    body: Mapping[str, Any], addons: list[AddonOfOrder], ar: AddonOfOrder | None
 ) -> dict[str, Any]:
-    """The 202 body: what was submitted, and `""` (or null where the model allows it) for what
-    the import assigns: the order number, the tray, the status, the current station, the dates."""
-    return {
-        "orderNumber": "",
-        "trayNumber": "",
-        "poNumber": po_number,
-        "jobType": job_type,
-        "jobTypeDesc": JOB_TYPE_DESCRIPTIONS[job_type],
-        "status": "",
-        "statusDesc": "",
-        "onHold": on_hold,
-        "unvalidMessage": "",
-        "calculationDesc": "",
-        "rtCalculated": False,
-        "ltCalculated": False,
-        "dateOrdered": None,
-        "dateCompleted": None,
-        "currentStation": "",
-        "currentStationDesc": "",
-        "currentStationCustomerDesc": "",
-        "currentStationDateTime": None,
-        "arCode": ar["code"] if ar else "",
-        "arDesc": ar["desc"] if ar else "",
-        "addons": addons,
-        "deleted": False,
-        "pendingCompletion": False,
-        "completionError": None,
-        "creationRemarks": [],
-    }
+    """The 202 body: the order model of what was submitted, `""` (or null where the model
+    allows it) for what the import assigns (the order number, the tray, the status, its
+    calculation, the current station, the dates), and `creationRemarks`."""
+    state = OrderState(
+        order_number=0,  # none yet: answered as the model's empty string below
+        tray_number=None,
+        po_number=body["poNumber"],
+        status="",
+        on_hold=body["onHold"],
+        unvalid_message=None,
+        rt_calculated=False,
+        lt_calculated=False,
+        current_station=None,
+        pending_completion=False,
+        completion_error=None,
+    )
+    wanted = body.get("dateWanted")
+    details = OrderDetails(
+        state=state,
+        job_type=JobType(body["jobType"]),
+        deleted=False,
+        date_ordered=None,
+        date_completed=None,
+        addons=addons,
+        ar_code=ar.code if ar else None,
+        ar_description=ar.description if ar else None,
+        customer_number=body["customerNumber"],
+        customer_job_id=body["customerJobId"],
+        date_wanted=date.fromisoformat(wanted) if isinstance(wanted, str) else wanted,
+        submitted=body,
+    )
+    empty = {"orderNumber": "", "statusDesc": "", "calculationDesc": ""}
+    return {**order_body(details), **empty, "creationRemarks": []}
 
 
-_AR = {"code": "AR", "desc": "ANTI-REFLECTIVE"}
-ACCEPTED_EXAMPLE = _accepted("PO-7", "F", False, [_AR], _AR)
+_AR = AddonOfOrder("AR", "ANTI-REFLECTIVE")
+ACCEPTED_EXAMPLE = _accepted(
+    {
+        "customerJobId": "JOB-1",
+        "customerNumber": "1001",
+        "jobType": "F",
+        "poNumber": "PO-7",
+        "onHold": False,
+        "rtLensStyle": "SV",
+        "rtLensMaterial": "PC",
+        "ltLensStyle": "SV",
+        "ltLensMaterial": "PC",
+        "rtSphere": -2.25,
+        "ltSphere": -2.0,
+    },
+    [_AR],
+    _AR,
+)
 
 
 def _refused(error: SubmissionRefused) -> dict[str, Any]:

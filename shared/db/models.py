@@ -113,6 +113,8 @@ class Order(Base):
     customer_job_id: Mapped[str | None] = mapped_column(String(21))
     date_received: Mapped[date | None]
     date_wanted: Mapped[date | None]
+    # When the import validated it (`dateTimeValid`); None for the simulator's own orders.
+    valid_at: Mapped[datetime | None]
     submitted: Mapped[str | None] = mapped_column(Text)
 
     addons: Mapped[list[OrderAddon]] = relationship(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import enum
 import functools
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple, cast
 
@@ -92,11 +93,18 @@ class OrderDetails:
     state: OrderState
     job_type: JobType
     deleted: bool
-    date_ordered: date
+    date_ordered: date | None  # None only for a submission not yet imported (its 202 body)
     date_completed: date | None
     addons: list[AddonOfOrder]
     ar_code: str | None
     ar_description: str | None
+    # What a submitted order brought (POST /api/v2/orders); empty for the simulator's own.
+    customer_number: str | None = None
+    customer_job_id: str | None = None
+    date_received: date | None = None
+    date_wanted: date | None = None
+    valid_at: datetime | None = None
+    submitted: Mapping[str, Any] = field(default_factory=dict)
 
 
 def active_orders() -> ColumnElement[bool]:
@@ -140,6 +148,12 @@ _DETAIL_COLUMNS = (
     _orders.c.date_ordered,
     _orders.c.date_completed,
     codes_of_order(OrderAddon.__table__.c.addon_code).label("addons"),
+    _orders.c.customer_number,
+    _orders.c.customer_job_id,
+    _orders.c.date_received,
+    _orders.c.date_wanted,
+    _orders.c.valid_at,
+    _orders.c.submitted,
 )
 
 
@@ -291,6 +305,12 @@ def _details(row: Any, lab: Lab) -> OrderDetails:
         addons=addons,
         ar_code=ar.code if ar else None,
         ar_description=ar.description if ar else None,
+        customer_number=row.customer_number,
+        customer_job_id=row.customer_job_id,
+        date_received=row.date_received,
+        date_wanted=row.date_wanted,
+        valid_at=row.valid_at,
+        submitted=json.loads(row.submitted) if row.submitted else {},
     )
 
 

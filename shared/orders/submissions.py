@@ -101,6 +101,7 @@ def _order_of(fields: Mapping[str, Any], lab: Lab, *, now: datetime, today: date
         lt_calculated=bool(fields.get("ltLensStyle")),
         date_ordered=today,
         date_received=today,
+        valid_at=now,
         date_wanted=(
             date.fromisoformat(wanted)
             if wanted

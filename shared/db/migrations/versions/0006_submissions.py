@@ -27,6 +27,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("customer_job_id", sa.String(21), nullable=True))
         batch.add_column(sa.Column("date_received", sa.Date(), nullable=True))
         batch.add_column(sa.Column("date_wanted", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("valid_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("submitted", sa.Text(), nullable=True))
     op.create_table(
         "submissions",
@@ -70,6 +71,7 @@ def downgrade() -> None:
     with op.batch_alter_table("orders") as batch:
         for name in (
             "submitted",
+            "valid_at",
             "date_wanted",
             "date_received",
             "customer_job_id",
