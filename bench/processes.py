@@ -50,6 +50,7 @@ def gunicorn(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its workers in its group: none outlives the run
         )
     service = live.Service(name, process, log_path)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -57,14 +58,19 @@ class Service:
     log_path: Path
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
-        """SIGTERM is how the lab stops the services daily; kill only if they ignore it."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait(timeout)
+        """SIGTERM is how the lab stops the services daily; kill only if they ignore it. Then
+        whatever the process left in its group (a gunicorn worker its master did not wait for)
+        is killed too: no child may outlive its caller."""
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    return self.process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+            return self.process.wait(timeout)
+        finally:
+            kill_group(self.process)
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of the log is where a crash explains itself."""
@@ -119,6 +125,12 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str, every: 
         time.sleep(every)
 
 
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of the process group a child started (with `start_new_session`)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def _spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) -> Service:
     log_path = log_dir / f"{name}.log"
     with log_path.open("ab") as log:
@@ -130,6 +142,8 @@ def _spawn(name: str, args: list[str], env: Mapping[str, str], log_dir: Path) ->
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group, so that stop() can take any process it leaves behind.
+            start_new_session=True,
         )
     return Service(name, process, log_path)
 
