@@ -315,8 +315,9 @@ def compare(
     In each round each server is started on its database, warmed up, loaded and stopped, one
     after the other: two servers up at once hold most of PostgreSQL's 100 connections (each
     worker keeps the idle connections its busiest moment needed). A round in which either server
-    answered with an error (another user's connections can still leave none for ours) is run
-    again on fresh orders, up to `spare_rounds(rounds)` times: both must have done the same work.
+    answered with an error (another user's connections can still leave none for ours), or once
+    a round is done, did not start or could not be loaded, is run again on fresh orders, up to
+    `spare_rounds(rounds)` times: both must have done the same work.
     """
     label = Target(kind, work).label
     print(f"versus: {label}, {name} ...", file=sys.stderr, flush=True)
@@ -345,7 +346,9 @@ def compare(
                     )
                     for server in turn
                 }
-            except RoundFailed as error:
+            except (RoundFailed, RuntimeError, TimeoutError) as error:
+                if not pairs and not isinstance(error, RoundFailed):
+                    raise  # no round done yet: a server that cannot start at all stops the run
                 repeated += 1
                 print(
                     f"versus: {label}, {name}, round {number}: {error}; run again in"
