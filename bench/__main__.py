@@ -26,6 +26,7 @@ from bench import (
     poll,
     profiles,
     report,
+    submission,
     tracker,
 )
 from bench.databases import DEFAULT_POSTGRES_URL, KINDS, Target, server_version
@@ -165,6 +166,9 @@ def _run(target: Target, size: Size, work: Path, *, profile: str) -> DatabaseRun
         jobs=_step(f"{db}: job tracking", lambda: job_tracking.measure(target, size, logs)),
         lab=_step(f"{db}: lab simulator", lambda: lab_run.measure(target, size, logs)),
         board=_step(f"{db}: board", lambda: board.measure(target, size)),
+        submission=_step(
+            f"{db}: submission and import", lambda: submission.measure(target, size, logs)
+        ),
     )
     if profile == "never":
         return run

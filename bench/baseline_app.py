@@ -1,4 +1,4 @@
-"""The endpoint's baseline: bare Flask, one route, the same single-row flag with the raw driver.
+"""The endpoints' baseline: bare Flask, one route each, the same rows written with the raw driver.
 
 Served by the same gunicorn command as the API (`bench.baseline_app:create_app()`), it measures
 what the machine, the server and the database allow, so the API's figure can be read as a ratio.
@@ -6,6 +6,7 @@ what the machine, the server and the database allow, so the API's figure can be 
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -42,6 +43,12 @@ def create_app() -> Flask:
         body = {"orderNumber": str(number), "trayNumber": order[0], "poNumber": order[1]}
         return {**body, "code": code, "desc": "", "customerDesc": "", "statusDateTime": at}, 201
 
+    @app.post("/api/v2/orders")
+    def submit() -> tuple[dict[str, Any], int]:
+        body = request.get_json()
+        reads.queue(body)
+        return {**body, "creationRemarks": []}, 202
+
     @app.get("/api/v2/orders/<int:number>/status")
     def status(number: int) -> dict[str, Any]:
         return reads.status(number)
@@ -65,6 +72,7 @@ STATUS_SQL = (
     " FROM orders o WHERE o.order_number = {p}"
 )
 ADDONS_SQL = "SELECT addon_code FROM order_addons WHERE order_number = {p} ORDER BY addon_code"
+QUEUE_SQL = "INSERT INTO submissions (received_at, payload) VALUES ({p}, {p})"
 CHECKIN_SQL = "INSERT INTO checkins (order_number, station, checked_in_at) VALUES ({p}, {p}, {p})"
 ORDER_FOR_CHECKIN_SQL = (
     "SELECT tray_number, po_number, status, on_hold, deleted FROM orders WHERE order_number = {p}"
@@ -117,6 +125,12 @@ class _Reads:
 
     def addons(self, number: int) -> list[str]:
         return [code for (code,) in self._all(ADDONS_SQL, number)]
+
+    def queue(self, body: dict[str, Any]) -> None:
+        """The submission's queued row, as the API writes it (its fields as compact JSON)."""
+        now = datetime.now(UTC)
+        stamp = now.replace(tzinfo=None).isoformat(" ", "microseconds") if self.is_sqlite else now
+        self._write(QUEUE_SQL, stamp, json.dumps(body, separators=(",", ":")))
 
     def checkin(self, number: int, station: str) -> tuple[Any, str]:
         """The order's row locked and read, the check-in written, in one transaction."""

@@ -14,6 +14,7 @@ from bench.latency import Latencies
 from bench.memory import MemoryResult
 from bench.poll import PollResult
 from bench.profiles import Profile
+from bench.submission import SubmissionResult
 from bench.tracker import TrackerResult
 
 # Issue 4 set 0.70; issues 9 and 10 raised it to 0.75, with the HTTP edge and service work in.
@@ -29,6 +30,11 @@ JOB_TRACKING_SHARE = 0.75
 LOOKUP_SPREAD = 0.5
 LAB_SHARE = 0.80
 BOARD_SPREAD = 0.5
+# Issue 20: the submit endpoint, the importer against one INSERT ... SELECT (stretch 0.20).
+SUBMIT_SHARE = 0.75
+IMPORT_SHARE = 0.10
+IMPORT_STRETCH = 0.20
+VISIBLE_P50_MS = 50.0
 
 
 @dataclass
@@ -44,6 +50,7 @@ class DatabaseRun:
     jobs: JobTrackingResult | None = None
     lab: LabResult | None = None
     board: BoardResult | None = None
+    submission: SubmissionResult | None = None
     diagnostics: dict[str, Load] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
 
@@ -79,6 +86,7 @@ def rows(run: DatabaseRun) -> list[Row]:
         *_job_tracking_rows(run),
         *_lab_rows(run),
         *_board_rows(run),
+        *_submission_rows(run),
     ]
 
 
@@ -306,6 +314,55 @@ def _board_rows(run: DatabaseRun) -> list[Row]:
             f"within {BOARD_SPREAD:.0%} of baseline",
             abs(big.board_ms / small.board_ms - 1) <= BOARD_SPREAD,
         )
+    ]
+
+
+def _submission_rows(run: DatabaseRun) -> list[Row]:
+    # getattr: a pickle saved (--save-results) before issue 20 has no such field.
+    found: SubmissionResult | None = getattr(run, "submission", None)
+    if found is None:
+        return []
+    db, submit, importer, visible = run.target.label, found.submit, found.importer, found.visible
+    wake_up = visible.mode == "wake-up"
+    return [
+        Row(
+            db,
+            "Submit endpoint throughput",
+            submit.api.requests_per_second,
+            "req/s",
+            submit.baseline.requests_per_second,
+            "bare Flask + raw driver queueing the same row, same gunicorn",
+            f"≥ {SUBMIT_SHARE:.0%} of baseline",
+            submit.share >= SUBMIT_SHARE,
+        ),
+        Row(
+            db,
+            f"Import, 1 tracker, {importer.submissions:,} submissions",
+            importer.tracker_rate,
+            "orders/s",
+            importer.set_based_rate,
+            "one INSERT ... SELECT of the same queue",
+            f"≥ {IMPORT_SHARE:.2f}x baseline (stretch {IMPORT_STRETCH:.2f}x)",
+            importer.share >= IMPORT_SHARE,
+        ),
+        Row(
+            db,
+            f"Submit-to-visible p50, {visible.mode}, interval {visible.interval:g} s",
+            visible.p50,
+            "ms",
+            visible.round_trip_p50,
+            "the submission's own round trip (POST → 202)",
+            f"< {VISIBLE_P50_MS:g} ms" if wake_up else "",
+            visible.p50 < VISIBLE_P50_MS if wake_up else None,
+        ),
+        Row(
+            db,
+            f"Submit-to-visible p95, {visible.mode}, interval {visible.interval:g} s",
+            visible.p95,
+            "ms",
+            visible.round_trip_p50,
+            "the submission's own round trip (POST → 202)",
+        ),
     ]
 
 

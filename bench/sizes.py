@@ -25,6 +25,7 @@ class Size:
     profile_requests: int  # completion requests a profiled endpoint serves
     endpoint_diagnostics: bool  # on a miss, load both servers again in other ways (minutes)
     lab_orders: int  # orders run_lab.py drives end to end, flat out
+    import_submissions: int  # submissions one tracker imports, and one INSERT ... SELECT makes
 
 
 SIZES = {
@@ -45,6 +46,7 @@ SIZES = {
         profile_requests=100,
         endpoint_diagnostics=False,
         lab_orders=200,
+        import_submissions=300,
     ),
     "small": Size(
         name="small",
@@ -63,6 +65,7 @@ SIZES = {
         profile_requests=1_000,
         endpoint_diagnostics=True,
         lab_orders=3_000,
+        import_submissions=20_000,
     ),
     "full": Size(
         name="full",
@@ -81,5 +84,6 @@ SIZES = {
         profile_requests=3_000,
         endpoint_diagnostics=True,
         lab_orders=10_000,
+        import_submissions=100_000,
     ),
 }

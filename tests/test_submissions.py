@@ -26,6 +26,7 @@ from api.v2.submission import SubmittedOrderSchema
 from config.settings import Settings
 from shared.db.models import Order, Submission
 from shared.domain.lab_setup import Lab, OrderEntry
+from shared.orders import submissions
 from tests.helpers import assert_body
 from tracker.jobs import TrackerConfig, import_batch, run_cycle
 
@@ -417,6 +418,33 @@ def test_each_submission_is_imported_once_by_repeated_and_batched_polls(
     assert run_import(session_factory, small) == 5  # three batches in one poll
     assert run_import(session_factory, small) == 0
     assert imported_numbers(session_factory) == [10001, 10002, 10003, 10004, 10005]
+
+
+def test_a_batch_whose_number_a_client_took_meanwhile_is_imported_one_order_at_a_time(
+    client: FlaskClient,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for n in range(3):
+        submit(client, poNumber=f"PO-{n}")
+    # The batch read 10001 as the next number, and a client then created order 10002 with its
+    # own number (POST /api/sim/orders takes no numbering turn): the batch's INSERT collides.
+    real = submissions.next_order_number
+    stale = iter([10001])
+
+    def read_before_the_client(session: Session, first: int) -> int:
+        return next(stale, None) or real(session, first)
+
+    monkeypatch.setattr(submissions, "next_order_number", read_before_the_client)
+    assert client.post("/api/sim/orders", json={"orderNumber": 10002}).status_code == 201
+    assert run_import(session_factory, tracker_config) == 3
+    # One at a time, each takes the number after the highest: the client's 10002 is passed over.
+    assert imported_numbers(session_factory) == [10003, 10004, 10005]
+    for n, number in enumerate((10003, 10004, 10005)):
+        assert client.get(f"/api/v2/orders/PO-{n}").get_json()["orderNumber"] == str(number)
+    # The client's order is its own still, with no addon or check-in of an imported one.
+    assert client.get("/api/v2/orders/10002").get_json()["poNumber"] == ""
 
 
 def test_trackers_importing_at_once_import_each_submission_exactly_once(

@@ -8,23 +8,47 @@ queue. A tracker killed mid-batch leaves the whole batch waiting, never half imp
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Date,
+    Dialect,
+    String,
+    Table,
+    Text,
+    bindparam,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
+from shared.db.bulk import json_rows, to_json
+from shared.db.driver import DriverStatement
 from shared.db.models import CheckIn, Order, OrderAddon, ProcessorSwitch, Submission
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.lab_setup import Lab
+from shared.domain.orders import MAX_ORDER_NUMBER
 from shared.orders.lookup import active_orders
 from shared.orders.numbering import next_order_number, take_numbering_turn
 
-_submissions = Submission.__table__
+_submissions = cast(Table, Submission.__table__)
+_orders = cast(Table, Order.__table__)
+_addons = cast(Table, OrderAddon.__table__)
+_checkins = cast(Table, CheckIn.__table__)
 # Submitted fields kept in columns of their own; the rest are kept, as sent, in `submitted`.
 _OWN_COLUMNS = frozenset(
     {"customerNumber", "customerJobId", "poNumber", "jobType", "onHold", "addons", "dateWanted"}
@@ -46,90 +70,213 @@ class ImportOutcome:
     waited: tuple[float, ...] = ()
 
 
-def queue_submission(connection: Connection, fields: Mapping[str, Any], now: datetime) -> int:
+def queue_submission(connection: Connection, fields: Mapping[str, Any], now: datetime) -> None:
     """Queue a checked submission (its fields by their API names, JSON values) for import; one
-    INSERT, so on an autocommit connection it is committed when this returns. Its id."""
-    result = connection.execute(
-        insert(Submission)
-        .values(received_at=now, payload=json.dumps(fields, separators=(",", ":")))
-        .returning(Submission.id)
+    INSERT, so on an autocommit connection it is committed when this returns.
+
+    Run on the driver, and with no RETURNING: on SQLite a statement that returns rows holds the
+    database's one write lock until Python has read them (`shared.db.driver`).
+    """
+    _queue_statement(connection.dialect).count(
+        connection, now=now, payload=json.dumps(fields, separators=(",", ":"))
     )
-    return int(result.scalar_one())
+
+
+@functools.cache
+def _queue_statement(dialect: Dialect) -> DriverStatement:
+    statement = insert(_submissions).values(
+        received_at=bindparam("now", type_=_submissions.c.received_at.type),
+        payload=bindparam("payload", type_=Text()),
+    )
+    return DriverStatement.compile(statement, dialect)
 
 
 def import_submitted_orders(
     session: Session, lab: Lab, *, now: datetime, today: date, limit: int
 ) -> ImportOutcome:
-    """Import up to `limit` waiting submissions, oldest first, each into a new order."""
-    query = (
-        select(Submission)
-        .where(Submission.imported_at.is_(None))
-        .order_by(Submission.id)
+    """Import up to `limit` waiting submissions, oldest first, each into a new order.
+
+    The batch is written set-wise: its orders, their addons and first check-ins each by one
+    INSERT ... SELECT of JSON rows (shared.db.bulk), numbered from the next free number on
+    while this transaction holds the numbering turn. Only if a client took one of those numbers
+    meanwhile (a number given to POST /api/sim/orders takes no turn) is the batch written
+    again, one order at a time.
+    """
+    waiting = session.execute(
+        select(_submissions.c.id, _submissions.c.received_at, _submissions.c.payload)
+        .where(_submissions.c.imported_at.is_(None))
+        .order_by(_submissions.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )
-    waiting = session.execute(query).scalars().all()
+    ).all()
     if not waiting:
         return ImportOutcome(0, {})
     take_numbering_turn(session)
+    batch = _Batch(next(s.code for s in lab.stations.values() if s.takes_checkins), now, today)
     trays = _free_trays(session) if lab.order_entry.auto_assign_trays else None
-    imported: dict[int, int] = {}
-    waited: list[float] = []
-    for submission in waiting:
-        order = _order_of(json.loads(submission.payload), lab, now=now, today=today)
+    orders = []
+    for row in waiting:
+        order = _order_row(json.loads(row.payload), lab, today)
         if trays is not None:
-            order.tray_number = next(trays, None)
-        _insert_numbered(session, order, lab.order_entry.first_order_number)
-        submission.imported_at = now
-        submission.order_number = order.order_number
-        imported[submission.id] = order.order_number
-        waited.append((now - submission.received_at).total_seconds())
-    return ImportOutcome(len(waiting), imported, tuple(waited))
+            order.row["tray_number"] = next(trays, None)
+        orders.append(order)
+    first = lab.order_entry.first_order_number
+    start = next_order_number(session, first)
+    if start + len(orders) - 1 > MAX_ORDER_NUMBER or not _inserted_together(
+        session, orders, start, batch
+    ):
+        for order in orders:
+            _insert_one(session, order, first, batch)
+    imported = {
+        row.id: order.row["order_number"] for row, order in zip(waiting, orders, strict=True)
+    }
+    _mark_imported(session, imported, now)
+    waited = tuple((now - row.received_at).total_seconds() for row in waiting)
+    return ImportOutcome(len(waiting), imported, waited)
 
 
-def _order_of(fields: Mapping[str, Any], lab: Lab, *, now: datetime, today: date) -> Order:
-    """The order a submission becomes: Valid, received today, checked in at the lab's first
-    station, wanted on the date it gives or after the lab's default days."""
+@dataclass(frozen=True)
+class _Batch:
+    """What every order of an import batch shares: its first station, and when it came in."""
+
+    station: str
+    now: datetime
+    today: date
+
+
+@dataclass
+class _NewOrder:
+    """An order's row for the orders table, and its addon codes."""
+
+    row: dict[str, Any]
+    addons: list[str]
+
+
+def _order_row(fields: Mapping[str, Any], lab: Lab, today: date) -> _NewOrder:
+    """What a submission's order has of its own: its fields, wanted on the date it gives or
+    after the lab's default days (its number, and a tray, are given after)."""
     wanted = fields.get("dateWanted")
-    first_station = next(s.code for s in lab.stations.values() if s.takes_checkins)
-    return Order(
-        po_number=fields["poNumber"],
-        job_type=JobType(fields["jobType"]),
-        status=OrderStatus.VALID,
-        on_hold=bool(fields.get("onHold") or False),
-        rt_calculated=bool(fields.get("rtLensStyle")),
-        lt_calculated=bool(fields.get("ltLensStyle")),
-        date_ordered=today,
-        date_received=today,
-        valid_at=now,
-        date_wanted=(
+    row = {
+        "order_number": None,
+        "tray_number": None,
+        "po_number": fields["poNumber"],
+        "job_type": JobType(fields["jobType"]).value,
+        "on_hold": bool(fields.get("onHold") or False),
+        "rt_calculated": bool(fields.get("rtLensStyle")),
+        "lt_calculated": bool(fields.get("ltLensStyle")),
+        "date_wanted": (
             date.fromisoformat(wanted)
             if wanted
             else today + timedelta(days=lab.order_entry.date_wanted_days)
         ),
-        customer_number=fields["customerNumber"],
-        customer_job_id=fields["customerJobId"],
-        submitted=json.dumps(
+        "customer_number": fields["customerNumber"],
+        "customer_job_id": fields["customerJobId"],
+        "submitted": json.dumps(
             {key: value for key, value in fields.items() if key not in _OWN_COLUMNS},
             separators=(",", ":"),
         ),
-        addons=[OrderAddon(addon_code=code) for code in dict.fromkeys(fields.get("addons") or ())],
-        checkins=[CheckIn(station=first_station, checked_in_at=now)],
+    }
+    return _NewOrder(row, list(dict.fromkeys(fields.get("addons") or ())))
+
+
+def _inserted_together(
+    session: Session, orders: list[_NewOrder], start: int, batch: _Batch
+) -> bool:
+    """Number the orders from `start` on and insert them, their addons and their first
+    check-ins in three statements; False, with nothing written, if a number was taken."""
+    for offset, order in enumerate(orders):
+        order.row["order_number"] = start + offset
+    try:
+        with session.begin_nested():
+            _write(session, orders, batch)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _insert_one(session: Session, order: _NewOrder, first: int, batch: _Batch) -> None:
+    """Number one order and insert it; a number a client took meanwhile is passed over."""
+    for attempt in range(_NUMBER_ATTEMPTS):
+        order.row["order_number"] = next_order_number(session, first)
+        try:
+            with session.begin_nested():
+                _write(session, [order], batch)
+            return
+        except IntegrityError:
+            if attempt == _NUMBER_ATTEMPTS - 1:
+                raise
+
+
+# What varies from order to order, sent as JSON rows; the rest is the same for the whole batch.
+_ORDER_FIELDS: dict[str, TypeEngine[Any]] = {
+    "order_number": BigInteger(),
+    "tray_number": String(),
+    "po_number": String(),
+    "job_type": String(),
+    "on_hold": Boolean(),
+    "rt_calculated": Boolean(),
+    "lt_calculated": Boolean(),
+    "date_wanted": Date(),
+    "customer_number": String(),
+    "customer_job_id": String(),
+    "submitted": Text(),
+}
+_ADDON_FIELDS: dict[str, TypeEngine[Any]] = {"order_number": BigInteger(), "addon_code": String()}
+_NUMBER_FIELDS: dict[str, TypeEngine[Any]] = {"id": BigInteger(), "order_number": BigInteger()}
+
+
+def _write(session: Session, orders: list[_NewOrder], batch: _Batch) -> None:
+    """The orders, Valid and received today, their addons and their first check-ins: three
+    statements however many."""
+    dialect = session.get_bind().dialect
+    rows = json_rows(dialect, "orders", _ORDER_FIELDS)
+    constants = {
+        "status": literal(OrderStatus.VALID, _orders.c.status.type),
+        "deleted": false(),
+        "date_ordered": literal(batch.today, Date()),
+        "date_received": literal(batch.today, Date()),
+        "valid_at": literal(batch.now, _orders.c.valid_at.type),
+    }
+    session.execute(
+        insert(_orders).from_select(
+            [*_ORDER_FIELDS, *constants], select(*rows.c, *constants.values())
+        ),
+        {"orders": to_json([order.row for order in orders])},
+    )
+    addons = [
+        {"order_number": order.row["order_number"], "addon_code": code}
+        for order in orders
+        for code in order.addons
+    ]
+    if addons:
+        pairs = json_rows(dialect, "addons", _ADDON_FIELDS)
+        session.execute(
+            insert(_addons).from_select(list(_ADDON_FIELDS), select(*pairs.c)),
+            {"addons": to_json(addons)},
+        )
+    numbers = json_rows(dialect, "numbers", {"order_number": BigInteger()})
+    session.execute(
+        insert(_checkins).from_select(
+            ["order_number", "station", "checked_in_at"],
+            select(
+                numbers.c.order_number,
+                literal(batch.station, _checkins.c.station.type),
+                literal(batch.now, _checkins.c.checked_in_at.type),
+            ),
+        ),
+        {"numbers": to_json([{"order_number": order.row["order_number"]} for order in orders])},
     )
 
 
-def _insert_numbered(session: Session, order: Order, first: int) -> None:
-    """Number the order and insert it; a number a client took meanwhile is passed over."""
-    for attempt in range(_NUMBER_ATTEMPTS):
-        order.order_number = next_order_number(session, first)
-        try:
-            with session.begin_nested():
-                session.add(order)
-            return
-        except IntegrityError:
-            session.expunge(order)
-            if attempt == _NUMBER_ATTEMPTS - 1:
-                raise
+def _mark_imported(session: Session, imported: Mapping[int, int], now: datetime) -> None:
+    """Each submission marked imported, with its order's number: one statement."""
+    numbers = json_rows(session.get_bind().dialect, "imported", _NUMBER_FIELDS)
+    session.execute(
+        update(_submissions)
+        .where(_submissions.c.id == numbers.c.id)
+        .values(imported_at=now, order_number=numbers.c.order_number),
+        {"imported": to_json([{"id": k, "order_number": v} for k, v in imported.items()])},
+    )
 
 
 def _free_trays(session: Session) -> Any:
