@@ -18,6 +18,7 @@ import api.v2.completion
 import api.v2.orders
 import api.v2.stations
 import api.v2.submission
+import api.v2.trays
 import api.web.board
 import api.web.docs
 import api.web.health
@@ -61,6 +62,7 @@ BLUEPRINTS = (
     api.v2.completion.blueprint,
     api.v2.orders.blueprint,
     api.v2.cancel.blueprint,
+    api.v2.trays.blueprint,
     api.v2.stations.blueprint,
     api.v2.addons.blueprint,
     *SIM_BLUEPRINTS,

@@ -144,6 +144,7 @@ class _LabSchema(Schema):
     completion_station = fields.String(required=True)
     delete_reason_required = fields.Boolean(load_default=False)
     delete_reasons = fields.List(fields.Nested(_DeleteReasonSchema), load_default=list)
+    job_tracker_module = fields.Boolean(load_default=True)
     processes = fields.List(fields.Nested(_ProcessSchema), required=True)
     stations = fields.List(fields.Nested(_StationSchema), required=True)
     addons = fields.List(fields.Nested(_AddonSchema), required=True)
@@ -210,6 +211,7 @@ class _LabSchema(Schema):
             final_qa_process=data["final_qa_process"],
             delete_reason_required=data["delete_reason_required"],
             delete_reasons={r["code"]: r["description"] for r in data["delete_reasons"]},
+            job_tracker_module=data["job_tracker_module"],
             customers={c.number: c for c in data["customers"]},
             order_entry=data["order_entry"],
         )

@@ -13,6 +13,9 @@ from freezegun import freeze_time
 from helpers import assert_body, completion_error
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
+from config.settings import Settings
+from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig, process_batch, run_cycle
 
 MakeOrder = Callable[..., str]
@@ -281,16 +284,41 @@ def test_a_cancel_marks_the_order_and_its_status_read_says_so(
     )
 
 
-def test_a_second_cancel_succeeds_again_and_says_so(
+def test_a_second_cancel_answers_400_order_already_completed(
     client: FlaskClient, make_order: MakeOrder
 ) -> None:
+    number = make_order(poNumber="PO-7")
+    assert client.delete(f"/api/v2/orders/{number}").status_code == 200
+    for identifier in (number, "PO-7"):
+        assert_body(
+            client.delete(f"/api/v2/orders/{identifier}"),
+            400,
+            {"error": "Order already completed", "details": []},
+        )
+    assert client.get(f"/api/v2/orders/{number}").get_json()["deleted"] is True
+
+
+def test_a_lab_without_the_job_tracker_module_refuses_a_cancel(
+    client: FlaskClient, settings: Settings, lab: Lab, make_order: MakeOrder
+) -> None:
     number = make_order()
-    client.delete(f"/api/v2/orders/{number}")
-    assert_body(
-        client.delete(f"/api/v2/orders/{number}"),
-        200,
-        cancelled(number, "Order already marked for cancelation"),
-    )
+    app = create_app(settings, lab=dataclasses.replace(lab, job_tracker_module=False))
+    try:
+        without = app.test_client()
+        assert_body(
+            without.delete(f"/api/v2/orders/{number}"),
+            400,
+            {"error": "Job Tracker module required for cancel method", "details": []},
+        )
+        assert_body(
+            without.delete("/api/v2/orders/999999"),
+            404,
+            {"error": "No record found", "details": ["Provided: 999999"]},
+        )
+    finally:
+        app.extensions["rx_jobtracker"].engine.dispose()
+        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+    assert client.get(f"/api/v2/orders/{number}").get_json()["deleted"] is False
 
 
 def test_a_reason_the_lab_does_not_ask_for_is_ignored_with_a_warning(

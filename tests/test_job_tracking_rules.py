@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from helpers import facts
 
-from shared.domain.cancel import ALREADY_CANCELLED, REASON_IGNORED, check_cancel
+from shared.domain.cancel import REASON_IGNORED, check_cancel
 from shared.domain.checkins import check_checkin, check_operator, checkin_station
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.completion import check_completable
@@ -154,11 +154,21 @@ def test_a_cancel_is_refused_for_a_completed_order_or_one_past_a_non_cancel_stat
         check_cancel(lab, facts(stations=frozenset({"FQA"})), None)
 
 
-def test_a_second_cancel_succeeds_again_and_says_so(lab: Lab) -> None:
-    assert check_cancel(lab, facts(deleted=True), None) == ALREADY_CANCELLED
-    assert check_cancel(lab, facts(deleted=True, stations=frozenset({"EDG"})), "9") == (
-        ALREADY_CANCELLED
+def test_a_second_cancel_is_refused_as_rx_universe_refuses_it(lab: Lab) -> None:
+    assert cancel_refusal(lab, facts(deleted=True)) == ("Order already completed", [])
+    assert cancel_refusal(lab, facts(deleted=True, stations=frozenset({"EDG"})), "9") == (
+        "Order already completed",
+        [],
     )
+
+
+def test_a_lab_without_the_job_tracker_module_refuses_every_cancel_first(lab: Lab) -> None:
+    without = dataclasses.replace(lab, job_tracker_module=False, delete_reason_required=True)
+    for order in (facts(), facts(deleted=True), facts(status=OrderStatus.COMPLETE)):
+        assert cancel_refusal(without, order, "9999") == (
+            "Job Tracker module required for cancel method",
+            [],
+        )
 
 
 def test_a_reason_the_lab_does_not_require_is_ignored_with_a_warning(lab: Lab) -> None:

@@ -29,6 +29,8 @@ from shared.domain.errors import (
     ScenarioInvalid,
     SubmissionRefused,
     TrackerNotRunning,
+    TrayAssignmentRefused,
+    TrayOrderNotFound,
 )
 
 
@@ -103,6 +105,10 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             404 if isinstance(e, OperatorNotFound) else 400, CHECKIN_FAILED, [e.reason]
         )
+
+    @app.errorhandler(TrayAssignmentRefused)
+    def _tray_refused(e: TrayAssignmentRefused) -> tuple[Response, int]:
+        return error_response(404 if isinstance(e, TrayOrderNotFound) else 400, e.error, [e.reason])
 
     @app.errorhandler(CancelRefused)
     def _cancel_refused(e: CancelRefused) -> tuple[Response, int]:

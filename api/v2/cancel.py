@@ -25,6 +25,7 @@ from shared.domain.errors import (
     CancelRefused,
     DeleteReasonsEmpty,
     DeleteReasonUnknown,
+    JobTrackerModuleRequired,
     NonCancelStationPassed,
 )
 from shared.orders.cancel import CancelDone, cancel_order
@@ -51,9 +52,9 @@ class CancelDoneSchema(Schema):
     poNumber = fields.String(attribute="order.po_number", allow_none=True)
     message = fields.String(
         metadata={
-            "enum": ["", "deleteReason ignored", "Order already marked for cancelation"],
+            "enum": ["", "deleteReason ignored"],
             "description": "Empty; or `deleteReason ignored` (a reason the lab does not ask "
-            "for); or, ours, `Order already marked for cancelation` for a second cancel.",
+            "for; the warning's wording is ours, Rx-Universe documents none).",
         }
     )
 
@@ -64,12 +65,15 @@ def _cancel(e: CancelRefused) -> dict[str, Any]:
 
 CANCEL_REFUSED = Answer(
     400,
-    "The order cannot be cancelled: it is completed, it has passed a non-cancel station, or the "
-    "lab requires a delete reason and none of its reasons was given.",
+    "The order cannot be cancelled: the lab has no Job Tracker module (the lab file's "
+    "`job_tracker_module`), the order is already cancelled or completed (both `Order already "
+    "completed`, as Rx-Universe answers), it has passed a non-cancel station, or the lab "
+    "requires a delete reason and none of its reasons was given.",
     ErrorSchema,
     {
         e.error: _cancel(e)
         for e in (
+            JobTrackerModuleRequired(),
             CancelOrderCompleted(),
             NonCancelStationPassed(),
             DeleteReasonUnknown("9999"),
@@ -88,8 +92,8 @@ CANCEL_REFUSED = Answer(
     description="The order stays, marked for cancelation: its status read then answers "
     "`Order marked for cancelation`, a completion call code 02. `deleteReason` (a query "
     "parameter) is required when the lab requires one, and ignored with a warning in `message` "
-    "otherwise. A second cancel answers 200 again with `message` `Order already marked for "
-    "cancelation`. An order with a completion flag keeps it: the Job Tracker rejects it with 02.",
+    "otherwise. A second cancel is refused (`Order already completed`). An order with a "
+    "completion flag keeps it: the Job Tracker rejects it with 02.",
     path=OrderAnyIdentifierPath,
     query=CancelQuery,
     ok=Answer(

@@ -7,24 +7,24 @@ from shared.domain.errors import (
     CancelOrderCompleted,
     DeleteReasonsEmpty,
     DeleteReasonUnknown,
+    JobTrackerModuleRequired,
     NonCancelStationPassed,
 )
 from shared.domain.lab_setup import Lab
 from shared.domain.orders import OrderFacts
 
-ALREADY_CANCELLED = "Order already marked for cancelation"
 REASON_IGNORED = "deleteReason ignored"
 
 
 def check_cancel(lab: Lab, facts: OrderFacts, reason: str | None) -> str:
     """Raise why the order cannot be cancelled; else the cancel's message (empty, or a warning).
 
-    A second cancel of a cancelled order succeeds again, saying so, as a repeated completion
-    call does: a client retrying after a timeout gets no error.
+    Rx-Universe answers `Order already completed` to a second cancel, and (its older cancel's
+    rule) to a cancel of a completed order; the module check comes first, as its docs list it.
     """
-    if facts.deleted:
-        return ALREADY_CANCELLED
-    if facts.status is OrderStatus.COMPLETE:
+    if not lab.job_tracker_module:
+        raise JobTrackerModuleRequired()
+    if facts.deleted or facts.status is OrderStatus.COMPLETE:
         raise CancelOrderCompleted()
     if any(lab.stations[s].non_cancel for s in facts.stations if s in lab.stations):
         raise NonCancelStationPassed()

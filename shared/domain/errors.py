@@ -124,6 +124,57 @@ class CheckinRefused(DomainError):
         super().__init__(f"Checkin not performed: {self.reason}")
 
 
+class TrayAssignmentRefused(DomainError):
+    """A tray assignment was not made; `reason` is Rx-Universe's message for it (the summary
+    above it, `Tray assignment rejected`, is ours: Rx-Universe documents only the messages)."""
+
+    error = "Tray assignment rejected"
+    reason: str
+
+    def __init__(self) -> None:
+        super().__init__(f"{self.error}: {self.reason}")
+
+
+class TrayOrderNotFound(TrayAssignmentRefused):
+    reason = "Order not found"
+
+
+class TrayIdentifierMalformed(TrayAssignmentRefused):
+    reason = "You must use an order number or PO Number for orderIdentifier"
+
+
+class TrayOrderCompleted(TrayAssignmentRefused):
+    """Completed, or waiting for the Job Tracker to complete it: one message for both."""
+
+    reason = "Cannot assign a completed order to a tray"
+
+
+class TrayNotNumeric(TrayAssignmentRefused):
+    reason = "trayNumber only accepts numbers"
+
+
+class TrayTooLong(TrayAssignmentRefused):
+    reason = "trayNumber supports up to 5 digits"
+
+
+class TrayOrderDeleted(TrayAssignmentRefused):
+    reason = "Cannot assign a deleted order to a tray"
+
+
+class TrayOrderOnHold(TrayAssignmentRefused):
+    reason = "Cannot assign an on-hold order to a tray"
+
+
+class TrayInUse(TrayAssignmentRefused):
+    """Rx-Universe's message is cut off after "Tray is already" in every copy: the rest is ours."""
+
+    reason = "Tray is already assigned to an active order"
+
+
+class OrderAlreadyHasTray(TrayAssignmentRefused):
+    reason = "Order already has a tray"
+
+
 class StationNotFound(CheckinRefused):
     """No station a client may check into has this code (operators and conveyor decision points
     are not such stations)."""
@@ -172,7 +223,13 @@ class CancelRefused(DomainError):
 
 
 class CancelOrderCompleted(CancelRefused):
+    """Rx-Universe's answer to a cancel of an order already cancelled, and of a completed one."""
+
     error = "Order already completed"
+
+
+class JobTrackerModuleRequired(CancelRefused):
+    error = "Job Tracker module required for cancel method"
 
 
 class NonCancelStationPassed(CancelRefused):

@@ -123,6 +123,8 @@ class Lab:
     # "Enter reason code when deleting order", and the reasons a cancel may give (code: text).
     delete_reason_required: bool = False
     delete_reasons: Mapping[str, str] = field(default_factory=dict)
+    # Whether the lab has the Job Tracker module installed (licensed): cancel needs it.
+    job_tracker_module: bool = True
     customers: Mapping[str, Customer] = field(default_factory=dict)
     order_entry: OrderEntry = OrderEntry()
     _process_index: Mapping[str, Process] = field(init=False, repr=False, compare=False)

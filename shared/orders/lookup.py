@@ -200,7 +200,7 @@ def find_row(
         rows = lookups.by_number.fetch(connection, number=number)
         if rows:
             return rows[0]
-    if kinds & (Kinds.TRAY | Kinds.PO) and _storable(identifier):
+    if kinds & (Kinds.TRAY | Kinds.PO) and storable(identifier):
         rows = []
         tray = identifier.isascii() and identifier.isdigit() and len(identifier) <= _TRAY_DIGITS
         if Kinds.TRAY in kinds and tray:
@@ -212,7 +212,9 @@ def find_row(
     raise RecordNotFound(identifier)
 
 
-def _storable(identifier: str) -> bool:
+def storable(identifier: str) -> bool:
+    """Whether a PO column could hold `identifier` (no longer than it, no NUL, encodable): text
+    that fails names no order, the same on both databases."""
     if len(identifier) > _PO_LENGTH or "\x00" in identifier:
         return False
     try:

@@ -44,6 +44,7 @@ from shared.domain.lab_setup import Lab
 from shared.domain.orders import MAX_ORDER_NUMBER
 from shared.orders.lookup import active_orders
 from shared.orders.numbering import next_order_number, take_numbering_turn
+from shared.orders.trays import take_tray_turn
 
 _submissions = cast(Table, Submission.__table__)
 _orders = cast(Table, Order.__table__)
@@ -113,7 +114,10 @@ def import_submitted_orders(
         return ImportOutcome(0, {})
     take_numbering_turn(session)
     batch = _Batch(next(s.code for s in lab.stations.values() if s.takes_checkins), now, today)
-    trays = _free_trays(session) if lab.order_entry.auto_assign_trays else None
+    trays = None
+    if lab.order_entry.auto_assign_trays:
+        take_tray_turn(session)  # no tray assignment gives out one of these meanwhile
+        trays = _free_trays(session)
     orders = []
     for row in waiting:
         order = _order_row(json.loads(row.payload), lab, today)
