@@ -145,6 +145,9 @@ class _LabSchema(Schema):
     delete_reason_required = fields.Boolean(load_default=False)
     delete_reasons = fields.List(fields.Nested(_DeleteReasonSchema), load_default=list)
     job_tracker_module = fields.Boolean(load_default=True)
+    completion_identifiers = fields.String(
+        load_default="order_number", validate=validate.OneOf(["order_number", "any"])
+    )
     processes = fields.List(fields.Nested(_ProcessSchema), required=True)
     stations = fields.List(fields.Nested(_StationSchema), required=True)
     addons = fields.List(fields.Nested(_AddonSchema), required=True)
@@ -212,6 +215,7 @@ class _LabSchema(Schema):
             delete_reason_required=data["delete_reason_required"],
             delete_reasons={r["code"]: r["description"] for r in data["delete_reasons"]},
             job_tracker_module=data["job_tracker_module"],
+            completion_by_any_identifier=data["completion_identifiers"] == "any",
             customers={c.number: c for c in data["customers"]},
             order_entry=data["order_entry"],
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,10 @@ from helpers import assert_body, completion_error
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
+from config.settings import Settings
 from shared.db.models import Order
+from shared.domain.lab_setup import Lab
 
 MakeOrder = Callable[..., str]
 
@@ -214,3 +218,42 @@ def test_unknown_paths_answer_404_in_the_error_shape(client: FlaskClient) -> Non
         404,
         {"error": "Not found", "details": ["No endpoint for POST /api/v2/orderz/1/complete"]},
     )
+
+
+def test_by_default_only_an_order_number_names_the_order_to_complete(
+    client: FlaskClient, make_order: MakeOrder
+) -> None:
+    number = make_order(trayNumber="31", poNumber="PO-31")
+    for identifier in ("31", "PO-31"):
+        assert_body(complete(client, identifier), 404, completion_error("01", "Order not found"))
+    assert status(client, number)["pendingCompletion"] is False
+
+
+def test_a_lab_completing_by_any_identifier_takes_a_tray_or_a_po(
+    settings: Settings, lab: Lab, client: FlaskClient, make_order: MakeOrder
+) -> None:
+    by_tray = make_order(trayNumber="31")
+    by_po = make_order(poNumber="PO-32")
+    shared_po = [make_order(poNumber="PO-SHARED") for _ in range(2)]
+    app = create_app(settings, lab=dataclasses.replace(lab, completion_by_any_identifier=True))
+    try:
+        any_client = app.test_client()
+        for identifier, number in (("31", by_tray), ("PO-32", by_po)):
+            assert_body(
+                complete(any_client, identifier),
+                201,
+                {"orderNumber": number, "message": "Successful"},
+            )
+        # A PO two orders share names neither, as on the other order pages.
+        assert_body(
+            complete(any_client, "PO-SHARED"), 404, completion_error("01", "Order not found")
+        )
+    finally:
+        app.extensions["rx_jobtracker"].engine.dispose()
+        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+    assert [status(client, n)["pendingCompletion"] for n in (by_tray, by_po, *shared_po)] == [
+        True,
+        True,
+        False,
+        False,
+    ]

@@ -49,7 +49,10 @@ class OrderIdentifierPath(Schema):
         data_key="orderIdentifier",
         metadata={
             "description": "The order number (leading zeros are ignored). Anything else "
-            "answers 404 with error code 01.",
+            "answers 404 with error code 01, unless the lab file says `completion_identifiers = "
+            '"any"` (ours; the default is the completion contract\'s order number only): then, '
+            "as on the other order pages, the tray number of an active order or a PO number that "
+            "names one order too.",
             "example": "33719",
         },
     )

@@ -125,6 +125,9 @@ class Lab:
     delete_reasons: Mapping[str, str] = field(default_factory=dict)
     # Whether the lab has the Job Tracker module installed (licensed): cancel needs it.
     job_tracker_module: bool = True
+    # What names the order of a completion call: its order number only (the seed contract), or
+    # also a tray or PO number, as on every other order route (Rx-Universe's current docs).
+    completion_by_any_identifier: bool = False
     customers: Mapping[str, Customer] = field(default_factory=dict)
     order_entry: OrderEntry = OrderEntry()
     _process_index: Mapping[str, Process] = field(init=False, repr=False, compare=False)

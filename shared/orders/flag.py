@@ -20,11 +20,12 @@ from sqlalchemy import (
 from shared.db.driver import DriverStatement
 from shared.db.models import Order, UTCDateTime
 from shared.domain.completion import check_completable
-from shared.domain.errors import OrderContended, OrderNotFound
+from shared.domain.errors import OrderContended, OrderNotFound, RecordNotFound
 from shared.domain.lab_setup import Lab
 from shared.domain.orders import parse_order_number
 from shared.orders.completion_sql import completable
 from shared.orders.facts import FACTS_OF_ORDER, to_facts, unchanged, unchanged_parameters
+from shared.orders.lookup import find_row
 
 # How often a flag is tried again when the order's facts change between its check and its write.
 FLAG_ATTEMPTS = 5
@@ -52,9 +53,7 @@ def request_completion(
     SQL did not (the order changed in between), the flag is set by a write that re-checks the
     order's own facts, and the whole check runs again if they moved.
     """
-    number = parse_order_number(identifier)
-    if number is None:
-        raise OrderNotFound()
+    number = _order_number(connection, identifier, lab)
     statements = _completion_statements(connection.dialect, lab)
     if statements.flag_if_completable.count(connection, number=number, now=now):
         announce()
@@ -74,6 +73,20 @@ def request_completion(
             announce()
             return number
     raise OrderContended(number, FLAG_ATTEMPTS)
+
+
+def _order_number(connection: Connection, identifier: str, lab: Lab) -> int:
+    """The order number the identifier names: read as one, or (the lab's
+    `completion_identifiers = "any"`) found as the order pages find an order."""
+    if lab.completion_by_any_identifier:
+        try:
+            return int(find_row(connection, identifier).order_number)
+        except RecordNotFound:
+            raise OrderNotFound() from None
+    number = parse_order_number(identifier)
+    if number is None:
+        raise OrderNotFound()
+    return number
 
 
 class _CompletionStatements(NamedTuple):
