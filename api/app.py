@@ -10,6 +10,7 @@ import api.sim.board
 import api.sim.faults
 import api.sim.journal
 import api.sim.orders
+import api.sim.printers
 import api.sim.processor
 import api.sim.scenarios
 import api.v2.addons
@@ -18,6 +19,7 @@ import api.v2.completion
 import api.v2.orders
 import api.v2.stations
 import api.v2.submission
+import api.v2.tickets
 import api.v2.trays
 import api.web.board
 import api.web.docs
@@ -48,6 +50,7 @@ SIM_BLUEPRINTS = (
     api.sim.orders.blueprint,
     api.sim.board.blueprint,
     api.sim.processor.blueprint,
+    api.sim.printers.blueprint,
     api.sim.scenarios.blueprint,
     api.sim.journal.blueprint,
     api.sim.faults.blueprint,
@@ -63,6 +66,7 @@ BLUEPRINTS = (
     api.v2.orders.blueprint,
     api.v2.cancel.blueprint,
     api.v2.trays.blueprint,
+    api.v2.tickets.blueprint,
     api.v2.stations.blueprint,
     api.v2.addons.blueprint,
     *SIM_BLUEPRINTS,

@@ -20,12 +20,14 @@ from marshmallow import (
 
 from shared.domain.lab_setup import (
     ADDON_FLAG_PROCESSES,
+    LPT_PORTS,
     Addon,
     Customer,
     Lab,
     OrderEntry,
     Process,
     Station,
+    WorkTickets,
 )
 
 _code = fields.String(required=True, validate=validate.Length(1, 20))
@@ -119,6 +121,25 @@ class _CustomerSchema(Schema):
         return Customer(**data)
 
 
+class _WorkTicketsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    ticket_format = fields.String(load_default="xml", validate=validate.Length(1, 20))
+    xml_template = fields.String(load_default="workticket.xml", validate=validate.Length(max=100))
+    xml_template_exists = fields.Boolean(load_default=True)
+    trays_required = fields.Boolean(load_default=False)
+    printers = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(LPT_PORTS)),
+        values=fields.String(validate=validate.Length(1, 60)),
+        load_default=lambda: {"LPT1": "Lab office printer"},
+    )
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> WorkTickets:
+        return WorkTickets(**data)
+
+
 class _OrderEntrySchema(Schema):
     class Meta:
         unknown = RAISE
@@ -153,6 +174,7 @@ class _LabSchema(Schema):
     addons = fields.List(fields.Nested(_AddonSchema), required=True)
     customers = fields.List(fields.Nested(_CustomerSchema), load_default=list)
     order_entry = fields.Nested(_OrderEntrySchema, load_default=OrderEntry)
+    work_tickets = fields.Nested(_WorkTicketsSchema, load_default=WorkTickets)
 
     @validates_schema(skip_on_field_errors=True)
     def _consistent(self, data: dict[str, Any], **_: object) -> None:
@@ -218,6 +240,7 @@ class _LabSchema(Schema):
             completion_by_any_identifier=data["completion_identifiers"] == "any",
             customers={c.number: c for c in data["customers"]},
             order_entry=data["order_entry"],
+            work_tickets=data["work_tickets"],
         )
 
 

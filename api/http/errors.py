@@ -25,6 +25,7 @@ from shared.domain.errors import (
     OrderContended,
     OrderMarkedForCancelation,
     OrderNotFound,
+    PrintRefused,
     RecordNotFound,
     ScenarioInvalid,
     SubmissionRefused,
@@ -105,6 +106,10 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             404 if isinstance(e, OperatorNotFound) else 400, CHECKIN_FAILED, [e.reason]
         )
+
+    @app.errorhandler(PrintRefused)
+    def _print_refused(e: PrintRefused) -> tuple[Response, int]:
+        return error_response(500 if e.server_side else 400, e.error, list(e.details))
 
     @app.errorhandler(TrayAssignmentRefused)
     def _tray_refused(e: TrayAssignmentRefused) -> tuple[Response, int]:

@@ -54,6 +54,9 @@ class NewOrderSchema(Input):
     )
     rt_calculated = Flag(data_key="rtCalculated")
     lt_calculated = Flag(data_key="ltCalculated")
+    stock = Flag(
+        metadata={"description": "A stock order (not a prescription job): no work ticket."}
+    )
     addons = fields.List(
         Text(validate=validate.Length(1, 20), metadata=LAB_ADDONS),
         validate=validate.Length(max=50),

@@ -116,6 +116,8 @@ class Order(Base):
     # When the import validated it (`dateTimeValid`); None for the simulator's own orders.
     valid_at: Mapped[datetime | None]
     submitted: Mapped[str | None] = mapped_column(Text)
+    # A stock order (not a prescription job) has no work ticket.
+    stock: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     addons: Mapped[list[OrderAddon]] = relationship(
         back_populates="order", cascade="all, delete-orphan", passive_deletes=True
@@ -294,6 +296,21 @@ class Submission(Base):
             postgresql_where=column("imported_at").is_not(None),
         ),
     )
+
+
+class WorkTicket(Base):
+    """A work ticket printed by one of workstation 00's printers (the simulated printer's
+    output: kept for GET /api/sim/printers and the board)."""
+
+    __tablename__ = "work_tickets"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    order_number: Mapped[int] = mapped_column(BigInteger)
+    port: Mapped[str] = mapped_column(String(4))
+    printer: Mapped[str] = mapped_column(String(60))
+    printed_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_work_tickets_port", "port", "id"),)
 
 
 class ProcessorSwitch(Base):

@@ -124,6 +124,52 @@ class CheckinRefused(DomainError):
         super().__init__(f"Checkin not performed: {self.reason}")
 
 
+class PrintRefused(DomainError):
+    """A work ticket was not printed: Rx-Universe's details; `server_side` for the refusals it
+    answers with a 500 (the lab's settings, not the order, are at fault)."""
+
+    error = "Printing request rejected"
+    details: tuple[str, ...] = ()
+    server_side = False
+
+    def __init__(self, *details: str) -> None:
+        if details:
+            self.details = details
+        super().__init__(f"{self.error}: {'; '.join(self.details)}")
+
+
+class OrderWaitingForTray(PrintRefused):
+    details = ("Order waiting for tray",)
+
+
+class TicketFormatNotXml(PrintRefused):
+    details = ("Only the XML Work Ticket system setting is supported",)
+    server_side = True
+
+
+class StockOrderNoTicket(PrintRefused):
+    details = ("Order is a stock order and there is no work ticket",)
+
+
+class NoXmlTemplate(PrintRefused):
+    details = ("No XML template is selected in system settings",)
+    server_side = True
+
+
+class XmlTemplateMissing(PrintRefused):
+    server_side = True
+
+    def __init__(self, template: str) -> None:
+        super().__init__(
+            "The XML template set in system settings does not exist", f"Set: {template}"
+        )
+
+
+class NoPrinterDefined(PrintRefused):
+    details = ("No printer defined for workstation 00",)
+    server_side = True
+
+
 class TrayAssignmentRefused(DomainError):
     """A tray assignment was not made; `reason` is Rx-Universe's message for it (the summary
     above it, `Tray assignment rejected`, is ours: Rx-Universe documents only the messages)."""

@@ -90,6 +90,25 @@ class Customer:
     name: str
 
 
+# The LPT ports of workstation 00 a work ticket may be printed to.
+LPT_PORTS = tuple(f"LPT{n}" for n in range(1, 10))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkTickets:
+    """How the lab prints work tickets (`POST /api/v2/orders/{id}/print_ticket`)."""
+
+    # The Work Tickets system setting: Rx-Universe's API prints only "xml" tickets.
+    ticket_format: str = "xml"
+    # The selected XML template ("" for none), and whether its file still exists.
+    xml_template: str = "workticket.xml"
+    xml_template_exists: bool = True
+    # "Tray required": an order without a tray waits for one and is not printed.
+    trays_required: bool = False
+    # Workstation 00's printer on each LPT port (port: printer name).
+    printers: Mapping[str, str] = field(default_factory=lambda: {"LPT1": "Lab office printer"})
+
+
 @dataclass(frozen=True, slots=True)
 class OrderEntry:
     """How the lab takes submitted orders in (`POST /api/v2/orders`, then the import)."""
@@ -128,6 +147,7 @@ class Lab:
     # What names the order of a completion call: its order number only (the seed contract), or
     # also a tray or PO number, as on every other order route (Rx-Universe's current docs).
     completion_by_any_identifier: bool = False
+    work_tickets: WorkTickets = WorkTickets()
     customers: Mapping[str, Customer] = field(default_factory=dict)
     order_entry: OrderEntry = OrderEntry()
     _process_index: Mapping[str, Process] = field(init=False, repr=False, compare=False)

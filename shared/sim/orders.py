@@ -11,7 +11,7 @@ from sqlalchemy import CursorResult, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.db.models import CheckIn, Order, OrderAddon, Submission
+from shared.db.models import CheckIn, Order, OrderAddon, Submission, WorkTicket
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import OrderNumberTaken, UnknownAddon, UnknownStation
 from shared.domain.lab_setup import Lab
@@ -45,6 +45,7 @@ def create_order(
     unvalid_message: str | None = None,
     rt_calculated: bool = True,
     lt_calculated: bool = True,
+    stock: bool = False,
     addons: Sequence[str] = (),
     stations: Sequence[str] = (),
 ) -> Order:
@@ -65,6 +66,7 @@ def create_order(
         unvalid_message=unvalid_message,
         rt_calculated=rt_calculated,
         lt_calculated=lt_calculated,
+        stock=stock,
         date_ordered=today,
         date_completed=today if status is OrderStatus.COMPLETE else None,
         addons=[OrderAddon(addon_code=code) for code in dict.fromkeys(addons)],
@@ -158,8 +160,10 @@ def record_checkin(
 
 def reset(session: Session) -> int:
     """Delete every order with its addons and check-ins, and every submission, waiting or
-    imported (a reset lab has nothing on its way in); answer how many orders there were."""
+    imported (a reset lab has nothing on its way in), and every printed ticket; answer how many
+    orders there were."""
     session.execute(delete(Submission))
+    session.execute(delete(WorkTicket))
     session.execute(delete(CheckIn))
     session.execute(delete(OrderAddon))
     deleted = session.execute(delete(Order))
