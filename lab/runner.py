@@ -28,6 +28,10 @@ MAX_POLL_SECONDS = 0.5
 # Every order's lenses: a style and a material on both eyes, as a submission needs one of each.
 LENS_STYLE, LENS_MATERIAL = "SV", "PC"
 _CODE = re.compile(r"Error Code: (\d+)")
+# Trays a workstation tries for an order before it gives up, and the highest tray number.
+TRAY_ATTEMPTS = 50
+LAST_TRAY = 99999
+TRAY_IN_USE = "Tray is already assigned to an active order"
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,10 @@ class LabRun:
         station: str | None = None
         tally = self.tally
         try:
-            number = await self._create(plan)
+            number, tray = await self._create(plan)
+            if tray is None:
+                await self._assign_tray(plan, number)
+            await self._print_ticket(number)
             for index, step in enumerate(plan.steps):
                 if await self._interruption(plan, number, index):
                     return
@@ -142,9 +149,9 @@ class LabRun:
             if station is not None:
                 tally.at_station[station] -= 1
 
-    async def _create(self, plan: OrderPlan) -> str:
+    async def _create(self, plan: OrderPlan) -> tuple[str, str | None]:
         """Submit the order as an integration does, then find it by its PO once the Remote Order
-        Processor (a tracker) has imported it; its order number."""
+        Processor (a tracker) has imported it; its order number and tray."""
         body = {
             "customerJobId": f"LAB-{plan.index}",
             "customerNumber": plan.customer_number,
@@ -168,13 +175,35 @@ class LabRun:
                 reply = await self._call("GET", path)
                 if reply.status == 200:
                     self.tally.created += 1
-                    return str(reply.body["orderNumber"])
+                    return str(reply.body["orderNumber"]), reply.body["trayNumber"]
                 if reply.status != 404:
                     raise self._unexpected("GET", path, reply)
                 delay = min(delay * 1.5, MAX_POLL_SECONDS)
             raise _NotImported()
         finally:
             self.tally.submitted -= 1
+
+    async def _assign_tray(self, plan: OrderPlan, number: str) -> None:
+        """Put an order the import gave no tray (the lab file's `auto_assign_trays` off) in one,
+        as a tray-assignment workstation does: the next tray is tried while one is in use."""
+        path = f"/api/v2/orders/{number}/tray"
+        for attempt in range(TRAY_ATTEMPTS):
+            tray = str((plan.index + attempt) % LAST_TRAY + 1)
+            reply = await self._call("POST", path, {"trayNumber": tray})
+            if reply.status == 200:
+                self.tally.trays_assigned += 1
+                return
+            if reply.status != 400 or reply.body.get("details") != [TRAY_IN_USE]:
+                raise self._unexpected("POST", path, reply)
+        raise self._unexpected("POST", path, reply)
+
+    async def _print_ticket(self, number: str) -> None:
+        """The work ticket, printed as the order enters the lab."""
+        path = f"/api/v2/orders/{number}/print_ticket"
+        reply = await self._call("POST", path)
+        if reply.status != 201:
+            raise self._unexpected("POST", path, reply)
+        self.tally.tickets += 1
 
     async def _interruption(self, plan: OrderPlan, number: str, index: int) -> bool:
         """Cancel (true: the order ends) or hold the order at this point of its plan."""

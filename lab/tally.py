@@ -21,6 +21,8 @@ class Tally:
     submitted: int = 0
     created: int = 0
     checkins: int = 0
+    tickets: int = 0  # work tickets printed
+    trays_assigned: int = 0  # orders put in a tray by the lab (when the import gives none)
     held: int = 0
     completed: int = 0
     cancelled: int = 0
@@ -80,6 +82,8 @@ class Tally:
             "flagged": self.flagged,
             "held": self.held,
             "checkins": self.checkins,
+            "ticketsPrinted": self.tickets,
+            "traysAssigned": self.trays_assigned,
             "refused": dict(sorted(self.refused.items())),
             "rejected": dict(sorted(self.rejected.items())),
             "requests": self.requests,

@@ -22,7 +22,7 @@ import live
 from lab.plan import plan_order
 from lab.tally import Tally
 from lab.view import board
-from shared.db.models import JournalEntry, Order
+from shared.db.models import JournalEntry, Order, WorkTicket
 from shared.domain.codes import OrderStatus
 from shared.domain.completion import processes_needed, processes_performed
 from shared.domain.lab_setup import Lab
@@ -103,12 +103,14 @@ def test_help_lists_every_option() -> None:
 
 
 @contextmanager
-def running_lab(database_url: str, tmp_path: Path, trackers: int) -> Iterator[live.Api]:
+def running_lab(
+    database_url: str, tmp_path: Path, trackers: int, **settings: object
+) -> Iterator[live.Api]:
     """run_api.py recording every request (the refusals are counted from its journal) and
-    `trackers` Job Trackers polling often."""
+    `trackers` Job Trackers polling often; both with `settings` too."""
     with ExitStack() as stack:
         api = stack.enter_context(
-            live.run_api(database_url, tmp_path, JOURNAL="on", JOURNAL_SIZE=1_000_000)
+            live.run_api(database_url, tmp_path, JOURNAL="on", JOURNAL_SIZE=1_000_000, **settings)
         )
         for number in range(trackers):
             (tmp_path / f"tracker-{number}").mkdir()
@@ -118,17 +120,20 @@ def running_lab(database_url: str, tmp_path: Path, trackers: int) -> Iterator[li
                     tmp_path / f"tracker-{number}",
                     TRACKER_INTERVAL=0.2,
                     TRACKER_ID=f"lab-test-{number}",
+                    **settings,
                 )
             )
         yield api
 
 
-def start_lab(api: live.Api, database_url: str, *options: str) -> subprocess.Popen[str]:
+def start_lab(
+    api: live.Api, database_url: str, *options: str, **settings: object
+) -> subprocess.Popen[str]:
     """run_lab.py as a lab starts it, its output a pipe (not a terminal)."""
     return subprocess.Popen(
         [sys.executable, "run_lab.py", "--url", api.base_url, *options],
         cwd=ROOT,
-        env=live.make_env(database_url),
+        env=live.make_env(database_url, **settings),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -161,11 +166,13 @@ def database_totals(engine: Engine) -> dict[str, Any]:
             )
         ).scalars()
         refused = Counter(match.group(1) for body in refusals if (match := CODE.search(body)))
+        tickets = connection.execute(select(func.count()).select_from(WorkTicket)).scalar_one()
     return {
         "created": created,
         "completed": completed,
         "cancelled": cancelled,
         "refused": dict(sorted(refused.items())),
+        "ticketsPrinted": tickets,
     }
 
 
@@ -230,6 +237,30 @@ def test_a_number_of_orders_each_reaches_an_end_and_the_run_stops_by_itself(
             )
         ).scalar_one()
     assert left == 0
+
+
+def test_a_lab_whose_import_gives_no_tray_puts_each_order_in_one_and_prints_its_ticket(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    lab_file = tmp_path / "lab.toml"
+    default = (ROOT / "config" / "lab.toml").read_text()
+    lab_file.write_text(default.replace("auto_assign_trays = true", "auto_assign_trays = false"))
+    with running_lab(database_url, tmp_path, 1, LAB_FILE=lab_file) as api:
+        summary, _ = finish(
+            start_lab(
+                api,
+                database_url,
+                *("--orders", "30", "--rate", "0", "--station-time", "0", "--seed", "4"),
+                LAB_FILE=lab_file,
+            )
+        )
+
+    assert summary["created"] == 30 and summary["errors"] == 0
+    assert summary["traysAssigned"] == 30 and summary["ticketsPrinted"] == 30
+    with engine.connect() as connection:
+        trays = connection.execute(select(Order.tray_number)).scalars().all()
+    assert len(trays) == 30 and None not in trays
+    assert database_totals(engine)["ticketsPrinted"] == 30
 
 
 # -- the live view -----------------------------------------------------------------------------
