@@ -17,6 +17,7 @@ import api.v2.addons
 import api.v2.cancel
 import api.v2.completion
 import api.v2.orders
+import api.v2.pick
 import api.v2.stations
 import api.v2.submission
 import api.v2.tickets
@@ -65,6 +66,7 @@ BLUEPRINTS = (
     api.v2.completion.blueprint,
     api.v2.orders.blueprint,
     api.v2.cancel.blueprint,
+    api.v2.pick.blueprint,
     api.v2.trays.blueprint,
     api.v2.tickets.blueprint,
     api.v2.stations.blueprint,

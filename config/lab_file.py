@@ -25,6 +25,7 @@ from shared.domain.lab_setup import (
     Customer,
     Lab,
     OrderEntry,
+    PickSetup,
     Process,
     Station,
     WorkTickets,
@@ -121,6 +122,30 @@ class _CustomerSchema(Schema):
         return Customer(**data)
 
 
+class _LensOpcSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    style = fields.String(required=True, validate=validate.Length(1, 6))
+    material = fields.String(required=True, validate=validate.Length(1, 2))
+    opc = fields.String(required=True, validate=validate.Length(1, 20))
+
+
+class _PickSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    partial_picking = fields.Boolean(load_default=True)
+    warehouse = fields.String(load_default="DEFAULT", validate=validate.Length(1, 20))
+    frame_upc = fields.String(load_default="0799431000017", validate=validate.Length(1, 20))
+    lenses = fields.List(fields.Nested(_LensOpcSchema), load_default=list)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> PickSetup:
+        opcs = {(lens["style"], lens["material"]): lens["opc"] for lens in data.pop("lenses")}
+        return PickSetup(lens_opcs=opcs, **data)
+
+
 class _WorkTicketsSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -175,6 +200,7 @@ class _LabSchema(Schema):
     customers = fields.List(fields.Nested(_CustomerSchema), load_default=list)
     order_entry = fields.Nested(_OrderEntrySchema, load_default=OrderEntry)
     work_tickets = fields.Nested(_WorkTicketsSchema, load_default=WorkTickets)
+    pick = fields.Nested(_PickSchema, load_default=PickSetup)
 
     @validates_schema(skip_on_field_errors=True)
     def _consistent(self, data: dict[str, Any], **_: object) -> None:
@@ -241,6 +267,7 @@ class _LabSchema(Schema):
             customers={c.number: c for c in data["customers"]},
             order_entry=data["order_entry"],
             work_tickets=data["work_tickets"],
+            pick=data["pick"],
         )
 
 

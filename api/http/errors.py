@@ -25,6 +25,7 @@ from shared.domain.errors import (
     OrderContended,
     OrderMarkedForCancelation,
     OrderNotFound,
+    PickRefused,
     PrintRefused,
     RecordNotFound,
     ScenarioInvalid,
@@ -106,6 +107,10 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             404 if isinstance(e, OperatorNotFound) else 400, CHECKIN_FAILED, [e.reason]
         )
+
+    @app.errorhandler(PickRefused)
+    def _pick_refused(e: PickRefused) -> tuple[Response, int]:
+        return error_response(400, e.error, [e.reason])
 
     @app.errorhandler(PrintRefused)
     def _print_refused(e: PrintRefused) -> tuple[Response, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from flask import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 from sqlalchemy.orm import Session
 
 from api.http.endpoints import Answer, endpoint
@@ -39,6 +39,27 @@ from shared.sim import orders
 blueprint = Blueprint("sim_orders", __name__, url_prefix="/api/sim")
 
 
+PICK_CODE_COLUMNS = (
+    "rt_opc",
+    "lt_opc",
+    "frame_upc",
+    "frame_sku",
+    "frame_part_sku",
+    "frame_side_shield_sku",
+    "misc1_sku",
+    "misc2_sku",
+)
+
+
+def _pick_code(key: str, description: str) -> fields.String:
+    return fields.String(
+        data_key=key,
+        allow_none=True,
+        validate=validate.Length(1, 20),
+        metadata={"description": description + " null: the order has no such item."},
+    )
+
+
 class NewOrderSchema(Input):
     """`POST /api/sim/orders`: every key optional."""
 
@@ -57,6 +78,22 @@ class NewOrderSchema(Input):
     stock = Flag(
         metadata={"description": "A stock order (not a prescription job): no work ticket."}
     )
+    rt_opc = _pick_code("rtOPC", "The right lens's OPC; by default the lab's first lens.")
+    lt_opc = _pick_code("ltOPC", "The left lens's OPC; by default the lab's first lens.")
+    frame_upc = _pick_code("frameUPC", "The frame's UPC; by default the lab file's pick.frame_upc.")
+    frame_sku = _pick_code("frameSKU", "The frame's SKU.")
+    frame_part_sku = _pick_code("framePartSKU", "The frame part's SKU.")
+    frame_side_shield_sku = _pick_code("frameSideShieldSKU", "The side shield's SKU.")
+    misc1_sku = _pick_code("misc1SKU", "The first miscellaneous item's SKU.")
+    misc2_sku = _pick_code("misc2SKU", "The second miscellaneous item's SKU.")
+
+    @post_load
+    def _group_pick_codes(self, data: dict[str, Any], **_: object) -> dict[str, Any]:
+        codes = {key: data.pop(key) for key in PICK_CODE_COLUMNS if key in data}
+        if codes:
+            data["pick_codes"] = codes
+        return data
+
     addons = fields.List(
         Text(validate=validate.Length(1, 20), metadata=LAB_ADDONS),
         validate=validate.Length(max=50),

@@ -118,6 +118,23 @@ class Order(Base):
     submitted: Mapped[str | None] = mapped_column(Text)
     # A stock order (not a prescription job) has no work ticket.
     stock: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Pick verification: the codes the order expects (None where it has no such item), and the
+    # items picked.
+    rt_opc: Mapped[str | None] = mapped_column(String(20))
+    lt_opc: Mapped[str | None] = mapped_column(String(20))
+    frame_upc: Mapped[str | None] = mapped_column(String(20))
+    frame_sku: Mapped[str | None] = mapped_column(String(20))
+    frame_part_sku: Mapped[str | None] = mapped_column(String(20))
+    frame_side_shield_sku: Mapped[str | None] = mapped_column(String(20))
+    misc1_sku: Mapped[str | None] = mapped_column(String(20))
+    misc2_sku: Mapped[str | None] = mapped_column(String(20))
+    rt_lens_picked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    lt_lens_picked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    frame_picked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    frame_part_picked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    frame_side_shield_picked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    misc1_picked: Mapped[bool] = mapped_column(default=False, server_default=false())
+    misc2_picked: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     addons: Mapped[list[OrderAddon]] = relationship(
         back_populates="order", cascade="all, delete-orphan", passive_deletes=True

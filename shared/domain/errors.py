@@ -170,6 +170,17 @@ class NoPrinterDefined(PrintRefused):
     server_side = True
 
 
+class PickRefused(DomainError):
+    """Pick verification refused; `reason` is the one line of details (`Order already picked`
+    is Rx-Universe's, the others and the summary are ours)."""
+
+    error = "Pick verification rejected"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{self.error}: {reason}")
+
+
 class TrayAssignmentRefused(DomainError):
     """A tray assignment was not made; `reason` is Rx-Universe's message for it (the summary
     above it, `Tray assignment rejected`, is ours: Rx-Universe documents only the messages)."""

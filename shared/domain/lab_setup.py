@@ -90,6 +90,20 @@ class Customer:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class PickSetup:
+    """Lens and frame pick verification (`/api/v2/orders/{id}/pick`)."""
+
+    # "Partial Picking": off, both lenses come in one call, and all frame items in one call.
+    partial_picking: bool = True
+    warehouse: str = "DEFAULT"
+    # The OPC of each lens the lab stocks, by (lens style, lens material): an imported order's
+    # expected OPC per eye.
+    lens_opcs: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # The frame a simulator-created order carries unless told otherwise.
+    frame_upc: str = "0799431000017"
+
+
 # The LPT ports of workstation 00 a work ticket may be printed to.
 LPT_PORTS = tuple(f"LPT{n}" for n in range(1, 10))
 
@@ -148,6 +162,7 @@ class Lab:
     # also a tray or PO number, as on every other order route (Rx-Universe's current docs).
     completion_by_any_identifier: bool = False
     work_tickets: WorkTickets = WorkTickets()
+    pick: PickSetup = PickSetup()
     customers: Mapping[str, Customer] = field(default_factory=dict)
     order_entry: OrderEntry = OrderEntry()
     _process_index: Mapping[str, Process] = field(init=False, repr=False, compare=False)

@@ -175,12 +175,24 @@ def _order_row(fields: Mapping[str, Any], lab: Lab, today: date) -> _NewOrder:
         ),
         "customer_number": fields["customerNumber"],
         "customer_job_id": fields["customerJobId"],
+        # The pick: each eye's lens OPC from the lab's stock (by the style and material given
+        # for it), the frame's codes as submitted; an item with no code is not picked.
+        "rt_opc": _lens_opc(lab, fields, "rt"),
+        "lt_opc": _lens_opc(lab, fields, "lt"),
+        "frame_upc": fields.get("frameUPC") or None,
+        "frame_sku": fields.get("frameSKU") or None,
         "submitted": json.dumps(
             {key: value for key, value in fields.items() if key not in _OWN_COLUMNS},
             separators=(",", ":"),
         ),
     }
     return _NewOrder(row, list(dict.fromkeys(fields.get("addons") or ())))
+
+
+def _lens_opc(lab: Lab, fields: Mapping[str, Any], eye: str) -> str | None:
+    """The OPC of the lens the lab stocks in the style and material given for `eye`."""
+    style, material = fields.get(f"{eye}LensStyle"), fields.get(f"{eye}LensMaterial")
+    return lab.pick.lens_opcs.get((str(style), str(material))) if style and material else None
 
 
 def _inserted_together(
@@ -223,6 +235,10 @@ _ORDER_FIELDS: dict[str, TypeEngine[Any]] = {
     "date_wanted": Date(),
     "customer_number": String(),
     "customer_job_id": String(),
+    "rt_opc": String(),
+    "lt_opc": String(),
+    "frame_upc": String(),
+    "frame_sku": String(),
     "submitted": Text(),
 }
 _ADDON_FIELDS: dict[str, TypeEngine[Any]] = {"order_number": BigInteger(), "addon_code": String()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -46,6 +46,7 @@ def create_order(
     rt_calculated: bool = True,
     lt_calculated: bool = True,
     stock: bool = False,
+    pick_codes: Mapping[str, str | None] | None = None,
     addons: Sequence[str] = (),
     stations: Sequence[str] = (),
 ) -> Order:
@@ -67,6 +68,7 @@ def create_order(
         rt_calculated=rt_calculated,
         lt_calculated=lt_calculated,
         stock=stock,
+        **{**default_pick_codes(lab), **(pick_codes or {})},
         date_ordered=today,
         date_completed=today if status is OrderStatus.COMPLETE else None,
         addons=[OrderAddon(addon_code=code) for code in dict.fromkeys(addons)],
@@ -85,6 +87,13 @@ def create_order(
         except OrderNumberTaken:
             continue
     return _insert(session, Order(order_number=next_order_number(session, first), **fields))
+
+
+def default_pick_codes(lab: Lab) -> dict[str, str | None]:
+    """What a simulator-created order carries unless told otherwise, so any order can be
+    picked: both lenses (the lab's first stocked lens) and a frame (the lab file's `pick`)."""
+    lens = next(iter(lab.pick.lens_opcs.values()), None)
+    return {"rt_opc": lens, "lt_opc": lens, "frame_upc": lab.pick.frame_upc}
 
 
 def _insert(session: Session, order: Order) -> Order:

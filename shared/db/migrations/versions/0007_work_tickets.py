@@ -1,5 +1,5 @@
-"""Work tickets: the tickets workstation 00's printers printed, and stock orders (which have
-none).
+"""Work tickets and pick verification: the tickets workstation 00's printers printed, stock
+orders (which have none), and each order's expected pick codes and picked items.
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +17,25 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+CODES = (
+    "rt_opc",
+    "lt_opc",
+    "frame_upc",
+    "frame_sku",
+    "frame_part_sku",
+    "frame_side_shield_sku",
+    "misc1_sku",
+    "misc2_sku",
+)
+PICKED = (
+    "rt_lens_picked",
+    "lt_lens_picked",
+    "frame_picked",
+    "frame_part_picked",
+    "frame_side_shield_picked",
+    "misc1_picked",
+    "misc2_picked",
+)
 
 
 def upgrade() -> None:
@@ -24,6 +43,12 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("stock", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        for name in CODES:
+            batch.add_column(sa.Column(name, sa.String(20), nullable=True))
+        for name in PICKED:
+            batch.add_column(
+                sa.Column(name, sa.Boolean(), nullable=False, server_default=sa.false())
+            )
     op.create_table(
         "work_tickets",
         sa.Column("id", big_id, nullable=False),
@@ -40,4 +65,5 @@ def downgrade() -> None:
     op.drop_index("ix_work_tickets_port", table_name="work_tickets")
     op.drop_table("work_tickets")
     with op.batch_alter_table("orders") as batch:
-        batch.drop_column("stock")
+        for name in (*PICKED, *CODES, "stock"):
+            batch.drop_column(name)
