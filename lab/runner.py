@@ -32,6 +32,12 @@ _CODE = re.compile(r"Error Code: (\d+)")
 TRAY_ATTEMPTS = 50
 LAST_TRAY = 99999
 TRAY_IN_USE = "Tray is already assigned to an active order"
+# Where the lab picks: the lenses as an order reaches lens pick, the frame's items as it reaches
+# edging (the codes each picks are those the order expects, read from its pick information).
+PICKED_AT = {
+    "PICK": ("rtOPC", "ltOPC"),
+    "EDG": ("frameUPC", "frameSKU", "framePartSKU", "frameSideShieldSKU"),
+}
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,9 @@ class LabRun:
                     continue
                 if self.stopping.is_set():
                     return
+                group = PICKED_AT.get(step.station)
+                if group is not None:
+                    await self._pick(number, group)
                 await self._check_in(number, step)
                 tally.at_station[step.station] += 1
                 if station is not None:
@@ -196,6 +205,23 @@ class LabRun:
             if reply.status != 400 or reply.body.get("details") != [TRAY_IN_USE]:
                 raise self._unexpected("POST", path, reply)
         raise self._unexpected("POST", path, reply)
+
+    async def _pick(self, number: str, codes: tuple[str, ...]) -> None:
+        """Scan the order's own codes of one group (its lenses, or its frame's items), as a pick
+        workstation does; nothing if the order has none of them."""
+        path = f"/api/v2/orders/{number}/pick"
+        reply = await self._call("GET", path)
+        if reply.status != 200:
+            raise self._unexpected("GET", path, reply)
+        scanned = {code: reply.body[code] for code in codes if reply.body.get(code)}
+        if "frameUPC" in scanned:
+            scanned.pop("frameSKU", None)  # one frame code per pick, as Rx-Universe requires
+        if not scanned:
+            return
+        reply = await self._call("POST", path, scanned)
+        if reply.status != 200:
+            raise self._unexpected("POST", path, reply)
+        self.tally.picks += 1
 
     async def _print_ticket(self, number: str) -> None:
         """The work ticket, printed as the order enters the lab."""

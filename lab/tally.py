@@ -22,6 +22,7 @@ class Tally:
     created: int = 0
     checkins: int = 0
     tickets: int = 0  # work tickets printed
+    picks: int = 0  # pick verifications (the lenses, or the frame's items, of one order)
     trays_assigned: int = 0  # orders put in a tray by the lab (when the import gives none)
     held: int = 0
     completed: int = 0
@@ -83,6 +84,7 @@ class Tally:
             "held": self.held,
             "checkins": self.checkins,
             "ticketsPrinted": self.tickets,
+            "picks": self.picks,
             "traysAssigned": self.trays_assigned,
             "refused": dict(sorted(self.refused.items())),
             "rejected": dict(sorted(self.rejected.items())),

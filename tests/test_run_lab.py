@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 
 import live
 from lab.plan import plan_order
@@ -167,12 +167,20 @@ def database_totals(engine: Engine) -> dict[str, Any]:
         ).scalars()
         refused = Counter(match.group(1) for body in refusals if (match := CODE.search(body)))
         tickets = connection.execute(select(func.count()).select_from(WorkTicket)).scalar_one()
+        # Each pick is one order's lenses, or its frame's items.
+        lens_picks, frame_picks = connection.execute(
+            select(
+                func.count().filter(or_(Order.rt_lens_picked, Order.lt_lens_picked)),
+                func.count().filter(Order.frame_picked),
+            )
+        ).one()
     return {
         "created": created,
         "completed": completed,
         "cancelled": cancelled,
         "refused": dict(sorted(refused.items())),
         "ticketsPrinted": tickets,
+        "picks": lens_picks + frame_picks,
     }
 
 
@@ -228,6 +236,7 @@ def test_a_number_of_orders_each_reaches_an_end_and_the_run_stops_by_itself(
     assert summary["created"] == 60 and summary["inProcess"] == 0
     assert summary["completed"] + summary["cancelled"] + summary["givenUp"] == 60
     assert summary["givenUp"] == 0 and summary["errors"] == 0
+    assert summary["picks"] > 30 and summary["ticketsPrinted"] == 60
     totals = database_totals(engine)
     assert {key: summary[key] for key in totals} == totals
     with engine.connect() as connection:
