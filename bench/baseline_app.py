@@ -53,6 +53,15 @@ def create_app() -> Flask:
     def status(number: int) -> dict[str, Any]:
         return reads.status(number)
 
+    @app.get("/api/v2/orders/<int:number>/pick")
+    def pick_information(number: int) -> dict[str, Any]:
+        return reads.pick_information(number)
+
+    @app.post("/api/v2/orders/<int:number>/pick")
+    def pick(number: int) -> tuple[dict[str, Any], int]:
+        body = request.get_json()
+        return reads.pick(number, body.get("rtOPC"), body.get("ltOPC"))
+
     @app.get("/api/v2/orders/<int:number>")
     def order(number: int) -> dict[str, Any]:
         return {**reads.status(number), "addons": reads.addons(number)}
@@ -72,6 +81,23 @@ STATUS_SQL = (
     " FROM orders o WHERE o.order_number = {p}"
 )
 ADDONS_SQL = "SELECT addon_code FROM order_addons WHERE order_number = {p} ORDER BY addon_code"
+_PICK_KEYS = (
+    "orderNumber", "trayNumber", "poNumber", "rtLensPicked", "ltLensPicked", "framePicked",
+    "framePartPicked", "frameSideShieldPicked", "misc1Picked", "misc2Picked",
+)  # fmt: skip
+_CODE_KEYS = (
+    "rtOPC", "ltOPC", "frameUPC", "frameSKU", "framePartSKU", "frameSideShieldSKU", "misc1SKU",
+    "misc2SKU",
+)  # fmt: skip
+PICK_SQL = (
+    "SELECT order_number, tray_number, po_number, rt_lens_picked, lt_lens_picked, frame_picked,"
+    " frame_part_picked, frame_side_shield_picked, misc1_picked, misc2_picked, rt_opc, lt_opc,"
+    " frame_upc, frame_sku, frame_part_sku, frame_side_shield_sku, misc1_sku, misc2_sku"
+    " FROM orders WHERE order_number = {p}"
+)
+PICK_LENSES_SQL = (
+    "UPDATE orders SET rt_lens_picked = {p}, lt_lens_picked = {p} WHERE order_number = {p}"
+)
 QUEUE_SQL = "INSERT INTO submissions (received_at, payload) VALUES ({p}, {p})"
 CHECKIN_SQL = "INSERT INTO checkins (order_number, station, checked_in_at) VALUES ({p}, {p}, {p})"
 ORDER_FOR_CHECKIN_SQL = (
@@ -125,6 +151,45 @@ class _Reads:
 
     def addons(self, number: int) -> list[str]:
         return [code for (code,) in self._all(ADDONS_SQL, number)]
+
+    def pick_information(self, number: int) -> dict[str, Any]:
+        """The order's pick state and codes, as the API's GET answers them."""
+        (row,) = self._all(PICK_SQL, number)
+        body = dict(zip(_PICK_KEYS, row[:10], strict=True))
+        body["orderNumber"] = str(body["orderNumber"])
+        for key in _PICK_KEYS[3:]:
+            body[key] = bool(body[key])
+        codes = dict(zip(_CODE_KEYS, row[10:], strict=True))
+        return {
+            **body,
+            "warehouse": "DEFAULT",
+            "pickAllowed": True,
+            "pickRejectReason": None,
+            **codes,
+        }
+
+    def pick(self, number: int, rt: str | None, lt: str | None) -> tuple[dict[str, Any], int]:
+        """The lenses checked against the order's and recorded, the row locked meanwhile."""
+        if self.is_sqlite:
+            self._write("BEGIN IMMEDIATE")
+            try:
+                (row,) = self._all(PICK_SQL, number)
+                ok = (rt, lt) == (row[10], row[11]) and not (row[3] and row[4])
+                if ok:
+                    self._write(PICK_LENSES_SQL, 1, 1, number)
+            finally:
+                self._write("COMMIT")
+        else:
+            with self.connection.transaction():
+                (row,) = self._all(PICK_SQL + " FOR UPDATE", number)
+                ok = (rt, lt) == (row[10], row[11]) and not (row[3] and row[4])
+                if ok:
+                    self._write(PICK_LENSES_SQL, True, True, number)
+        if not ok:
+            return {"error": "Pick verification rejected", "details": []}, 400
+        body = dict(zip(_PICK_KEYS, row[:10], strict=True))
+        body.update(orderNumber=str(number), rtLensPicked=True, ltLensPicked=True)
+        return {**body, "warehouse": "DEFAULT"}, 200
 
     def queue(self, body: dict[str, Any]) -> None:
         """The submission's queued row, as the API writes it (its fields as compact JSON)."""

@@ -16,7 +16,7 @@ from api.app import create_app
 from bench.databases import Target, engine_for, fresh_database
 from bench.endpoint import WARM_UP_SECONDS, Load, pooled, run_wrk, wrk_path
 from bench.processes import gunicorn
-from bench.seed import seed_orders
+from bench.seed import LENS_OPC, seed_orders
 from bench.sizes import Size
 from config.settings import Settings
 
@@ -35,6 +35,13 @@ REQUESTS = {
     ),
     "status read": 'return wrk.format("GET", "/api/v2/orders/" .. number .. "/status")',
     "order read": 'return wrk.format("GET", "/api/v2/orders/" .. number)',
+    "pick read": 'return wrk.format("GET", "/api/v2/orders/" .. number .. "/pick")',
+    # Each call picks both lenses of an order not picked yet (wrk walks the seeded orders).
+    "pick verify": (
+        'return wrk.format("POST", "/api/v2/orders/" .. number .. "/pick",'
+        ' {["Content-Type"] = "application/json"},'
+        f' \'{{"rtOPC": "{LENS_OPC}", "ltOPC": "{LENS_OPC}"}}\')'
+    ),
 }
 
 

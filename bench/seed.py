@@ -27,6 +27,8 @@ FIRST_NUMBER = 100_001
 # these orders does real work (and passes), as it does for a lab's typical coated job.
 ADDON = "BSC"
 STATION = "BSC"
+# Both lenses to pick, with the default lab's first lens (pick verification's measurements).
+LENS_OPC = "0209448281"
 
 _orders = cast(Table, Order.__table__)
 _addons = cast(Table, OrderAddon.__table__)
@@ -58,6 +60,8 @@ def seed_orders(
         "rt_calculated": literal(True, Boolean()),
         "lt_calculated": literal(True, Boolean()),
         "date_ordered": literal(today, Date()),
+        "rt_opc": literal(LENS_OPC),
+        "lt_opc": literal(LENS_OPC),
     }
     if completed:
         columns["date_completed"] = literal(today, Date())

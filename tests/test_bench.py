@@ -44,6 +44,8 @@ FIGURES = (
     "Check-in throughput",
     "Status read throughput",
     "Order read throughput",
+    "Pick read throughput",
+    "Pick verify throughput",
     "Orders list, first page",
     "Status by tray number",
     "Status by PO number",

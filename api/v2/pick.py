@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint
 from marshmallow import Schema, fields, validate
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
@@ -22,7 +22,7 @@ from api.http.errors import (
     error_body,
 )
 from api.http.fields import Input
-from api.http.runtime import runtime, transactional
+from api.http.runtime import autocommitting, runtime
 from api.v2 import TAG, OrderAnyIdentifierPath
 from shared.domain.errors import PickRefused
 from shared.domain.pick import ALREADY_PICKED
@@ -108,11 +108,10 @@ class PickInformationSchema(PickedSchema):
 
 
 def _body(info: PickInfo) -> dict[str, Any]:
-    order = info.order
     return {
-        "orderNumber": str(order.order_number),
-        "trayNumber": order.tray_number,
-        "poNumber": order.po_number,
+        "orderNumber": str(info.order_number),
+        "trayNumber": info.tray_number,
+        "poNumber": info.po_number,
         **{key: info.picked[item] for key, item in _PICKED.items()},
         "warehouse": info.warehouse,
         "pickAllowed": info.reject_reason is None,
@@ -179,10 +178,10 @@ PICK_REFUSED = Answer(
     ok=Answer(200, "The pick information.", PickInformationSchema, {"Picked": INFORMATION_EXAMPLE}),
     errors=(NO_RECORD, API_KEY_REFUSED, DATABASE_DOWN),
 )
-@transactional(write=False)
-def pick_information(session: Session, order_identifier: str) -> dict[str, Any]:
+@autocommitting
+def pick_information(connection: Connection, order_identifier: str) -> dict[str, Any]:
     """An order's pick information."""
-    return _body(read_pick(session, runtime().lab, order_identifier))
+    return _body(read_pick(connection, runtime().lab, order_identifier))
 
 
 @endpoint(
@@ -200,9 +199,9 @@ def pick_information(session: Session, order_identifier: str) -> dict[str, Any]:
     ok=Answer(200, "The new pick state.", PickedSchema, {"Picked": PICKED_EXAMPLE}),
     errors=(PICK_REFUSED, NO_RECORD, BODY_TOO_LARGE, API_KEY_REFUSED, DATABASE_DOWN),
 )
-@transactional(write=True)
+@autocommitting
 def perform_pick_verification(
-    session: Session, order_identifier: str, body: dict[str, Any]
+    connection: Connection, order_identifier: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """Perform lens and/or frame pick verification."""
-    return _body(perform_pick(session, runtime().lab, order_identifier, body))
+    return _body(perform_pick(connection, runtime().lab, order_identifier, body))
