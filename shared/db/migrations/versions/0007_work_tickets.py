@@ -39,16 +39,17 @@ PICKED = (
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("orders") as batch:
-        batch.add_column(
-            sa.Column("stock", sa.Boolean(), nullable=False, server_default=sa.false())
+    # Plain ADD COLUMN, not a batch: on SQLite a batch may copy the table into a new one, and
+    # the copy has none of the order count's triggers (0004).
+    op.add_column(
+        "orders", sa.Column("stock", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    for name in CODES:
+        op.add_column("orders", sa.Column(name, sa.String(20), nullable=True))
+    for name in PICKED:
+        op.add_column(
+            "orders", sa.Column(name, sa.Boolean(), nullable=False, server_default=sa.false())
         )
-        for name in CODES:
-            batch.add_column(sa.Column(name, sa.String(20), nullable=True))
-        for name in PICKED:
-            batch.add_column(
-                sa.Column(name, sa.Boolean(), nullable=False, server_default=sa.false())
-            )
     op.create_table(
         "work_tickets",
         sa.Column("id", big_id, nullable=False),
@@ -64,6 +65,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_work_tickets_port", table_name="work_tickets")
     op.drop_table("work_tickets")
-    with op.batch_alter_table("orders") as batch:
-        for name in (*PICKED, *CODES, "stock"):
-            batch.drop_column(name)
+    for name in (*PICKED, *CODES, "stock"):
+        op.drop_column("orders", name)
