@@ -31,6 +31,8 @@ from tracker.jobs import TrackerConfig, process_batch
 MakeClient = Callable[..., FlaskClient]
 LOADED_6 = {"message": "Successful", "orders": 6}
 
+LENSES = {"rtOPC": "0209448281", "ltOPC": "0209448281"}
+
 
 def invalid_scenario(*details: str) -> dict[str, Any]:
     return {"error": "Invalid scenario", "details": list(details)}
@@ -341,6 +343,7 @@ def read_everything(client: FlaskClient) -> list[tuple[str, int, bytes]]:
             f"/api/v2/orders/{identifier}/status",
             f"/api/v2/orders/{identifier}",
             f"/api/v2/orders/{identifier}/history",
+            f"/api/v2/orders/{identifier}/pick",
         ]
     answers = []
     for path in paths:
@@ -358,6 +361,8 @@ def test_a_snapshot_restored_into_a_fresh_database_reads_byte_for_byte_the_same(
     tmp_path: Path,
 ) -> None:
     build_a_lab_day(client, session_factory, tracker_config)
+    # The pick state travels too: one order's lenses picked.
+    assert client.post("/api/v2/orders/7/pick", json=LENSES).status_code == 200
     snapshot = client.get("/api/sim/snapshot")
     assert snapshot.status_code == 200
     original = read_everything(client)
@@ -402,6 +407,18 @@ def test_a_snapshot_holds_what_each_order_went_through(
         ],
         "flaggedAt": None,
         "completionError": None,
+        "stock": False,
+        "pick": {
+            "rtOPC": "0209448281",
+            "ltOPC": "0209448281",
+            "frameUPC": "0799431000017",
+            "frameSKU": None,
+            "framePartSKU": None,
+            "frameSideShieldSKU": None,
+            "misc1SKU": None,
+            "misc2SKU": None,
+            "picked": [],
+        },
     }
     assert (orders["5"]["flaggedAt"], orders["5"]["completionError"]) == (
         None,

@@ -46,9 +46,10 @@ from shared.domain.clock import local_date, utcnow
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import RecordNotFound, ScenarioInvalid
 from shared.domain.lab_setup import Lab
+from shared.domain.pick import ITEMS
 from shared.orders.lookup import CompletionError
 from shared.sim import scenarios
-from shared.sim.scenarios import Scenario, ScenarioCheckIn, ScenarioOrder
+from shared.sim.scenarios import Scenario, ScenarioCheckIn, ScenarioOrder, ScenarioPick
 
 blueprint = Blueprint("scenarios", __name__, url_prefix="/api/sim")
 
@@ -93,6 +94,34 @@ class ScenarioCompletionErrorSchema(_Entry):
         return CompletionError(**data)
 
 
+def _pick_code(key: str) -> Text:
+    return Text(data_key=key, load_default=None, allow_none=True, validate=validate.Length(1, 20))
+
+
+class ScenarioPickSchema(_Entry):
+    """Pick verification's codes (null: the order has no such item) and the items picked."""
+
+    rt_opc = _pick_code("rtOPC")
+    lt_opc = _pick_code("ltOPC")
+    frame_upc = _pick_code("frameUPC")
+    frame_sku = _pick_code("frameSKU")
+    frame_part_sku = _pick_code("framePartSKU")
+    frame_side_shield_sku = _pick_code("frameSideShieldSKU")
+    misc1_sku = _pick_code("misc1SKU")
+    misc2_sku = _pick_code("misc2SKU")
+    picked = fields.List(
+        fields.String(validate=validate.OneOf(ITEMS)),
+        load_default=(),
+        validate=validate.Length(max=len(ITEMS)),
+        metadata={"description": "The items picked: " + ", ".join(ITEMS) + "."},
+    )
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: object) -> ScenarioPick:
+        data["picked"] = tuple(dict.fromkeys(data["picked"]))
+        return ScenarioPick(**data)
+
+
 class ScenarioOrderSchema(_Entry):
     """An order in a given state; every key but `orderNumber` has a default."""
 
@@ -133,6 +162,17 @@ class ScenarioOrderSchema(_Entry):
         data_key="completionError",
         load_default=None,
         allow_none=True,
+    )
+
+    stock = Flag(load_default=False)
+    pick = fields.Nested(
+        ScenarioPickSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Absent or null: two lenses and a frame, as a simulator-created "
+            "order carries (the lab file's `pick`)."
+        },
     )
 
     @post_load

@@ -23,7 +23,8 @@ from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import ScenarioInvalid
 from shared.domain.lab_setup import Lab
 from shared.orders.lookup import CompletionError
-from shared.sim.orders import reset
+from shared.orders.pick import CODE_COLUMNS, PICKED_COLUMNS
+from shared.sim.orders import default_pick_codes, reset
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,22 @@ class ScenarioCheckIn:
     station: str
     at: datetime
     operator: str | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioPick:
+    """What pick verification expects of an order (None: no such item) and what is picked
+    (item names: `rtLens`, `frame`, ...)."""
+
+    rt_opc: str | None = None
+    lt_opc: str | None = None
+    frame_upc: str | None = None
+    frame_sku: str | None = None
+    frame_part_sku: str | None = None
+    frame_side_shield_sku: str | None = None
+    misc1_sku: str | None = None
+    misc2_sku: str | None = None
+    picked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,9 @@ class ScenarioOrder:
     # The completion flag: when the completion call accepted it (its place in the tracker's queue).
     flagged_at: datetime | None = None
     completion_error: CompletionError | None = None
+    stock: bool = False
+    # None: what a simulator-created order carries (two lenses and a frame, from the lab file).
+    pick: ScenarioPick | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +140,7 @@ def replace_state(session: Session, lab: Lab, scenario: Scenario, *, today: date
     reset(session)
     if not scenario.orders:
         return 0
-    session.execute(insert(Order), [_order_row(order, today) for order in scenario.orders])
+    session.execute(insert(Order), [_order_row(order, today, lab) for order in scenario.orders])
     addons = [
         {"order_number": order.order_number, "addon_code": code}
         for order in scenario.orders
@@ -145,10 +165,19 @@ def replace_state(session: Session, lab: Lab, scenario: Scenario, *, today: date
     return len(scenario.orders)
 
 
-def _order_row(order: ScenarioOrder, today: date) -> dict[str, Any]:
+def _order_row(order: ScenarioOrder, today: date, lab: Lab) -> dict[str, Any]:
     completed = order.status is OrderStatus.COMPLETE
     error = order.completion_error
+    codes: dict[str, str | None] = dict.fromkeys(CODE_COLUMNS.values())
+    if order.pick is None:
+        codes.update(default_pick_codes(lab))
+    else:
+        codes.update({column: getattr(order.pick, column) for column in CODE_COLUMNS.values()})
+    picked = order.pick.picked if order.pick is not None else ()
     return {
+        **codes,
+        **{column: item in picked for item, column in PICKED_COLUMNS.items()},
+        "stock": order.stock,
         "order_number": order.order_number,
         "tray_number": order.tray_number,
         "po_number": order.po_number,
@@ -219,4 +248,9 @@ def _exported(
         checkins=tuple(checkins.get(order.order_number, ())),
         flagged_at=order.completion_requested_at,
         completion_error=CompletionError(code, message or "") if code is not None else None,
+        stock=order.stock,
+        pick=ScenarioPick(
+            **{column: getattr(order, column) for column in CODE_COLUMNS.values()},
+            picked=tuple(item for item, column in PICKED_COLUMNS.items() if getattr(order, column)),
+        ),
     )
