@@ -26,7 +26,7 @@ from api.sim.scenarios import ScenarioNotLoaded, load_configured_scenario
 from config.settings import DEFAULT_SCENARIO_FOLDER, PROJECT_ROOT, Settings
 from shared.db.engine import make_engine
 from shared.domain.lab_setup import Lab
-from tracker.jobs import TrackerConfig, process_batch
+from tracker.jobs import TrackerConfig, process_batch, run_cycle
 
 MakeClient = Callable[..., FlaskClient]
 LOADED_6 = {"message": "Successful", "orders": 6}
@@ -408,6 +408,12 @@ def test_a_snapshot_holds_what_each_order_went_through(
         "flaggedAt": None,
         "completionError": None,
         "stock": False,
+        "customerNumber": None,
+        "customerJobId": None,
+        "dateReceived": None,
+        "dateWanted": None,
+        "dateTimeValid": None,
+        "submitted": None,
         "pick": {
             "rtOPC": "0209448281",
             "ltOPC": "0209448281",
@@ -452,6 +458,60 @@ def test_a_bad_snapshot_changes_nothing(client: FlaskClient) -> None:
     )
     assert client.get("/api/sim/snapshot").data == before
     assert total(client) == 6
+
+
+def test_a_snapshot_restores_a_submitted_order_as_it_was_imported(
+    client: FlaskClient,
+    session_factory: sessionmaker[Session],
+    tracker_config: TrackerConfig,
+    settings: Settings,
+    lab: Lab,
+    tmp_path: Path,
+) -> None:
+    submission = {
+        "customerJobId": "JOB-9",
+        "customerNumber": "1001",
+        "jobType": "F",
+        "poNumber": "PO-9",
+        "rtLensStyle": "SV",
+        "rtLensMaterial": "PC",
+        "ltLensStyle": "SV",
+        "ltLensMaterial": "CR",
+        "rtSphere": -2.25,
+        "ltAxis": 90,
+        "frameName": "AVIATOR",
+        "frameSKU": "SKU-9",
+        "dateWanted": "2026-12-24",
+    }
+    assert client.post("/api/v2/orders", json=submission).status_code == 202
+    with freeze_time("2026-12-07T09:30:00.123456Z"):
+        assert run_cycle(session_factory, tracker_config).imported == 1
+    snapshot = client.get("/api/sim/snapshot")
+    original = [
+        client.get(path).data for path in ("/api/v2/orders/PO-9", "/api/v2/orders/PO-9/pick")
+    ]
+
+    with fresh_database(tmp_path) as url, client_on(url, settings, lab) as restored:
+        assert restored.put("/api/sim/snapshot", data=snapshot.data).status_code == 200
+        again = [
+            restored.get(path).data for path in ("/api/v2/orders/PO-9", "/api/v2/orders/PO-9/pick")
+        ]
+    assert again == original
+    order = client.get("/api/v2/orders/PO-9").get_json()
+    assert (order["customerNumber"], order["frameName"], order["ltAxis"]) == ("1001", "AVIATOR", 90)
+
+
+def test_submitted_fields_in_a_snapshot_are_checked_as_a_submission_is(
+    client: FlaskClient,
+) -> None:
+    body = {"orders": [{"orderNumber": "1", "submitted": {"rtSphere": "abc", "frameA": 10}}]}
+    response = client.put("/api/sim/snapshot", json=body)
+    assert response.status_code == 400
+    frame_a = "Must be greater than or equal to 30 and less than or equal to 80."
+    assert response.get_json()["details"] == [
+        f"orders.0.submitted.frameA: {frame_a}",
+        "orders.0.submitted.rtSphere: Not a valid number.",
+    ]
 
 
 def test_an_empty_snapshot_empties_the_lab(client: FlaskClient, make_order: Any) -> None:

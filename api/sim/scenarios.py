@@ -39,6 +39,7 @@ from api.http.fields import (
 from api.http.runtime import runtime, transactional
 from api.sim import SIM, TAG
 from api.v2.orders import CompletionErrorSchema
+from api.v2.submission import OrderSubmissionSchema
 from config.settings import Settings
 from shared.db import schema
 from shared.db.engine import make_engine, make_session_factory, transaction
@@ -92,6 +93,14 @@ class ScenarioCompletionErrorSchema(_Entry):
     @post_load
     def _make(self, data: dict[str, Any], **_: object) -> CompletionError:
         return CompletionError(**data)
+
+
+def _as_submitted(value: dict[str, Any]) -> None:
+    """Submitted fields hold what POST /api/v2/orders accepts, each as it checks it: the order
+    model shows them as they are."""
+    problems = OrderSubmissionSchema().validate(value, partial=True)
+    if problems:
+        raise ValidationError(problems)
 
 
 def _pick_code(key: str) -> Text:
@@ -165,6 +174,38 @@ class ScenarioOrderSchema(_Entry):
     )
 
     stock = Flag(load_default=False)
+    customer_number = Text(
+        data_key="customerNumber",
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(1, 8),
+        metadata={"description": "A submitted order's customer."},
+    )
+    customer_job_id = Text(
+        data_key="customerJobId",
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(1, 21),
+    )
+    date_received = Day(data_key="dateReceived", load_default=None, allow_none=True)
+    date_wanted = Day(data_key="dateWanted", load_default=None, allow_none=True)
+    valid_at = Instant(
+        data_key="dateTimeValid",
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "When the order became Valid (an imported order: its import)."},
+    )
+    submitted = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 40)),
+        load_default=None,
+        allow_none=True,
+        validate=_as_submitted,
+        metadata={
+            "description": "A submitted order's other fields, by their POST /api/v2/orders "
+            "names (the frame, each eye's lens and prescription, ...), as the order model shows "
+            "them."
+        },
+    )
     pick = fields.Nested(
         ScenarioPickSchema,
         load_default=None,

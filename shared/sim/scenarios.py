@@ -10,7 +10,9 @@ it: they describe the processes serving the lab, not the lab.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -75,6 +77,13 @@ class ScenarioOrder:
     flagged_at: datetime | None = None
     completion_error: CompletionError | None = None
     stock: bool = False
+    # What an order submitted through POST /api/v2/orders brought, and what its import set.
+    customer_number: str | None = None
+    customer_job_id: str | None = None
+    date_received: date | None = None
+    date_wanted: date | None = None
+    valid_at: datetime | None = None
+    submitted: Mapping[str, Any] | None = None  # its other submitted fields, by API name
     # None: what a simulator-created order carries (two lenses and a frame, from the lab file).
     pick: ScenarioPick | None = None
 
@@ -178,6 +187,16 @@ def _order_row(order: ScenarioOrder, today: date, lab: Lab) -> dict[str, Any]:
         **codes,
         **{column: item in picked for item, column in PICKED_COLUMNS.items()},
         "stock": order.stock,
+        "customer_number": order.customer_number,
+        "customer_job_id": order.customer_job_id,
+        "date_received": order.date_received,
+        "date_wanted": order.date_wanted,
+        "valid_at": order.valid_at,
+        "submitted": (
+            json.dumps(order.submitted, separators=(",", ":"))
+            if order.submitted is not None
+            else None
+        ),
         "order_number": order.order_number,
         "tray_number": order.tray_number,
         "po_number": order.po_number,
@@ -249,6 +268,12 @@ def _exported(
         flagged_at=order.completion_requested_at,
         completion_error=CompletionError(code, message or "") if code is not None else None,
         stock=order.stock,
+        customer_number=order.customer_number,
+        customer_job_id=order.customer_job_id,
+        date_received=order.date_received,
+        date_wanted=order.date_wanted,
+        valid_at=order.valid_at,
+        submitted=json.loads(order.submitted) if order.submitted else None,
         pick=ScenarioPick(
             **{column: getattr(order, column) for column in CODE_COLUMNS.values()},
             picked=tuple(item for item, column in PICKED_COLUMNS.items() if getattr(order, column)),
