@@ -107,6 +107,8 @@ def test_the_board_counts_work_in_process_the_queue_and_the_last_minutes(
             "oldestSubmission": None,
             "importPaused": False,
             "imported": 0,
+            "tickets": 0,
+            "lastTicket": None,
         },
     )
 
@@ -207,3 +209,22 @@ def test_the_board_shows_the_import_queue_and_the_imports_of_the_window(
     ]
     with freeze_time("2026-12-07T09:15:00.001Z"):  # the three imports left the 15-minute window
         assert client.get("/api/sim/board").get_json()["imported"] == 0
+
+
+def test_the_board_shows_the_tickets_of_the_window_and_the_latest_one(
+    client: FlaskClient, make_order: Any
+) -> None:
+    first, second = make_order(), make_order()
+    with freeze_time("2026-12-07T09:00:00Z"):
+        assert client.post(f"/api/v2/orders/{first}/print_ticket").status_code == 201
+    with freeze_time("2026-12-07T09:05:00.5Z"):
+        url = f"/api/v2/orders/{second}/print_ticket"
+        assert client.post(url, json={"lpt": "LPT2"}).status_code == 201
+    with freeze_time("2026-12-07T09:10:00Z"):
+        board = client.get("/api/sim/board").get_json()
+    assert (board["tickets"], board["lastTicket"]) == (
+        2,
+        {"orderNumber": second, "port": "LPT2", "printedAt": "2026-12-07T09:05:00.500Z"},
+    )
+    with freeze_time("2026-12-07T09:16:00Z"):  # the first left the 15-minute window
+        assert client.get("/api/sim/board").get_json()["tickets"] == 1

@@ -23,7 +23,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import live
-from shared.db.models import CheckIn, Order
+from shared.db.models import CheckIn, Order, WorkTicket
 
 BROWSER = "/usr/bin/chromium"
 PAGE_WAIT = 15.0
@@ -94,7 +94,15 @@ def shown(driver: webdriver.Chrome) -> dict[str, Any] | None:
 def _figures(driver: webdriver.Chrome) -> dict[str, Any]:
     figures: dict[str, Any] = {
         name: int(driver.find_element(By.ID, name).text)
-        for name in ("active", "not-started", "on-hold", "flagged", "completed", "rejected")
+        for name in (
+            "active",
+            "not-started",
+            "on-hold",
+            "flagged",
+            "completed",
+            "rejected",
+            "tickets",
+        )
     }
     rows = driver.find_elements(By.CSS_SELECTOR, "#stations .station")
     figures["stations"] = {
@@ -134,6 +142,9 @@ def in_database(session_factory: sessionmaker[Session]) -> dict[str, Any]:
             "flagged": count(Order.completion_requested_at.is_not(None)),
             "completed": completed,
             "rejected": count(Order.last_rejected_at >= since),
+            "tickets": session.execute(
+                select(func.count()).where(WorkTicket.printed_at >= since)
+            ).scalar_one(),
             "stations": {station: n for station, n in at if station is not None},
         }
 
@@ -201,6 +212,8 @@ def test_the_board_shows_the_lab_live_in_a_browser_and_agrees_with_the_database(
         call(api, "PATCH", f"/api/sim/orders/{numbers[6]}", {"onHold": True}, status=200)
         call(api, "DELETE", f"/api/sim/faults/{fault['id']}", status=200)
         (mirror,) = start_orders(api, [(["MIR"], ["REC"])])
+        for number in numbers[7:9]:
+            call(api, "POST", f"/api/v2/orders/{number}/print_ticket")
         call(api, "POST", f"/api/v2/orders/{mirror}/complete", status=400)
 
         after = live.wait_until(
@@ -209,7 +222,10 @@ def test_the_board_shows_the_lab_live_in_a_browser_and_agrees_with_the_database(
             "the completions and the rejection on the board",
         )
         assert (after["completed"], after["rejected"], after["flagged"]) == (3, 1, 0)
-        assert (after["active"], after["on-hold"]) == (25, 2)
+        assert (after["active"], after["on-hold"], after["tickets"]) == (25, 2, 2)
+        assert browser.find_element(By.ID, "last-ticket").text.startswith(
+            f"last #{numbers[8]} on LPT1"
+        )
         assert browser.find_element(By.ID, "tracker").text.startswith("Job Tracker running")
         assert browser.find_element(By.ID, "rejected-by-code").text == "05: 1"
         events = browser.find_element(By.ID, "events").text

@@ -55,6 +55,12 @@ class BoardEventSchema(Schema):
     code = fields.String(allow_none=True, metadata={"description": "A rejection's code."})
 
 
+class LastTicketSchema(Schema):
+    orderNumber = fields.String(attribute="order_number", metadata={"example": "33719"})
+    port = fields.String(metadata={"example": "LPT1"})
+    printedAt = UTCMillis(attribute="printed_at")
+
+
 class BoardSchema(Schema):
     """`GET /api/sim/board`: everything the lab board shows, in one answer."""
 
@@ -98,6 +104,15 @@ class BoardSchema(Schema):
     importPaused = fields.Boolean(attribute="import_paused")
     imported = fields.Integer(
         metadata={"minimum": 0, "description": "Submitted orders imported in the window."}
+    )
+    tickets = fields.Integer(
+        metadata={"minimum": 0, "description": "Work tickets printed in the window."}
+    )
+    lastTicket = fields.Nested(
+        LastTicketSchema,
+        attribute="last_ticket",
+        allow_none=True,
+        metadata={"description": "The latest work ticket printed; null if none since a reset."},
     )
 
 
@@ -167,6 +182,8 @@ BOARD_EXAMPLE = {
     "oldestSubmission": "2026-11-27T17:26:20.750Z",
     "importPaused": False,
     "imported": 12,
+    "tickets": 14,
+    "lastTicket": {"orderNumber": "33719", "port": "LPT1", "printedAt": "2026-11-27T17:26:19.400Z"},
 }
 
 

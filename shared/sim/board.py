@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from shared.db.models import CheckIn, Order, Submission, TrackerHeartbeat, UTCDateTime
+from shared.db.models import CheckIn, Order, Submission, TrackerHeartbeat, UTCDateTime, WorkTicket
 from shared.domain.lab_setup import Lab
 from shared.monitoring.heartbeats import is_fresh
 from shared.orders.lookup import active_orders
@@ -88,6 +88,16 @@ class Board:
     oldest_submission: datetime | None = None
     import_paused: bool = False
     imported: int = 0
+    # Work tickets printed in the window, and the latest one (order, LPT port, time).
+    tickets: int = 0
+    last_ticket: Ticket | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    order_number: int
+    port: str
+    printed_at: datetime
 
 
 def _latest_station() -> Any:
@@ -146,6 +156,14 @@ _IMPORTED = select(func.count()).where(
 )
 
 
+_TICKETS = select(func.count()).where(WorkTicket.printed_at >= _SINCE)
+_LAST_TICKET = (
+    select(WorkTicket.order_number, WorkTicket.port, WorkTicket.printed_at)
+    .order_by(WorkTicket.id.desc())
+    .limit(1)
+)
+
+
 def read_board(session: Session, lab: Lab, now: datetime) -> Board:
     """The board's figures at `now`, in ten small reads of one transaction."""
     window = {"since": now - WINDOW, "station": lab.completion_station}
@@ -175,6 +193,7 @@ def read_board(session: Session, lab: Lab, now: datetime) -> Board:
     connection = session.connection()
     queue = import_queue(connection)
     imported = session.execute(_IMPORTED, window).scalar_one()
+    last = session.execute(_LAST_TICKET).one_or_none()
     return Board(
         generated_at=now,
         window_minutes=int(WINDOW.total_seconds() // 60),
@@ -194,4 +213,6 @@ def read_board(session: Session, lab: Lab, now: datetime) -> Board:
         oldest_submission=queue.oldest,
         import_paused=processor_paused(connection),
         imported=imported,
+        tickets=session.execute(_TICKETS, window).scalar_one(),
+        last_ticket=Ticket(*last) if last is not None else None,
     )

@@ -77,6 +77,10 @@
       + (board.oldestSubmission ? "oldest " + ago(board.oldestSubmission, board.generatedAt) + " · " : "")
       + perMinute + " imported/min");
     text("oldest-flag", board.oldestFlag ? "oldest " + ago(board.oldestFlag, board.generatedAt) : "");
+    text("tickets", board.tickets);
+    const last = board.lastTicket;
+    text("last-ticket", last ? "last #" + last.orderNumber + " on " + last.port + " "
+      + ago(last.printedAt, board.generatedAt) : "");
     text("completed", board.completed);
     text("rejected", board.rejected);
     text("rejected-by-code", board.rejectedByCode.map((c) => c.code + ": " + c.count).join("  "));
