@@ -327,7 +327,12 @@ class WorkTicket(Base):
     printer: Mapped[str] = mapped_column(String(60))
     printed_at: Mapped[datetime]
 
-    __table_args__ = (Index("ix_work_tickets_port", "port", "id"),)
+    __table_args__ = (
+        # A port's latest tickets (GET /api/sim/printers).
+        Index("ix_work_tickets_port", "port", "id"),
+        # The board's tickets of its window: a range by time.
+        Index("ix_work_tickets_printed_at", "printed_at"),
+    )
 
 
 class ProcessorSwitch(Base):

@@ -60,9 +60,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_work_tickets")),
     )
     op.create_index("ix_work_tickets_port", "work_tickets", ["port", "id"])
+    op.create_index("ix_work_tickets_printed_at", "work_tickets", ["printed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_work_tickets_printed_at", table_name="work_tickets")
     op.drop_index("ix_work_tickets_port", table_name="work_tickets")
     op.drop_table("work_tickets")
     for name in (*PICKED, *CODES, "stock"):
