@@ -150,11 +150,18 @@ RX_UNIVERSE = {
     ("post", "/api/v2/job_track/stations/{code}"),
     ("get", "/api/v2/addons"),
     ("get", "/api/v2/addons/{code}"),
+    ("get", "/api/v2/orders/{orderIdentifier}/pick"),
+    ("post", "/api/v2/orders/{orderIdentifier}/pick"),
+    ("post", "/api/v2/orders/{orderIdentifier}/print_ticket"),
 }
 
 
-# The server errors Rx-Universe documents itself: the submission's Frame Inventory refusal.
-RX_UNIVERSE_ERRORS = {("post", "/api/v2/orders", "500")}
+# The server errors Rx-Universe documents itself: the submission's Frame Inventory refusal, and
+# the work ticket's refusals for the lab's settings.
+RX_UNIVERSE_ERRORS = {
+    ("post", "/api/v2/orders", "500"),
+    ("post", "/api/v2/orders/{orderIdentifier}/print_ticket", "500"),
+}
 
 
 def test_ours_is_marked_as_ours(document: dict[str, Any]) -> None:
