@@ -11,9 +11,11 @@ import pytest
 from marshmallow import Schema
 
 from api.v2.orders import OrderSchema, OrderStatusSchema
+from api.v2.pick import PickedSchema, PickInformationSchema, pick_body
 from api.v2.stations import CheckinDoneSchema
 from shared.domain.codes import JobType
 from shared.domain.lab_setup import Station
+from shared.domain.pick import ITEMS
 from shared.orders.checkins import CheckedInOrder, CheckinDone
 from shared.orders.lookup import (
     AddonOfOrder,
@@ -22,7 +24,9 @@ from shared.orders.lookup import (
     OrderDetails,
     OrderState,
 )
+from shared.orders.pick import CODE_COLUMNS, PickInfo
 
+CODE_NAMES = tuple(CODE_COLUMNS)
 STATIONS = [
     None,
     CurrentStation(
@@ -139,3 +143,23 @@ def test_the_checkin_body_is_what_the_schema_fields_dump(
     expected = generic_dump(schema, done)
     assert body == expected
     assert list(body) == list(expected)
+
+
+@pytest.mark.parametrize("tray", [None, "45"])
+def test_the_pick_bodies_are_what_the_schema_fields_dump(tray: str | None) -> None:
+    info = PickInfo(
+        order_number=228844,
+        tray_number=tray,
+        po_number="XYZ123",
+        warehouse="DEFAULT",
+        picked={item: item == "rtLens" for item in ITEMS},
+        codes=dict.fromkeys(CODE_NAMES) | {"rtOPC": "0209448281", "ltOPC": "0209448281"},
+        reject_reason=None,
+    )
+    full = pick_body(info)
+    for schema in (PickInformationSchema(), PickedSchema()):
+        body = schema.dump(full)
+        expected = generic_dump(schema, full)
+        assert body == expected
+        assert list(body) == list(expected)
+    assert list(PickedSchema().dump(full)) == list(full)[:11]
