@@ -26,7 +26,9 @@ import live
 from shared.db.models import CheckIn, Order, WorkTicket
 
 BROWSER = "/usr/bin/chromium"
-PAGE_WAIT = 15.0
+# Under a loaded CI machine a board redraw, a tracker poll and the fault round trip can take
+# several seconds each: 15 s was once not enough for the completions and the rejection.
+PAGE_WAIT = 30.0
 # Orders the test creates: a code for each, (addons, the v2 check-ins it makes).
 ROUTES: list[tuple[list[str], list[str]]] = [
     ([], ["REC"]),
