@@ -45,6 +45,10 @@ REQUESTS = {
 }
 
 
+# The calls that change the order they are made on: no order may be met twice in a run.
+CHANGING = {"pick verify"}
+
+
 @dataclass(frozen=True)
 class Operation:
     """One endpoint and its baseline under the same load, pooled over alternating rounds."""
@@ -97,7 +101,7 @@ def _load(target: Target, size: Size, log_dir: Path, app: str, name: str, round_
     with fresh_database(target, "jobs") as url:
         engine = engine_for(url)
         try:
-            warm = seed_orders(engine, size.endpoint_orders // 10)
+            warm = seed_orders(engine, size.warm_up_orders(distinct=name in CHANGING))
             numbers = seed_orders(engine, size.endpoint_orders, first=warm.stop)
         finally:
             engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -151,11 +151,36 @@ def in_database(session_factory: sessionmaker[Session]) -> dict[str, Any]:
         }
 
 
+# The last figures compared, so that a wait that times out says how the two differed.
+LAST_SEEN: dict[str, Any] = {}
+
+
 def board_matches(
     driver: webdriver.Chrome, session_factory: sessionmaker[Session]
 ) -> dict[str, Any] | None:
     now = shown(driver)
-    return now if now is not None and now == in_database(session_factory) else None
+    counted = in_database(session_factory)
+    LAST_SEEN.update(board=now, database=counted)
+    return now if now is not None and now == counted else None
+
+
+def wait_for_board(
+    driver: webdriver.Chrome,
+    session_factory: sessionmaker[Session],
+    what: str,
+    until: Callable[[dict[str, Any]], bool] = lambda _: True,
+) -> dict[str, Any]:
+    """Until the board agrees with the database (and `until` holds); a timeout names both."""
+    try:
+        return live.wait_until(
+            lambda: (now := board_matches(driver, session_factory)) and until(now) and now,
+            PAGE_WAIT,
+            what,
+        )
+    except TimeoutError as error:
+        raise AssertionError(
+            f"{error}: board {LAST_SEEN.get('board')}, database {LAST_SEEN.get('database')}"
+        ) from error
 
 
 def tracker_beat(api: live.Api) -> str:
@@ -191,17 +216,13 @@ def test_the_board_shows_the_lab_live_in_a_browser_and_agrees_with_the_database(
         )
         browser.get(api.base_url + "/board")
         assert browser.title == "Lab board"
-        first = live.wait_until(
-            lambda: board_matches(browser, session_factory), PAGE_WAIT, "the empty board"
-        )
+        first = wait_for_board(browser, session_factory, "the empty board")
         assert first["active"] == 0
 
         numbers = start_orders(api, ROUTES * 3)
         held = numbers[0]
         call(api, "PATCH", f"/api/sim/orders/{held}", {"onHold": True}, status=200)
-        busy = live.wait_until(
-            lambda: board_matches(browser, session_factory), PAGE_WAIT, "the lab at work"
-        )
+        busy = wait_for_board(browser, session_factory, "the lab at work")
         assert (busy["active"], busy["on-hold"], busy["stations"]["GEN"]) == (27, 1, 3)
 
         # Three completed by the tracker; one rejected by it (held after its flag, while a
@@ -218,10 +239,11 @@ def test_the_board_shows_the_lab_live_in_a_browser_and_agrees_with_the_database(
             call(api, "POST", f"/api/v2/orders/{number}/print_ticket")
         call(api, "POST", f"/api/v2/orders/{mirror}/complete", status=400)
 
-        after = live.wait_until(
-            lambda: (now := board_matches(browser, session_factory)) and now["rejected"] and now,
-            PAGE_WAIT,
+        after = wait_for_board(
+            browser,
+            session_factory,
             "the completions and the rejection on the board",
+            lambda now: bool(now["rejected"]),
         )
         assert (after["completed"], after["rejected"], after["flagged"]) == (3, 1, 0)
         assert (after["active"], after["on-hold"], after["tickets"]) == (25, 2, 2)
