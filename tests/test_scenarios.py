@@ -58,12 +58,24 @@ def test_the_shipped_scenarios_are_listed_by_name_with_their_order_counts(
     response = client.get("/api/sim/scenarios")
     assert response.status_code == 200
     listed = [(s["name"], s["orders"]) for s in response.get_json()["scenarios"]]
-    assert listed == [("empty", 0), ("lab_day", 6), ("seed_outcomes", 6), ("tracker_cases", 4)]
+    assert listed == [
+        ("empty", 0),
+        ("lab_day", 6),
+        ("seed_outcomes", 6),
+        ("tracker_cases", 4),
+        ("work_tickets", 4),
+    ]
     assert all(s["description"] for s in response.get_json()["scenarios"])
 
 
 def test_every_shipped_scenario_loads(client: FlaskClient) -> None:
-    for name, orders in (("empty", 0), ("lab_day", 6), ("seed_outcomes", 6), ("tracker_cases", 4)):
+    for name, orders in (
+        ("empty", 0),
+        ("lab_day", 6),
+        ("seed_outcomes", 6),
+        ("tracker_cases", 4),
+        ("work_tickets", 4),
+    ):
         assert_body(load(client, name), 200, {"message": "Successful", "orders": orders})
         assert total(client) == orders
 

@@ -198,3 +198,38 @@ def test_an_unknown_order_and_an_unknown_port(client: FlaskClient, make_order: M
     assert response.status_code == 400
     assert response.get_json()["error"] == "Invalid request"
     assert response.get_json()["details"][0].startswith("lpt: Must be one of: LPT1, LPT2")
+
+
+def test_the_work_tickets_scenario_shows_each_answer_one_setting_away(
+    lab_client: LabClient,
+) -> None:
+    """The shipped scenario: each order-side answer as it is, each settings refusal on 55001 with
+    one `[work_tickets]` setting changed (what docs/api/v2.md and the scenario's comments say)."""
+    client = lab_client()
+    loaded = client.post("/api/sim/scenarios/work_tickets")
+    assert_body(loaded, 200, {"message": "Successful", "orders": 4})
+
+    def refused(details: list[str]) -> dict[str, Any]:
+        return {"error": REJECTED, "details": details}
+
+    printed = {"trayNumber": "551", "poNumber": "TICKET-1", "message": "Printing in process"}
+    assert_body(print_ticket(client, "55001"), 201, {"orderNumber": "55001", **printed})
+    stock = refused(["Order is a stock order and there is no work ticket"])
+    assert_body(print_ticket(client, "55002"), 400, stock)
+    assert print_ticket(client, "55003").status_code == 201
+    cancelled = {"error": "Order marked for cancelation", "details": []}
+    assert_body(print_ticket(client, "55004"), 200, cancelled)
+
+    trays = lab_client(trays_required=True)
+    assert_body(print_ticket(trays, "55003"), 400, refused(["Order waiting for tray"]))
+    assert_body(print_ticket(trays, "55004"), 200, cancelled)  # before any setting
+    pdf = refused(["Only the XML Work Ticket system setting is supported"])
+    assert_body(print_ticket(lab_client(ticket_format="pdf"), "55001"), 500, pdf)
+    none = refused(["No XML template is selected in system settings"])
+    assert_body(print_ticket(lab_client(xml_template=""), "55001"), 500, none)
+    gone = refused(
+        ["The XML template set in system settings does not exist", "Set: workticket.xml"]
+    )
+    assert_body(print_ticket(lab_client(xml_template_exists=False), "55001"), 500, gone)
+    no_printer = refused(["No printer defined for workstation 00"])
+    assert_body(print_ticket(client, "55001", lpt="LPT3"), 500, no_printer)
