@@ -93,11 +93,13 @@ def test_a_tiny_run_reports_every_section_and_a_figure_beside_a_baseline_for_eac
         "matplotlib is not installed (pip install -e '.[bench]')",
     )
     output = tmp_path / "benchmarks.md"
-    databases = {"SQLite": "sqlite"}
     command = [sys.executable, "-m", "bench", "--size", "tiny", "--output", str(output)]
+    # Each pass of the suite runs the benchmarks on its own engine (the SQLite pass already ran
+    # SQLite's): running both in the PostgreSQL pass cost CI two more minutes.
+    databases = {"SQLite": "sqlite"}
     server = os.environ.get("TEST_DATABASE_URL")
     if server:
-        databases["PostgreSQL"] = "postgresql"
+        databases = {"PostgreSQL": "postgresql"}
         command += ["--postgres-url", server]
     command += ["--databases", ",".join(databases.values())]
 

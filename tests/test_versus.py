@@ -24,14 +24,19 @@ def test_a_tiny_run_against_head_prints_a_ratio_for_each_endpoint_and_removes_it
         if os.environ.get("CI") == "true":
             pytest.fail("wrk and git are needed: CI never skips the comparison")
         pytest.skip("wrk or git is not installed")
-    command = [sys.executable, "-m", "bench.versus", "--base", "HEAD", "--databases", "sqlite"]
+    # The pass's own engine: SQLite, or the PostgreSQL server of TEST_DATABASE_URL.
+    label, database = "SQLite", ["--databases", "sqlite"]
+    server = os.environ.get("TEST_DATABASE_URL")
+    if server:
+        label, database = "PostgreSQL", ["--databases", "postgresql", "--postgres-url", server]
+    command = [sys.executable, "-m", "bench.versus", "--base", "HEAD", *database]
     command += ["--rounds", "1", "--seconds", "0.5"]
 
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
     assert run.returncode == 0, run.stdout + run.stderr
     for name in ENDPOINTS:
-        row = rf"^{re.escape(name)}\s+SQLite\s+{RATIO}\s+{RATIO}\s+{RATIO}\s+1\s"
+        row = rf"^{re.escape(name)}\s+{label}\s+{RATIO}\s+{RATIO}\s+{RATIO}\s+1\s"
         assert re.search(row, run.stdout, re.MULTILINE), (name, run.stdout)
     checked_out = re.search(r"^versus: \w+ checked out at (.+)$", run.stderr, re.MULTILINE)
     assert checked_out, run.stderr

@@ -34,21 +34,14 @@ from shared.db.models import Order
 from shared.domain.clock import local_date, utcnow
 from shared.domain.codes import JobType, OrderStatus
 from shared.orders.lookup import OrderState, state_of
+from shared.orders.pick import CODE_COLUMNS
 from shared.sim import orders
 
 blueprint = Blueprint("sim_orders", __name__, url_prefix="/api/sim")
 
 
-PICK_CODE_COLUMNS = (
-    "rt_opc",
-    "lt_opc",
-    "frame_upc",
-    "frame_sku",
-    "frame_part_sku",
-    "frame_side_shield_sku",
-    "misc1_sku",
-    "misc2_sku",
-)
+# The order's pick-code columns, as the schema's fields below load them (their attributes).
+PICK_CODE_COLUMNS = tuple(CODE_COLUMNS.values())
 
 
 def _pick_code(key: str, description: str) -> fields.String:

@@ -20,7 +20,7 @@ from api.http.errors import (
     ErrorSchema,
     error_body,
 )
-from api.http.fields import Flag, Input
+from api.http.fields import Flag, Identifier, Input
 from api.http.runtime import transactional
 from api.v2 import TAG
 from shared.db.models import Order
@@ -54,18 +54,9 @@ class OrderNumberOrPoPath(Schema):
     )
 
 
-class TrayText(fields.Field[str]):
+class TrayText(Identifier):
     """A tray number as sent: a string (checked by the assignment, in Rx-Universe's order), or a
-    non-negative integer, taken as its digits (ours)."""
-
-    default_error_messages = {"invalid": "Must be a string or a non-negative integer."}  # noqa: RUF012
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return str(value)
-        if not isinstance(value, str):
-            raise self.make_error("invalid")
-        return value
+    non-negative integer, taken as its digits (ours); read as an order identifier is."""
 
     def openapi_property(self) -> dict[str, Any]:
         """Digits, at most five of them (anything else is answered by the assignment)."""
