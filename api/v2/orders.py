@@ -357,18 +357,36 @@ class OrderSchema(_OrderFields):  # type: ignore[misc, valid-type]
         return order_body(obj)
 
 
+# Each eye's keys in order, with what each is: the calculation flag, a text ("" for none) or a
+# submitted value; worked out once, not on every order written.
+_IS_CALCULATED, _IS_TEXT, _IS_VALUE = range(3)
+_EYE_KEYS = {
+    eye: tuple(
+        (
+            f"{eye}{name}",
+            _IS_CALCULATED
+            if name == "Calculated"
+            else _IS_TEXT
+            if f"{eye}{name}" in SUBMITTED_TEXT
+            else _IS_VALUE,
+        )
+        for name in _RX
+    )
+    for eye in ("rt", "lt")
+}
+
+
 def _eye(details: OrderDetails, eye: str) -> dict[str, Any]:
     submitted = details.submitted
-    calculated = getattr(details.state, f"{eye}_calculated")
+    calculated = _bool(getattr(details.state, f"{eye}_calculated"))
     body: dict[str, Any] = {}
-    for name in _RX:
-        key = f"{eye}{name}"
-        if name == "Calculated":
-            body[key] = _bool(calculated)
-        elif key in SUBMITTED_TEXT:
+    for key, kind in _EYE_KEYS[eye]:
+        if kind == _IS_TEXT:
             body[key] = submitted.get(key) or ""
-        else:
+        elif kind == _IS_VALUE:
             body[key] = submitted.get(key)
+        else:
+            body[key] = calculated
     return body
 
 
