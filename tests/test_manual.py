@@ -136,3 +136,32 @@ def test_the_layout_page_names_every_package_of_the_api_and_shared() -> None:
         for path in (PROJECT_ROOT / root).glob("*/__init__.py")
     ]
     assert [p for p in packages if f"`{p}`" not in text] == []
+
+
+ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
+_EXAMPLE_SETTING = re.compile(r"^# (?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$", re.MULTILINE)
+
+
+def test_the_env_example_lists_every_setting_with_its_default(tmp_path: Path) -> None:
+    """`.env.example`: each setting the settings class reads, in its order, commented out with
+    its default (empty for one unset by default); uncommented, each gives that default."""
+    listed = [
+        (match["name"], match["value"])
+        for match in _EXAMPLE_SETTING.finditer(ENV_EXAMPLE.read_text(encoding="utf-8"))
+    ]
+    expected = [
+        (name, (written(default) or "``").strip("`")) for name, default in read_settings().items()
+    ]
+    assert listed == expected
+    # Uncommented in a copy, the paths written from the project's folder, as a user runs it.
+    defaults = read_settings()
+    lines = [
+        f"{name}={PROJECT_ROOT / value if isinstance(defaults[name], Path) else value}\n"
+        for name, value in listed
+        if "<" not in value
+    ]
+    uncommented = tmp_path / ".env"
+    uncommented.write_text("".join(lines), encoding="utf-8")
+    assert Settings.load(environ={}, env_file=uncommented) == Settings.load(
+        environ={}, env_file=None
+    )

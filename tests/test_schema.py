@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -77,3 +79,21 @@ def test_a_database_with_tables_but_no_revision_is_not_touched(
 def test_upgrading_twice_is_harmless(engine: Engine) -> None:
     schema.upgrade(engine)
     assert schema.current_revision(engine) == schema.head_revision()
+
+
+def test_alembic_speaks_when_it_migrates_and_is_quiet_on_every_other_start(
+    settings: Settings, lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    def alembic_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name.startswith("alembic")]
+
+    apps = [create_app(settings, lab=lab)]  # a new database: migrated, and said so
+    assert any(line.startswith("Running upgrade") for line in alembic_lines())
+    caplog.clear()
+    apps.append(create_app(settings, lab=lab))  # up to date: nothing to say
+    assert alembic_lines() == []
+    for app in apps:
+        app.extensions["rx_jobtracker"].engine.dispose()
+        app.extensions["rx_jobtracker"].autocommit_engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -36,12 +37,22 @@ def head_revision() -> str | None:
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for a database never migrated."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return current_revision_on(connection)
 
 
 def current_revision_on(connection: Connection) -> str | None:
-    """The revision the database is at, read on `connection` (None: never migrated)."""
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision the database is at, read on `connection` (None: never migrated).
+
+    Quietly: Alembic logs its set-up ("Context impl SQLiteImpl.") whenever it looks, and every
+    start looks; it is left to speak only when it migrates.
+    """
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)
+    try:
+        return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        alembic_log.setLevel(level)
 
 
 def upgrade(engine: Engine) -> None:
@@ -65,7 +76,7 @@ def prepare(engine: Engine) -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-        current = MigrationContext.configure(connection).get_current_revision()
+        current = current_revision_on(connection)
         if current is None and not inspect(connection).get_table_names():
             command.upgrade(_config(connection), "head")
             return
