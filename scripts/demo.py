@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
@@ -325,8 +326,14 @@ def _terminate(signum: int, _frame: FrameType | None) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 only if every step answered as documented, so the demo works as a smoke check."""
+    argparse.ArgumentParser(
+        prog="scripts/demo",
+        description="The end-to-end demo: run_api.py and run_tracker.py as two processes on a "
+        "fresh SQLite database, each documented answer shown and checked; exit 0 only if every "
+        "one was the documented one. Ctrl-C stops both.",
+    ).parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     began = time.monotonic()
     started: list[live.Service] = []
