@@ -84,6 +84,9 @@ def test_a_taken_order_number_is_refused_and_the_first_order_kept(
     assert client.get("/api/v2/orders/33719/status").get_json()["poNumber"] == "first"
 
 
+NOT_AT_COMPLETION = "Only a completed order (status C) can be at the completion station 'CMP'."
+
+
 @pytest.mark.parametrize(
     ("body", "details"),
     [
@@ -105,6 +108,10 @@ def test_a_taken_order_number_is_refused_and_the_first_order_kept(
         ({"addons": [None]}, ["addons.0: Field may not be null."]),
         ({"addons": ["NOPE"]}, ["addons.0: Unknown addon 'NOPE'."]),
         ({"stations": ["GEN", "bsc"]}, ["stations.1: Unknown station 'bsc'."]),
+        (
+            {"stations": ["GEN", "CMP"]},
+            [f"stations.1: {NOT_AT_COMPLETION}"],
+        ),
         ({"color": "red"}, ["color: Unknown field."]),
         ({"orderNumber": None}, ["orderNumber: Field may not be null."]),
     ],
@@ -254,6 +261,10 @@ def test_a_check_in_moves_the_order_and_puts_a_valid_one_in_process(
         ({"station": "bsc"}, ["station: Unknown station 'bsc'."]),
         ({"station": "BSC", "operator": "GEN"}, ["operator: Unknown station 'GEN'."]),
         ({"station": ["BSC"]}, ["station: Not a valid string."]),
+        (
+            {"station": "CMP"},
+            [f"station: {NOT_AT_COMPLETION}"],
+        ),
     ],
 )
 def test_a_check_in_needs_a_known_station(

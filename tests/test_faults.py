@@ -20,6 +20,7 @@ from shared.db.models import TrackerHeartbeat
 from shared.sim import faults
 from tracker.jobs import TrackerConfig, run_cycle
 
+NO_FAULTED_PATH = "Faults apply to paths under /api/v2/ only: this pattern matches none."
 COMPLETE_GLOB = "/api/v2/orders/*/complete"
 NOT_FOUND = {
     "error": "Could not complete order",
@@ -141,6 +142,11 @@ def test_a_probability_decides_each_call_on_its_own(
         ),
         ({"status": 500}, ["Give a path (an HTTP fault) or tracker (a tracker fault)."]),
         ({"path": "api/v2", "status": 500}, ["path: String does not match expected pattern."]),
+        # Globs that can match no path a fault applies to.
+        ({"path": "/api/sim/orders", "status": 500}, [f"path: {NO_FAULTED_PATH}"]),
+        ({"path": "/api/sim/*", "status": 500}, [f"path: {NO_FAULTED_PATH}"]),
+        ({"path": "/api/v2", "status": 500}, [f"path: {NO_FAULTED_PATH}"]),
+        ({"path": "/healthz", "drop": True}, [f"path: {NO_FAULTED_PATH}"]),
         (
             {"path": COMPLETE_GLOB, "status": 99},
             ["status: Must be greater than or equal to 100 and less than or equal to 599."],
@@ -159,7 +165,7 @@ def test_a_probability_decides_each_call_on_its_own(
         ({"tracker": "pause", "code": "05"}, ["A reject fault needs a code; a pause takes none."]),
         ({"tracker": "reject", "code": "5"}, ["code: Must be two digits."]),
         (
-            {"tracker": "pause", "path": "/x"},
+            {"tracker": "pause", "path": "/api/v2/x"},
             ["A tracker fault takes only tracker, code and message."],
         ),
         ({"tracker": "stop"}, ["tracker: Must be one of: pause, reject."]),
@@ -419,3 +425,8 @@ def test_clearing_an_id_past_what_the_database_stores_answers_404(client: FlaskC
         404,
         {"error": "No record found", "details": ["Provided: 99999999999999999999"]},
     )
+
+
+@pytest.mark.parametrize("path", ["/*", "/api/*", "/api/v?/orders/*", "/api/v2/*", "/a*"])
+def test_a_glob_that_can_reach_the_v2_api_is_taken(client: FlaskClient, path: str) -> None:
+    assert client.post("/api/sim/faults", json={"path": path, "status": 500}).status_code == 201

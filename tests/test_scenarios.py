@@ -198,6 +198,17 @@ def test_a_bad_file_answers_400_naming_the_entry_and_changes_nothing(
             ["orders.0.checkins.0.at: Must be within the years 1 to 9999 in UTC."],
         ),
         ("orders = [{ orderNumber = 7, colour = 'red' }]", ["orders.0.colour: Unknown field."]),
+        (
+            # Its current station is the last check-in by time: CMP, on an order not completed.
+            "orders = [{ orderNumber = 7, checkins = [{ station = 'CMP', at = 2026-11-27T09:00:00Z"
+            " }, { station = 'GEN', at = 2026-11-27T08:00:00Z }] },"
+            " { orderNumber = 8, status = 'C', checkins = [{ station = 'CMP',"
+            " at = 2026-11-27T09:00:00Z }] }]",
+            [
+                "orders.0.checkins.0.station: Only a completed order (status C) can be at the "
+                "completion station 'CMP'."
+            ],
+        ),
         ('description = "no orders key"', ["orders: Missing data for required field."]),
         (
             "orders = [{ orderNumber = 7, status = 'C', flaggedAt = 2026-11-27T08:00:00Z },"

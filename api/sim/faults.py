@@ -136,6 +136,23 @@ _NEW_FAULT_RULES: dict[str, Any] = {
 }
 
 
+FAULTED_PREFIX = "/api/v2/"
+
+
+def _faulted_path(pattern: str) -> None:
+    """Refuse a glob that can match no path a fault applies to: what comes before its first
+    wildcard must start `/api/v2/`, or, when a wildcard follows, be a start of it (`/api/*`,
+    `/*`). (A pattern not starting `/` is refused by the pattern check alone.)"""
+    literal, *wildcard = re.split(r"[*?\[]", pattern, maxsplit=1)
+    reaches = literal.startswith(FAULTED_PREFIX) or (
+        bool(wildcard) and FAULTED_PREFIX.startswith(literal)
+    )
+    if pattern.startswith("/") and not reaches:
+        raise ValidationError(
+            f"Faults apply to paths under {FAULTED_PREFIX} only: this pattern matches none."
+        )
+
+
 class NewFaultSchema(Input):
     """`POST /api/sim/faults`: an HTTP fault (`path` and one of `status`, `delayMs`, `drop`), or
     a tracker fault (`tracker`)."""
@@ -158,10 +175,11 @@ class NewFaultSchema(Input):
     )
     path = Text(
         # No NUL in the pattern: it is what Text refuses, said for the document.
-        validate=[validate.Length(1, 2048), validate.Regexp(r"^/[^\x00]*$")],
+        validate=[validate.Length(1, 2048), validate.Regexp(r"^/[^\x00]*$"), _faulted_path],
         metadata={
             "description": "A glob of the paths to match: `*` matches any characters, `/` "
-            "included. Only paths under `/api/v2` can match."
+            "included. Only paths under `/api/v2/` are faulted: a glob that can match none is "
+            "refused."
         },
     )
     status = fields.Integer(
@@ -339,9 +357,6 @@ NO_FAULT = Answer(
     ErrorSchema,
     {"No record found": error_body("No record found", ["Provided: 7"])},
 )
-
-
-FAULTED_PREFIX = "/api/v2/"
 
 
 # nginx's "no response": what the journal records for a dropped connection.

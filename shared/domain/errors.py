@@ -100,6 +100,16 @@ class UnknownStation(InvalidInput):
         super().__init__(field, f"Unknown station {code!r}.")
 
 
+class NotCompletedAtCompletion(InvalidInput):
+    """An order whose last station is the completion station is a completed order: anything
+    else could never be completed, nor leave that station."""
+
+    def __init__(self, field: str, code: str) -> None:
+        super().__init__(
+            field, f"Only a completed order (status C) can be at the completion station {code!r}."
+        )
+
+
 class UnknownAddon(InvalidInput):
     def __init__(self, field: str, code: str) -> None:
         super().__init__(field, f"Unknown addon {code!r}.")

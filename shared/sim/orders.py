@@ -13,7 +13,12 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import CheckIn, Order, OrderAddon, Submission, WorkTicket
 from shared.domain.codes import JobType, OrderStatus
-from shared.domain.errors import OrderNumberTaken, UnknownAddon, UnknownStation
+from shared.domain.errors import (
+    NotCompletedAtCompletion,
+    OrderNumberTaken,
+    UnknownAddon,
+    UnknownStation,
+)
 from shared.domain.lab_setup import Lab
 from shared.orders.lookup import Kinds, find_order
 from shared.orders.numbering import next_order_number, take_numbering_turn
@@ -57,6 +62,8 @@ def create_order(
     for index, code in enumerate(stations):
         if code not in lab.stations:
             raise UnknownStation(f"stations.{index}", code)
+    if stations and stations[-1] == lab.completion_station and status is not OrderStatus.COMPLETE:
+        raise NotCompletedAtCompletion(f"stations.{len(stations) - 1}", stations[-1])
     fields: dict[str, Any] = dict(
         tray_number=tray_number,
         po_number=po_number,
@@ -161,6 +168,8 @@ def record_checkin(
         operator in lab.stations and lab.stations[operator].is_operator
     ):
         raise UnknownStation("operator", operator)
+    if station == lab.completion_station and order.status is not OrderStatus.COMPLETE:
+        raise NotCompletedAtCompletion("station", station)
     session.add(CheckIn(order=order, station=station, operator=operator, checked_in_at=now))
     if order.status is OrderStatus.VALID:
         order.status = OrderStatus.PROCESS

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import CheckIn, Order, OrderAddon
 from shared.domain.codes import JobType, OrderStatus
-from shared.domain.errors import ScenarioInvalid
+from shared.domain.errors import NotCompletedAtCompletion, ScenarioInvalid
 from shared.domain.lab_setup import Lab
 from shared.orders.lookup import CompletionError
 from shared.orders.pick import CODE_COLUMNS, PICKED_COLUMNS
@@ -122,6 +122,12 @@ def scenario_problems(lab: Lab, scenario: Scenario) -> list[str]:
             ):
                 problems.append(f"{where}.operator: Unknown operator {operator!r}.")
         completed = order.status is OrderStatus.COMPLETE
+        if order.checkins and not completed:
+            # The current station: the last check-in by time, then by the order written.
+            position, last = max(enumerate(order.checkins), key=lambda p: (p[1].at, p[0]))
+            if last.station == lab.completion_station:
+                where = f"{entry}.checkins.{position}.station"
+                problems.append(str(NotCompletedAtCompletion(where, last.station)))
         if order.date_completed is not None and not completed:
             problems.append(f"{entry}.dateCompleted: Only a completed order (status C) has one.")
         # The tracker never holds a completed order: the simulator's writes keep to this too.
