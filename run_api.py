@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = {"HOST": args.host, "PORT": args.port, "SCENARIO": args.scenario}
     settings, lab = start("run_api", {key: value for key, value in overrides.items() if value})
-    with exit_if_database_unusable("run_api"):
+    with exit_if_database_unusable("run_api", settings.database_url):
         app = create_app(settings, lab=lab)
         try:
             loaded = load_configured_scenario(settings, lab)

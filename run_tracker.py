@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None, *, wake_up: bool = True) -> int:
     # outlasts the interval; that is our design (max_instances=1), not a problem to report.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     engine = make_engine(settings.database_url, timeout=settings.database_timeout)
-    with exit_if_database_unusable("run_tracker"):
+    with exit_if_database_unusable("run_tracker", settings.database_url):
         schema.prepare(engine)
     config = TrackerConfig(
         tracker_id=settings.tracker_id or f"{socket.gethostname()}:{os.getpid()}",
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None, *, wake_up: bool = True) -> int:
     )
     if args.once:
         factory = make_session_factory(engine)
-        with exit_if_database_unusable("run_tracker"):
+        with exit_if_database_unusable("run_tracker", settings.database_url):
             summary = run_cycle(factory, config)
             stop(factory, config, utcnow())
         print(
@@ -54,8 +54,13 @@ def main(argv: list[str] | None = None, *, wake_up: bool = True) -> int:
         try:
             start_http_server(settings.tracker_metrics_port, addr=settings.host)
         except OSError as error:
-            print(f"run_tracker: cannot serve metrics: {error}", file=sys.stderr)
-            return 1
+            where = f"{settings.host}:{settings.tracker_metrics_port}"
+            reason = error.strerror or error
+            print(
+                f"run_tracker: TRACKER_METRICS_PORT: cannot serve metrics on {where}: {reason}",
+                file=sys.stderr,
+            )
+            return 2
     run_forever(engine, config, stop_grace=2 * settings.database_timeout, wake_up=wake_up)
     return 0
 

@@ -77,11 +77,12 @@ class Settings:
         values.update(overrides or {})
         # An empty value (`PORT=` in .env) means "use the default", as it does for most tools.
         present = {key: value for key, value in values.items() if value not in (None, "")}
+        schema = EnvSchema()
         try:
-            settings = cls(**EnvSchema().load(present))
+            settings = cls(**schema.load(present))
         except ValidationError as error:
             problems = "; ".join(
-                f"{key}: {' '.join(messages)}"
+                _problem(schema, key, str(present.get(key)), messages)
                 for key, messages in sorted(error.messages_dict.items())
             )
             raise SettingsError(f"Invalid settings: {problems}") from None
@@ -96,6 +97,18 @@ class Settings:
                     f"{error.strerror}"
                 ) from None
         return settings
+
+
+def _problem(schema: EnvSchema, key: str, value: str, messages: list[str]) -> str:
+    """`PORT='abc': Not a valid integer. Expected a port number, 1 to 65535.`: the setting, its
+    value as shown (`_shown`), why it was refused, and what it should be after a refusal that
+    does not say (a value of the wrong type, an unknown name)."""
+    text = " ".join(messages)
+    field = next((f for f in schema.fields.values() if f.data_key == key), None)
+    expected = field.metadata.get("expected") if field is not None else None
+    if expected and text.startswith(("Not a valid", "Unknown")):
+        text = f"{text} Expected {expected}."
+    return f"{key}={_shown(key, value)}: {text}"
 
 
 def sqlite_folder(url: URL) -> Path | None:
@@ -145,57 +158,132 @@ class _Switch(fields.Boolean):
         raise ValidationError("Must be on or off.")
 
 
+def _expect(text: str) -> dict[str, str]:
+    """A field's metadata: what its value should be, said after a refusal of it."""
+    return {"expected": text}
+
+
+_PORT = _expect("a port number, 1 to 65535")
+# Settings whose values are secrets: a refusal names them, never shows them.
+_SECRETS = frozenset({"API_KEYS", "SIM_ADMIN_KEY"})
+
+
+def _database_url(value: str) -> str:
+    """`postgres://` (what hosting providers and many users write) is PostgreSQL's URL."""
+    if value.startswith("postgres://"):
+        return "postgresql://" + value.removeprefix("postgres://")
+    return value
+
+
+def _shown(key: str, value: str) -> str:
+    """A setting's value as a refusal quotes it: a key hidden, a URL's password masked."""
+    if key in _SECRETS and not value.startswith("@"):
+        return "'***'"
+    if key == "DATABASE_URL":
+        try:
+            return repr(make_url(value).render_as_string(hide_password=True))
+        except ArgumentError:
+            return repr(value)
+    return repr(value)
+
+
 class EnvSchema(Schema):
     """Names, types and limits of the environment variables we read."""
 
     class Meta:
         unknown = EXCLUDE
 
-    database_url = fields.String(data_key="DATABASE_URL", validate=_check_database_url)
+    database_url = fields.Function(
+        deserialize=lambda value: _database_url(value),
+        data_key="DATABASE_URL",
+        validate=_check_database_url,
+        metadata=_expect(
+            "a database URL: sqlite:///path/to/file.sqlite3, or postgresql://user@host:5432/name"
+        ),
+    )
     host = fields.String(data_key="HOST")
-    port = fields.Integer(data_key="PORT", strict=False, validate=validate.Range(1, 65535))
+    port = fields.Integer(
+        data_key="PORT", strict=False, validate=validate.Range(1, 65535), metadata=_PORT
+    )
     database_timeout = fields.Float(
         data_key="DATABASE_TIMEOUT",
         validate=validate.Range(min=0, max=3600, min_inclusive=False),
         allow_nan=False,
+        metadata=_expect("seconds, above 0, at most 3600"),
     )
     database_pool_size = fields.Integer(
-        data_key="DATABASE_POOL_SIZE", strict=False, validate=validate.Range(1, 1000)
+        data_key="DATABASE_POOL_SIZE",
+        strict=False,
+        validate=validate.Range(1, 1000),
+        metadata=_expect("a whole number, 1 to 1000"),
     )
     tracker_interval = fields.Float(
         data_key="TRACKER_INTERVAL",
         validate=validate.Range(min=0, max=86400, min_inclusive=False),
         allow_nan=False,
+        metadata=_expect("seconds, above 0, at most 86400 (0.5 allowed)"),
     )
     tracker_batch_size = fields.Integer(
-        data_key="TRACKER_BATCH_SIZE", validate=validate.Range(1, 10000)
+        data_key="TRACKER_BATCH_SIZE",
+        validate=validate.Range(1, 10000),
+        metadata=_expect("a whole number, 1 to 10000"),
     )
-    tracker_id = fields.String(data_key="TRACKER_ID", validate=validate.Length(max=100))
+    tracker_id = fields.String(
+        data_key="TRACKER_ID",
+        validate=validate.Length(max=100),
+        metadata=_expect("a name of at most 100 characters"),
+    )
     lab_file = fields.Function(deserialize=Path, data_key="LAB_FILE")
-    lab_timezone = fields.Function(deserialize=lambda name: _zone(name), data_key="LAB_TIMEZONE")
-    log_level = fields.Function(deserialize=str.upper, data_key="LOG_LEVEL")
+    lab_timezone = fields.Function(
+        deserialize=lambda name: _zone(name),
+        data_key="LAB_TIMEZONE",
+        metadata=_expect("a time zone name: UTC, Europe/Paris, America/New_York"),
+    )
+    log_level = fields.Function(
+        deserialize=str.upper,
+        data_key="LOG_LEVEL",
+        metadata=_expect("DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    )
 
-    log_format = fields.Function(deserialize=str.lower, data_key="LOG_FORMAT")
-    api_keys = fields.Function(deserialize=lambda value: _keys(value), data_key="API_KEYS")
+    log_format = fields.Function(
+        deserialize=str.lower, data_key="LOG_FORMAT", metadata=_expect("text or json")
+    )
+    api_keys = fields.Function(
+        deserialize=lambda value: _keys(value),
+        data_key="API_KEYS",
+        metadata=_expect("keys: key1,key2, or @/path/to/a/file with one per line"),
+    )
     sim_admin_key = fields.Function(
-        deserialize=lambda value: _one_key(value), data_key="SIM_ADMIN_KEY"
+        deserialize=lambda value: _one_key(value),
+        data_key="SIM_ADMIN_KEY",
+        metadata=_expect("one key, or @/path/to/a/file holding it"),
     )
     sim_api = _Switch(data_key="SIM_API")
     cors_origins = fields.Function(
-        deserialize=lambda value: _origins(value), data_key="CORS_ORIGINS"
+        deserialize=lambda value: _origins(value),
+        data_key="CORS_ORIGINS",
+        metadata=_expect("origins: https://app.example,http://localhost:3000, or *"),
     )
     complete_requires_tracker = _Switch(data_key="COMPLETE_REQUIRES_TRACKER")
     journal = _Switch(data_key="JOURNAL")
     tracker_metrics_port = fields.Integer(
-        data_key="TRACKER_METRICS_PORT", strict=False, validate=validate.Range(1, 65535)
+        data_key="TRACKER_METRICS_PORT",
+        strict=False,
+        validate=validate.Range(1, 65535),
+        metadata=_PORT,
     )
-    journal_size = fields.Integer(data_key="JOURNAL_SIZE", validate=validate.Range(1, 1_000_000))
+    journal_size = fields.Integer(
+        data_key="JOURNAL_SIZE",
+        validate=validate.Range(1, 1_000_000),
+        metadata=_expect("a whole number, 1 to 1000000"),
+    )
     scenario = fields.String(
         data_key="SCENARIO",
         validate=validate.Regexp(
             r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
             error="Must be a scenario's name: its file's name in SCENARIO_FOLDER without .toml.",
         ),
+        metadata=_expect("a scenario's name: its file in SCENARIO_FOLDER without .toml"),
     )
     scenario_folder = fields.Function(deserialize=Path, data_key="SCENARIO_FOLDER")
     remote_order_processor = _Switch(data_key="REMOTE_ORDER_PROCESSOR")

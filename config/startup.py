@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 
 from config.lab_file import LabFileError, load_lab
@@ -29,13 +30,28 @@ def start(program: str, overrides: Mapping[str, str] | None = None) -> tuple[Set
 
 
 @contextmanager
-def exit_if_database_unusable(program: str) -> Iterator[None]:
-    """Exit 1 with one line, not a traceback, when the database is unreachable or outdated."""
+def exit_if_database_unusable(program: str, database_url: str) -> Iterator[None]:
+    """Exit 1 with one line, not a traceback, when the database is unreachable or outdated: the
+    line names where it was looked for (host and port, or the file) and the driver's reason."""
     try:
         yield
     except OperationalError as error:
-        print(f"{program}: cannot reach the database: {error.orig}", file=sys.stderr)
+        reason = " ".join(str(error.orig).split()) or type(error.orig).__name__
+        print(
+            f"{program}: cannot reach the database at {database_place(database_url)}: {reason}",
+            file=sys.stderr,
+        )
         raise SystemExit(1) from None
     except SchemaOutOfDate as error:
         print(f"{program}: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def database_place(database_url: str) -> str:
+    """Where a database URL points, for a person: `127.0.0.1:5432 (database test)`, or the
+    SQLite file; never the password."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    host = url.host or "localhost"
+    return f"{host}:{url.port or 5432} (database {url.database})"
