@@ -14,8 +14,23 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = ("scripts/setup", "scripts/demo", "scripts/test", "scripts/bench")
-ENTRY_POINTS = ("run_api.py", "run_tracker.py", "run_lab.py", "migrate.py", "-m scripts.demo")
+SCRIPTS = ("scripts/setup", "scripts/start", "scripts/demo", "scripts/test", "scripts/bench")
+ENTRY_POINTS = (
+    "run_simulator.py",
+    "run_api.py",
+    "run_tracker.py",
+    "run_lab.py",
+    "migrate.py",
+    "-m scripts.demo",
+)
+# What `pip install .` puts on the PATH (setup.cfg's console_scripts).
+COMMANDS = (
+    "rx-jobtracker",
+    "rx-jobtracker-api",
+    "rx-jobtracker-tracker",
+    "rx-jobtracker-lab",
+    "rx-jobtracker-migrate",
+)
 # What only the tests, the manual or the benchmarks use (setup.cfg's extras).
 NOT_RUNTIME = {
     "pytest",
@@ -56,6 +71,16 @@ def test_each_entry_point_answers_help_with_its_usage(entry: str, flag: str) -> 
     assert run.stdout.startswith("usage: "), run.stdout
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_installed_commands_answer_help(command: str) -> None:
+    installed = Path(sys.executable).parent / command
+    run = subprocess.run(
+        [installed, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.startswith("usage: "), run.stdout
+
+
 def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -84,6 +109,7 @@ def test_the_runtime_install_pulls_no_test_docs_or_benchmark_tool() -> None:
     assert closure & NOT_RUNTIME == set()
 
 
-def test_the_demo_installs_the_runtime_only() -> None:
-    demo = (ROOT / "scripts" / "demo").read_text(encoding="utf-8")
-    assert "\nscripts/setup runtime\n" in demo
+@pytest.mark.parametrize("script", ["demo", "start"])
+def test_the_demo_and_the_start_install_the_runtime_only(script: str) -> None:
+    text = (ROOT / "scripts" / script).read_text(encoding="utf-8")
+    assert "\nscripts/setup runtime\n" in text
