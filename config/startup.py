@@ -6,12 +6,12 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 
 from config.lab_file import LabFileError, load_lab
 from config.logs import configure_logging
 from config.settings import Settings, SettingsError
+from shared.db.engine import database_place
 from shared.db.schema import SchemaOutOfDate
 from shared.domain.lab_setup import Lab
 
@@ -45,13 +45,3 @@ def exit_if_database_unusable(program: str, database_url: str) -> Iterator[None]
     except SchemaOutOfDate as error:
         print(f"{program}: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-def database_place(database_url: str) -> str:
-    """Where a database URL points, for a person: `127.0.0.1:5432 (database test)`, or the
-    SQLite file; never the password."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        return url.database or ":memory:"
-    host = url.host or "localhost"
-    return f"{host}:{url.port or 5432} (database {url.database})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -82,7 +83,7 @@ def test_keys_are_read_from_a_file_given_as_at_path(tmp_path: Path) -> None:
 def test_a_missing_key_file_stops_the_processes_naming_it(tmp_path: Path) -> None:
     from config.settings import SettingsError
 
-    with pytest.raises(SettingsError, match=r"API_KEYS: Cannot read key file .*nope"):
+    with pytest.raises(SettingsError, match=r"API_KEYS='@.*nope': Cannot read key file .*nope"):
         Settings.load({"API_KEYS": f"@{tmp_path / 'nope'}"}, env_file=None)
 
 
@@ -138,15 +139,15 @@ def test_a_preflight_from_a_listed_origin_is_allowed_without_a_key(
         headers={
             "Origin": "https://app.example",
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization",
+            "Access-Control-Request-Headers": "authorization, x-api-key, content-type",
         },
     )
     assert (response.status_code, response.get_data()) == (204, b"")
     assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
-    assert "POST" in response.headers["Access-Control-Allow-Methods"]
-    assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
-    assert "X-API-Key" in response.headers["Access-Control-Allow-Headers"]
-    assert response.headers["Vary"] == "Origin"
+    allowed = response.headers["Access-Control-Allow-Methods"].split(", ")
+    assert sorted(allowed) == ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+    headers = response.headers["Access-Control-Allow-Headers"].lower().split(", ")
+    assert sorted(headers) == ["authorization", "content-type", "x-api-key"]
 
     answer = client.post(
         COMPLETE, headers={"Origin": "https://app.example", "X-API-Key": "key-one"}
@@ -176,6 +177,48 @@ def test_cors_origins_star_allows_any_origin(make_client: MakeClient) -> None:
     client = make_client(cors_origins=("*",))
     answer = client.post(COMPLETE, headers={"Origin": "https://anyone.example"})
     assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def preflight(client: FlaskClient, path: str, method: str, origin: str) -> Any:
+    return client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+
+
+def test_a_listed_origin_may_upload_a_snapshot_from_a_browser(make_client: MakeClient) -> None:
+    """The snapshot upload is a PUT: its preflight allows it, and its answer can be read."""
+    client = make_client(cors_origins=("https://app.example",))
+    response = preflight(client, "/api/sim/snapshot", "PUT", "https://app.example")
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "PUT" in response.headers["Access-Control-Allow-Methods"].split(", ")
+    snapshot = client.get("/api/sim/snapshot").get_json()
+    answer = client.put(
+        "/api/sim/snapshot", json=snapshot, headers={"Origin": "https://app.example"}
+    )
+    assert answer.status_code == 200
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
+def test_cors_origins_star_never_covers_a_simulator_write(make_client: MakeClient) -> None:
+    client = make_client(cors_origins=("*",))
+    anyone = "https://anyone.example"
+    for method, path in (("PUT", "/api/sim/snapshot"), ("POST", "/api/sim/reset")):
+        response = preflight(client, path, method, anyone)
+        assert "Access-Control-Allow-Methods" not in response.headers, method
+    written = client.post("/api/sim/reset", headers={"Origin": anyone})
+    assert written.status_code == 200
+    assert not [h for h, _ in written.headers.items() if h.startswith("Access-Control-")]
+    # Reads of the simulator, and the v2 API, stay open to any origin.
+    read = client.get("/api/sim/tracker", headers={"Origin": anyone})
+    assert read.headers["Access-Control-Allow-Origin"] == "*"
+    response = preflight(client, COMPLETE, "POST", anyone)
+    assert "POST" in response.headers["Access-Control-Allow-Methods"].split(", ")
 
 
 def test_the_settings_read_every_access_setting() -> None:

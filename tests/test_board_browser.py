@@ -260,3 +260,43 @@ def test_the_board_shows_the_lab_live_in_a_browser_and_agrees_with_the_database(
             browser.save_screenshot(os.environ["BOARD_SCREENSHOT"])
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
+
+
+@pytest.mark.e2e
+def test_the_landing_page_in_a_browser_says_what_runs_and_every_link_opens(
+    browser: webdriver.Chrome, database_url: str, tmp_path: Path
+) -> None:
+    """Offline, as served: the state, the links each opening its page, the icon, no console
+    error (no 404 for a favicon)."""
+    with (
+        live.run_api(database_url, tmp_path) as api,
+        live.run_tracker(database_url, tmp_path, tracker_interval=0.2),
+    ):
+        live.wait_until(
+            lambda: call(api, "GET", "/api/sim/tracker", status=200)["running"] or None,
+            PAGE_WAIT,
+            "the tracker's first heartbeat",
+        )
+        browser.get(api.base_url + "/")
+        assert browser.title == "Rx-Universe v2 API simulator"
+        assert browser.find_element(By.ID, "tracker").text.startswith("running (last heartbeat")
+        engine = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+        assert browser.find_element(By.ID, "database").text.startswith(engine + ", ")
+        assert browser.find_element(By.ID, "importer").text.startswith("importing")
+        assert "stations" in browser.find_element(By.ID, "lab").text
+        quick = browser.find_element(By.ID, "quick-start").text
+        assert f"curl -X POST {api.base_url}/api/v2/orders/33719/complete" in quick
+        titles = {
+            "API reference": "Rx-Universe v2 API simulator: API documentation",
+            "Lab board": "Lab board",
+        }
+        for text, title in titles.items():
+            browser.find_element(By.LINK_TEXT, text).click()
+            live.wait_until(lambda title=title: browser.title == title, PAGE_WAIT, title)
+            browser.back()
+        icon = browser.execute_script(
+            "return fetch('/favicon.ico').then(r => r.status + ' ' + r.headers.get('content-type'))"
+        )
+        assert icon == "200 image/svg+xml"
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []

@@ -232,17 +232,31 @@ def test_only_the_assets_the_docs_page_uses_are_served(client: FlaskClient) -> N
     )
 
 
-def test_the_landing_page_links_the_docs_the_document_and_the_readme(client: FlaskClient) -> None:
+def test_the_landing_page_says_what_runs_and_links_every_page(client: FlaskClient) -> None:
     response = client.get("/")
     assert (response.status_code, response.mimetype) == (200, "text/html")
-    links = re.findall(r'href="([^"]+)"', response.get_data(as_text=True))
-    assert links[:2] == ["/api/v2/docs", "/api/v2/openapi.json"]
-    for section in ("endpoints", "settings", "how-completion-works", "the-two-commands"):
-        assert f"/readme#{section}" in links
-    readme = client.get("/readme").get_data(as_text=True)
-    for link in links[2:]:
-        assert f'<h2 id="{link.split("#")[1]}">' in readme
-    assert "--8&lt;--" not in readme  # the manual's include markers are not shown
+    page = response.get_data(as_text=True)
+    links = re.findall(r'href="([^"]+)"', page)
+    assert links == [
+        "/favicon.ico",
+        "/api/v2/docs",
+        "/board",
+        "/healthz",
+        "/metrics",
+        "/api/v2/openapi.json",
+    ]
+    for link in links:
+        assert client.get(link).status_code == 200, link
+    assert "not running</span>" in page  # no tracker in a test client's lab
+    assert "curl -X POST http://localhost/api/v2/orders/33719/complete" in page
+    assert client.get("/readme").status_code == 404  # the manual took its place
+
+
+def test_the_favicon_is_an_svg_every_page_names(client: FlaskClient) -> None:
+    icon = client.get("/favicon.ico")
+    assert (icon.status_code, icon.mimetype) == (200, "image/svg+xml")
+    assert icon.data.startswith(b"<svg")
+    assert 'href="/favicon.ico"' in client.get("/board").get_data(as_text=True)
 
 
 def test_a_declared_query_is_loaded_and_documented(lab: Lab) -> None:

@@ -10,6 +10,7 @@ import hmac
 from collections.abc import Sequence
 
 from flask import Flask, Request, Response, request
+from flask_cors import CORS
 
 from api.http.errors import ADMIN_KEY_REQUIRED, API_KEY_REQUIRED, UNAUTHORIZED, error_response
 from config.settings import Settings
@@ -24,10 +25,13 @@ OPEN_SIM_PATHS = frozenset({"/api/sim/tracker"})
 
 
 # Headers a browser may send and read across origins: the keys, our request id, the JSON body.
-CORS_REQUEST_HEADERS = "Authorization, Content-Type, X-API-Key, X-Request-ID"
-CORS_EXPOSED_HEADERS = "Retry-After, WWW-Authenticate, X-Request-ID"
-CORS_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-CORS_MAX_AGE = "600"
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"]
+CORS_EXPOSED_HEADERS = ["Retry-After", "WWW-Authenticate", "X-Request-ID"]
+# Every method the API answers (PUT: the snapshot upload).
+CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# What `CORS_ORIGINS=*` lets any site do on /api/sim: read, never change the lab.
+CORS_READ_METHODS = ["GET", "HEAD", "OPTIONS"]
+CORS_MAX_AGE = 600
 
 
 def presented_key(req: Request) -> str | None:
@@ -83,33 +87,37 @@ def _register_keys(app: Flask, api_keys: Sequence[str], admin_key: str | None) -
 
 
 def _register_cors(app: Flask, origins: Sequence[str]) -> None:
+    """flask-cors on the API's two prefixes, for the listed origins. With `*`, /api/sim answers
+    any origin's reads only: a write's preflight is refused and its answer carries no CORS
+    header, so no site can drive the simulator from a visitor's browser."""
     anyone = "*" in origins
+    options = {
+        "origins": "*" if anyone else list(origins),
+        "methods": CORS_METHODS,
+        "allow_headers": CORS_REQUEST_HEADERS,
+        "expose_headers": CORS_EXPOSED_HEADERS,
+        "max_age": CORS_MAX_AGE,
+        "send_wildcard": anyone,  # `*` itself, not each caller's origin echoed
+    }
+    sim = {**options, "methods": CORS_READ_METHODS} if anyone else options
 
-    def allowed(origin: str | None) -> bool:
-        return origin is not None and (anyone or origin in origins)
-
-    # Registered before the key check: a browser's preflight never carries the key.
+    # Registered first: a preflight is answered before the key check (a browser's never carries
+    # the key) and before any fault; flask-cors adds its headers to this empty answer.
     @app.before_request
     def _preflight() -> Response | None:
-        origin = request.headers.get("Origin")
-        if (
-            request.method == "OPTIONS"
-            and "Access-Control-Request-Method" in request.headers
-            and allowed(origin)
-        ):
-            response = Response(status=204)
-            response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
-            response.headers["Access-Control-Allow-Headers"] = CORS_REQUEST_HEADERS
-            response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
-            return response
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return Response(status=204)
         return None
 
-    @app.after_request
-    def _allow_origin(response: Response) -> Response:
-        origin = request.headers.get("Origin")
-        if allowed(origin):
-            response.headers["Access-Control-Allow-Origin"] = "*" if anyone else str(origin)
-            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
-        if not anyone:
-            response.vary.add("Origin")
-        return response
+    if anyone:
+        # Registered before CORS(app), so it runs after flask-cors's hook (Flask runs them in
+        # reverse): what flask-cors added to a simulator write is taken off again.
+        @app.after_request
+        def _no_sim_writes(response: Response) -> Response:
+            if request.path.startswith(SIM_PREFIX) and request.method not in CORS_READ_METHODS:
+                for header in {key for key, _ in response.headers.items()}:
+                    if header.startswith("Access-Control-"):
+                        del response.headers[header]
+            return response
+
+    CORS(app, resources={rf"{V2_PREFIX}*": options, rf"{SIM_PREFIX}*": sim}, vary_header=True)

@@ -1,45 +1,71 @@
-"""The landing page (`/`) and the README (`/readme`)."""
+"""The landing page (`/`): what is running and where to go from here; and the favicon."""
 
 from __future__ import annotations
 
-import re
 from html import escape
 from pathlib import Path
 
-from flask import Blueprint, Response, url_for
+from flask import Blueprint, Response, request, url_for
+from sqlalchemy.orm import Session
 
 from api.http.endpoints import HTML, Answer, endpoint, html_page
 from api.http.errors import OURS
+from api.http.fields import utc_millis
+from api.http.runtime import runtime, transactional
 from api.web import DOCS_TAG
+from shared.db.engine import database_place
+from shared.domain.clock import utcnow
+from shared.monitoring.heartbeats import tracker_status
+from shared.orders.submissions import import_queue, processor_paused
 
 blueprint = Blueprint("landing", __name__)
 
-README = Path(__file__).resolve().parent.parent.parent / "README.md"
-
+FAVICON = Path(__file__).resolve().parent / "static" / "favicon.svg"
+SVG = "image/svg+xml"
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;
-line-height:1.5}}pre{{white-space:pre-wrap;background:#f6f6f6;padding:.75rem}}</style></head>
+<head><meta charset="utf-8"><title>Rx-Universe v2 API simulator</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" type="image/svg+xml" href="{favicon}">
+<style>body{{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;
+line-height:1.5;color:#1d2733}}h1{{font-size:1.6rem}}h2{{font-size:1.15rem;margin-top:1.8rem}}
+th{{text-align:left;padding:.2rem 1.2rem .2rem 0;vertical-align:top;font-weight:600}}
+pre{{white-space:pre-wrap;background:#f3f5f7;padding:.75rem;border-radius:4px}}
+.ok{{color:#1b7a3a}}.warn{{color:#b4541a}}a{{color:#1457a6}}</style></head>
 <body>
-{body}
+<h1>Rx-Universe v2 API simulator</h1>
+<p>Rx-Universe's v2 order API and its Job Tracker, simulated: build and test a client against
+it, or run a lab on it.</p>
+<h2>Running now</h2>
+<table id="running">
+<tr><th>Database</th><td id="database">{database}</td></tr>
+<tr><th>Job Tracker</th><td id="tracker">{tracker}</td></tr>
+<tr><th>Remote Order Processor</th><td id="importer">{importer}</td></tr>
+<tr><th>Lab</th><td id="lab">{lab}</td></tr>
+</table>
+<h2>Where to go</h2>
+<ul id="links">
+<li><a href="{docs}">API reference</a> (Swagger UI: every endpoint, try it out)</li>
+<li><a href="{board}">Lab board</a> (the lab live, for a wall screen)</li>
+<li><a href="{health}">Health</a> (what a load balancer asks)</li>
+<li><a href="{metrics}">Metrics</a> (Prometheus)</li>
+<li><a href="{document}">OpenAPI document</a> (JSON, to generate a client)</li>
+</ul>
+<h2>Quick start</h2>
+<pre id="quick-start">curl -X POST {base}/api/sim/orders -H 'Content-Type: application/json' \
+  -d '{{"orderNumber": "33719", "stations": ["GEN"]}}'
+curl -X POST {base}/api/v2/orders/33719/complete
+curl {base}/api/v2/orders/33719/status</pre>
+<p>An order made by the simulator, flagged for completion, then read: the Job Tracker completes
+it at its next poll.</p>
+<h2>The manual</h2>
+<p id="manual">In the project's <code>docs/</code> folder: start at <code>docs/index.md</code>, or
+run <code>.venv/bin/mkdocs serve</code> there (after <code>scripts/setup test</code>) and open
+http://127.0.0.1:8000. The API reference above is its contract, served by this process.</p>
 </body>
 </html>
 """
-
-
-def _readme_sections() -> list[tuple[str, str, str]]:
-    """The README's `## ` sections as (anchor, title, text); none if the README is not shipped."""
-    if not README.is_file():
-        return []
-    # The manual's include markers (`<!-- --8<-- ... -->`) are for MkDocs, not for a reader.
-    text = re.sub(r"^<!--.*-->\n", "", README.read_text(encoding="utf-8"), flags=re.MULTILINE)
-    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
-    return [
-        (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-"), title, text.strip())
-        for title, text in zip(parts[1::2], parts[2::2], strict=True)
-    ]
 
 
 @endpoint(
@@ -48,42 +74,63 @@ def _readme_sections() -> list[tuple[str, str, str]]:
     "/",
     tag=DOCS_TAG,
     summary="The landing page",
-    description=OURS + "links to the API documentation, this document and the README.",
+    description=OURS + "what is running (database, Job Tracker, Remote Order Processor, lab), "
+    "links to the API reference, the board, health, metrics and the OpenAPI document, a quick "
+    "start, and where the manual is.",
     ok=Answer(200, "An HTML page.", content_type=HTML),
 )
-def landing() -> Response:
+@transactional(write=False)
+def landing(session: Session) -> Response:
     """Where a person who opens the API in a browser starts."""
-    readme = "".join(
-        f'<li><a href="{url_for("landing.readme")}#{anchor}">{escape(title)}</a></li>\n'
-        for anchor, title, _ in _readme_sections()
+    app = runtime()
+    tracker = tracker_status(session, utcnow())
+    if tracker.running:
+        beat = utc_millis(tracker.last_heartbeat)
+        tracker_text = f'<span class="ok">running</span> (last heartbeat {beat})'
+    else:
+        tracker_text = (
+            '<span class="warn">not running</span>: flagged orders wait until one runs '
+            "(<code>run_tracker.py</code>)"
+        )
+    tracker_text += f"; {tracker.pending} flagged order(s) waiting"
+    connection = session.connection()
+    queue = import_queue(connection)
+    importer = (
+        '<span class="warn">paused</span> (<code>POST /api/sim/processor</code> resumes it)'
+        if processor_paused(connection)
+        else "importing with the Job Tracker"
+    ) + f"; {queue.waiting} submitted order(s) waiting"
+    settings = app.settings
+    engine = "SQLite" if app.engine.dialect.name == "sqlite" else "PostgreSQL"
+    lab = app.lab
+    body = PAGE.format(
+        favicon=url_for("landing.favicon"),
+        database=escape(f"{engine}, {database_place(settings.database_url)}"),
+        tracker=tracker_text,
+        importer=importer,
+        lab=escape(
+            f"{settings.lab_file.name}: {sum(s.takes_checkins for s in lab.stations.values())} "
+            f"stations, {len(lab.addons)} addons"
+        ),
+        docs=url_for("docs.docs"),
+        board=url_for("board_page.board"),
+        health=url_for("health.healthz"),
+        metrics=url_for("metrics.scrape"),
+        document=url_for("docs.openapi_document"),
+        base=escape(request.host_url.rstrip("/")),
     )
-    body = f"""<h1>Rx-Universe v2 API simulator</h1>
-<p>A simulator of the Rx-Universe order-completion API and of its Job Tracker.</p>
-<ul>
-<li><a href="{url_for("docs.docs")}">API documentation</a> (Swagger UI)</li>
-<li><a href="{url_for("docs.openapi_document")}">The OpenAPI document</a> (JSON)</li>
-</ul>
-<h2>The README</h2>
-<ul>
-{readme}</ul>"""
-    return html_page(PAGE.format(title="Rx-Universe v2 API simulator", body=body))
+    return html_page(body)
 
 
 @endpoint(
     blueprint,
     "GET",
-    "/readme",
+    "/favicon.ico",
     tag=DOCS_TAG,
-    summary="The README",
-    description=OURS + "the project's README, one anchored section per heading.",
-    ok=Answer(200, "An HTML page.", content_type=HTML),
+    summary="The favicon",
+    description=OURS + "the pages' icon (SVG), at the address every browser asks for.",
+    ok=Answer(200, "An SVG image.", content_type=SVG),
 )
-def readme() -> Response:
-    """The README as text, so the landing page can link its sections."""
-    body = "".join(
-        f'<h2 id="{anchor}">{escape(title)}</h2>\n<pre>{escape(text)}</pre>\n'
-        for anchor, title, text in _readme_sections()
-    )
-    return html_page(
-        PAGE.format(title="rx-jobtracker: README", body=f"<h1>rx-jobtracker</h1>\n{body}")
-    )
+def favicon() -> Response:
+    """So that no browser session starts with a 404."""
+    return Response(FAVICON.read_bytes(), mimetype=SVG, headers={"Cache-Control": "max-age=86400"})

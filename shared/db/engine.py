@@ -263,3 +263,13 @@ def _transaction_statements(dialect: Dialect) -> _TransactionStatements:
     return _TransactionStatements(
         *(DriverStatement.compile(text(sql), dialect) for sql in (begin, "COMMIT", "ROLLBACK"))
     )
+
+
+def database_place(database_url: str) -> str:
+    """Where a database URL points, for a person: `127.0.0.1:5432 (database test)`, or the
+    SQLite file; never the password."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    host = url.host or "localhost"
+    return f"{host}:{url.port or 5432} (database {url.database})"
