@@ -19,6 +19,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome import service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -297,6 +298,43 @@ def test_the_landing_page_in_a_browser_says_what_runs_and_every_link_opens(
         icon = browser.execute_script(
             "return fetch('/favicon.ico').then(r => r.status + ' ' + r.headers.get('content-type'))"
         )
-        assert icon == "200 image/svg+xml"
+        assert icon.startswith("200 image/svg+xml")
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
+
+
+@pytest.mark.e2e
+def test_swagger_uis_authorize_takes_a_key_and_the_completion_call_then_gets_through(
+    browser: webdriver.Chrome, database_url: str, tmp_path: Path
+) -> None:
+    """With API_KEYS set, the reference page opens without a key; Authorize, then "Try it out"
+    on the completion call: the answer is Rx-Universe's 404 code 01, not our 401."""
+    with live.run_api(database_url, tmp_path, api_keys="key-one") as api:
+        browser.get(api.base_url + "/api/v2/docs")
+        wait = WebDriverWait(browser, PAGE_WAIT)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button.authorize"))
+        browser.find_element(By.CSS_SELECTOR, "button.authorize").click()
+        forms = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".auth-container"))
+        api_key = next(f for f in forms if "ApiKey" in f.text and "AdminKey" not in f.text)
+        api_key.find_element(By.CSS_SELECTOR, "input").send_keys("key-one")
+        api_key.find_element(By.CSS_SELECTOR, "button.authorize").click()
+        browser.find_element(By.CSS_SELECTOR, "button.btn-done").click()
+
+        operation = wait.until(
+            lambda d: d.find_element(By.ID, "operations-Rx-Universe_v2-complete_order")
+        )
+        operation.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+        wait.until(lambda d: operation.find_elements(By.CSS_SELECTOR, "button.try-out__btn"))
+        operation.find_element(By.CSS_SELECTOR, "button.try-out__btn").click()
+        operation.find_element(By.CSS_SELECTOR, "input[placeholder='orderIdentifier']").send_keys(
+            "999999"
+        )
+        operation.find_element(By.CSS_SELECTOR, "button.execute").click()
+        status = wait.until(
+            lambda d: operation.find_elements(
+                By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status"
+            )
+        )
+        assert status[0].text.strip() == "404"
+        body = operation.find_element(By.CSS_SELECTOR, ".live-responses-table .microlight").text
+        assert '"Error Code: 01"' in body and '"Error Message: Order not found"' in body

@@ -289,3 +289,37 @@ def test_a_declared_query_is_loaded_and_documented(lab: Lab) -> None:
     operation = build_document((blueprint,), lab)["paths"]["/example/things"]["get"]
     assert operation["parameters"][0]["name"] == "limit"
     assert operation["parameters"][0]["in"] == "query"
+
+
+def test_every_guarded_operation_declares_its_key_schemes_and_its_401(
+    document: dict[str, Any],
+) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == schemes["AdminKey"] | {
+        "description": schemes["ApiKey"]["description"]
+    }
+    assert (schemes["ApiBearer"]["type"], schemes["ApiBearer"]["scheme"]) == ("http", "bearer")
+    guarded = {"api": 0, "admin": 0}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            if path.startswith("/api/v2/") and path not in ("/api/v2/docs", "/api/v2/openapi.json"):
+                kind, key = "api", "ApiKey"
+            elif path.startswith("/api/sim/") and path != "/api/sim/tracker":
+                kind, key = "admin", "AdminKey"
+            else:
+                assert "security" not in operation, where
+                continue
+            guarded[kind] += 1
+            assert operation["security"] == [{}, {key: []}, {key.replace("Key", "Bearer"): []}]
+            assert "401" in operation["responses"], where
+    assert guarded["api"] > 10 and guarded["admin"] > 10
+
+
+def test_with_keys_set_the_contract_and_the_pages_stay_public(make_client: Any) -> None:
+    client = make_client(api_keys=("key-one",), sim_admin_key="admin")
+    for path in ("/", "/api/v2/docs", "/api/v2/openapi.json", "/favicon.ico", "/board"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/api/v2/docs/swagger-ui.css").status_code == 200
+    assert client.get("/api/v2/orders/1/status").status_code == 401
+    assert client.get("/api/sim/board").status_code == 401

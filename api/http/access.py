@@ -22,6 +22,21 @@ SIM_PREFIX = "/api/sim/"
 # Read-only simulator endpoints anyone may call when SIM_ADMIN_KEY is set: whether a tracker
 # runs is what a dashboard or a start-up probe reads, and it holds no client data.
 OPEN_SIM_PATHS = frozenset({"/api/sim/tracker"})
+# The contract itself stays public with API_KEYS set: it describes, it exposes no data.
+DOCS_PATH = "/api/v2/docs"
+OPEN_V2_PATHS = frozenset({DOCS_PATH, "/api/v2/openapi.json"})
+
+
+def is_guarded(path: str) -> str | None:
+    """Which key a path needs when keys are set: "api" (/api/v2), "admin" (/api/sim), or None
+    (the pages, the contract, the tracker's status, health, metrics)."""
+    if path.startswith(V2_PREFIX):
+        if path in OPEN_V2_PATHS or path.startswith(DOCS_PATH + "/"):
+            return None
+        return "api"
+    if path.startswith(SIM_PREFIX) and path not in OPEN_SIM_PATHS:
+        return "admin"
+    return None
 
 
 # Headers a browser may send and read across origins: the keys, our request id, the JSON body.
@@ -74,10 +89,10 @@ def _register_keys(app: Flask, api_keys: Sequence[str], admin_key: str | None) -
 
     @app.before_request
     def _require_key() -> tuple[Response, int] | None:
-        path = request.path
-        if path.startswith(V2_PREFIX):
+        guard = is_guarded(request.path)
+        if guard == "api":
             keys, detail = api_keys, API_KEY_REQUIRED
-        elif path.startswith(SIM_PREFIX) and path not in OPEN_SIM_PATHS:
+        elif guard == "admin":
             keys, detail = admin_keys, ADMIN_KEY_REQUIRED
         else:
             return None

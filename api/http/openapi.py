@@ -22,6 +22,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from flask import Blueprint
 from marshmallow import fields
 
+from api.http.access import is_guarded
 from api.http.endpoints import JSON, Answer, Endpoint, declared
 from api.http.errors import OURS, UNEXPECTED
 from config.lab_file import load_lab
@@ -95,10 +96,53 @@ def build_document(blueprints: tuple[Blueprint, ...], lab: Lab) -> dict[str, Any
                 operations={declaration.method: _operation(declaration)},
             )
     document = spec.to_dict()
+    _declare_security(document)
     _close_response_schemas(document)
     _add_schema_extras(document, blueprints)
     _list_lab_codes(document, lab)
     return document
+
+
+# The keys, as Swagger UI's Authorize asks for them: each in either of the two places a call may
+# carry it. Optional (`{}` first): with no API_KEYS or SIM_ADMIN_KEY set, the API is open.
+SECURITY_SCHEMES: dict[str, dict[str, str]] = {
+    "ApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": OURS + "one of `API_KEYS`, for `/api/v2`; needed only when it is set.",
+    },
+    "ApiBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": OURS + "one of `API_KEYS`, as `Authorization: Bearer <key>`.",
+    },
+    "AdminKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": OURS + "`SIM_ADMIN_KEY`, for `/api/sim`; needed only when it is set.",
+    },
+    "AdminBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": OURS + "`SIM_ADMIN_KEY`, as `Authorization: Bearer <key>`.",
+    },
+}
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "api": [{}, {"ApiKey": []}, {"ApiBearer": []}],
+    "admin": [{}, {"AdminKey": []}, {"AdminBearer": []}],
+}
+
+
+def _declare_security(document: dict[str, Any]) -> None:
+    """The key schemes, and on each guarded operation the ones it takes (`is_guarded`)."""
+    document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for path, operations in document["paths"].items():
+        guard = is_guarded(path)
+        if guard is not None:
+            for operation in operations.values():
+                operation["security"] = _SECURITY[guard]
 
 
 def _own_description(self: Any, field: fields.Field[Any], **kwargs: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
 from api.http.endpoints import Answer, endpoint
-from api.http.errors import DATABASE_DOWN
+from api.http.errors import ADMIN_KEY_REFUSED, DATABASE_DOWN
 from api.http.fields import UTCMillis
 from api.http.runtime import runtime, transactional
 from api.sim import SIM, TAG
@@ -198,7 +198,7 @@ BOARD_EXAMPLE = {
     "completions and rejections by code in the last `windowMinutes`, the latest events. Its cost "
     "follows the orders in the lab, not the completed ones.",
     ok=Answer(200, "The board.", BoardSchema, {"A lab at work": BOARD_EXAMPLE}),
-    errors=(DATABASE_DOWN,),
+    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=False)
 def board_data(session: Session) -> Board:

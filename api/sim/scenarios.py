@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.http.endpoints import Answer, endpoint
 from api.http.errors import (
+    ADMIN_KEY_REFUSED,
     BODY_TOO_LARGE,
     DATABASE_DOWN,
     INVALID_BODY,
@@ -446,6 +447,7 @@ _LOADED = Answer(
             }
         },
     ),
+    errors=(ADMIN_KEY_REFUSED,),
 )
 def list_scenario_files() -> dict[str, Any]:
     """The scenario files, by name."""
@@ -462,7 +464,7 @@ def list_scenario_files() -> dict[str, Any]:
     "entry, and nothing changes. No body.",
     path=ScenarioNamePath,
     ok=_LOADED,
-    errors=(SCENARIO_INVALID, no_record("scenario", "nosuch"), DATABASE_DOWN),
+    errors=(SCENARIO_INVALID, no_record("scenario", "nosuch"), ADMIN_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def load_scenario(session: Session, name: str) -> dict[str, Any]:
@@ -483,7 +485,7 @@ def load_scenario(session: Session, name: str) -> dict[str, Any]:
     "the scenario format; `PUT /api/sim/snapshot` restores it. Times are UTC with microseconds. "
     "Not included: the request journal, the faults and the trackers' heartbeats.",
     ok=Answer(200, "The state.", SnapshotSchema),
-    errors=(DATABASE_DOWN,),
+    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=False)
 def export_snapshot(session: Session) -> scenarios.Scenario:
@@ -502,7 +504,7 @@ def export_snapshot(session: Session) -> scenarios.Scenario:
     "(an unknown code, an order listed twice) 400 `Invalid scenario`; either way nothing changes.",
     body=ScenarioSchema,
     ok=_LOADED,
-    errors=(INVALID_BODY, SCENARIO_INVALID, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_BODY, SCENARIO_INVALID, BODY_TOO_LARGE, ADMIN_KEY_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def replace_snapshot(session: Session, body: scenarios.Scenario) -> dict[str, Any]:
