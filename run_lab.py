@@ -5,24 +5,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import signal
 import sys
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 
 from config.startup import start
 from lab.client import Client, TransportError
 from lab.runner import LabRun, Options
 from lab.tally import Tally
-from lab.view import board, progress_line, summary_lines
+from lab.view import fitted_board, progress_line, summary_lines
 from shared.domain.lab_setup import Lab
 
 # A plain progress line this often when the output is not a terminal (a log, a pipe).
 PLAIN_EVERY_SECONDS = 5.0
+# How often the lab asks whether a Job Tracker runs and imports (it warns within this).
+TRACKER_CHECK_SECONDS = 2.0
+NO_TRACKER = (
+    "run_lab: no Job Tracker is running: the lab's submitted orders wait for its import, and its "
+    "flagged orders for its completion. Start one: python run_tracker.py (or run_simulator.py, "
+    "which starts the API and a tracker together)."
+)
+PAUSED = (
+    "run_lab: the Remote Order Processor is paused: the lab's submitted orders wait. Resume it: "
+    "POST /api/sim/processor/resume."
+)
+# What is said once a problem above is over.
+_OVER = {NO_TRACKER: "a Job Tracker is running again.", PAUSED: "the importer runs again."}
 LIVE_REFRESH_SECONDS = 0.25
 
 
@@ -134,14 +148,36 @@ async def _run(lab: Lab, url: str, options: Options, tally: Tally) -> int:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, run.stop)
-    watcher = asyncio.create_task(_show(lab, tally))
+    watchers = [asyncio.create_task(_show(lab, tally)), asyncio.create_task(_check(client))]
     try:
         await run.run()
     finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
         await client.close()
     return 0
+
+
+async def _check(client: Client) -> None:
+    """Say on stderr, once each time it happens, that no tracker runs or that the importer is
+    paused, and what to start; and when it is over."""
+    said: set[str] = set()
+    while True:
+        problems = set()
+        with contextlib.suppress(TransportError):
+            reply = await client.request("GET", "/api/sim/tracker")
+            if reply.status == 200 and not reply.body.get("running"):
+                problems.add(NO_TRACKER)
+            reply = await client.request("GET", "/api/sim/processor")
+            if reply.status == 200 and reply.body.get("paused"):
+                problems.add(PAUSED)
+        for problem in sorted(problems - said):
+            print(problem, file=sys.stderr, flush=True)
+        for problem in sorted(said - problems):
+            print(problem.split(":")[0] + ": " + _OVER[problem], file=sys.stderr, flush=True)
+        said = problems
+        await asyncio.sleep(TRACKER_CHECK_SECONDS)
 
 
 async def _show(lab: Lab, tally: Tally) -> None:
@@ -151,9 +187,15 @@ async def _show(lab: Lab, tally: Tally) -> None:
         while True:
             await asyncio.sleep(PLAIN_EVERY_SECONDS)
             print(progress_line(tally), flush=True)
-    with Live(board(lab, tally), console=console, auto_refresh=False) as live:
+
+    def view() -> Group:
+        # The terminal's size now: a resized window gets a view that fits it.
+        width, height = console.size
+        return fitted_board(lab, tally, width, height - 1)
+
+    with Live(view(), console=console, auto_refresh=False, vertical_overflow="crop") as live:
         while True:
-            live.update(board(lab, tally), refresh=True)
+            live.update(view(), refresh=True)
             await asyncio.sleep(LIVE_REFRESH_SECONDS)
 
 

@@ -306,15 +306,19 @@ class LabRun:
                 if reply.status != 200:
                     raise self._unexpected("GET", path, reply)
                 if reply.body["status"] == "C":
+                    tally.flagged -= 1
                     tally.completed += 1
                     return None
                 error = reply.body.get("completionError")
                 if not reply.body.get("pendingCompletion") and error:
+                    tally.flagged -= 1
                     return str(error["code"])
                 delay = min(delay * 1.5, MAX_POLL_SECONDS)
-            raise _Abandoned()
-        finally:
-            tally.flagged -= 1
+        except BaseException:
+            tally.flagged -= 1  # an error or a cancel: no longer watched as flagged
+            raise
+        # Still flagged in the lab as the run ends: the summary counts it so.
+        raise _Abandoned()
 
     async def _drain_pause(self, seconds: float) -> None:
         await _wait(self.drain_over, seconds)

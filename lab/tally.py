@@ -7,9 +7,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-# Requests per second are counted over this many last seconds.
-RATE_WINDOW_SECONDS = 5.0
-
 
 @dataclass
 class Tally:
@@ -38,15 +35,10 @@ class Tally:
     at_station: Counter[str] = field(default_factory=Counter)
     flagged: int = 0
     last_errors: deque[str] = field(default_factory=lambda: deque(maxlen=5))
-    _recent: deque[float] = field(default_factory=deque)
 
     def count_request(self) -> None:
         """One request answered."""
-        now = time.monotonic()
         self.requests += 1
-        self._recent.append(now)
-        while self._recent and self._recent[0] < now - RATE_WINDOW_SECONDS:
-            self._recent.popleft()
 
     def count_error(self, what: str) -> None:
         """A request with no answer, or one the lab did not expect."""
@@ -58,9 +50,10 @@ class Tally:
         return time.monotonic() - self.started
 
     def requests_per_second(self) -> float:
-        """Over the last few seconds (since the start, early on)."""
-        window = min(RATE_WINDOW_SECONDS, self.elapsed())
-        return len(self._recent) / window if window > 0 else 0.0
+        """Requests answered per second since the start: the one rate the live view, the
+        progress lines and the summary all show."""
+        elapsed = self.elapsed()
+        return self.requests / elapsed if elapsed > 0 else 0.0
 
     def in_process(self) -> int:
         """Orders started and not yet at an end."""
@@ -89,7 +82,7 @@ class Tally:
             "refused": dict(sorted(self.refused.items())),
             "rejected": dict(sorted(self.rejected.items())),
             "requests": self.requests,
-            "requestsPerSecond": round(self.requests / elapsed, 1) if elapsed else 0.0,
+            "requestsPerSecond": round(self.requests_per_second(), 1),
             "ordersPerSecond": round(self.completed / elapsed, 2) if elapsed else 0.0,
             "errors": self.errors,
         }

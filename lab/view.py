@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+import io
+
+from rich.console import Console, Group
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -14,25 +17,81 @@ def _codes(counts: dict[str, int]) -> str:
     return ", ".join(f"{code}: {n}" for code, n in sorted(counts.items())) or "none"
 
 
-def board(lab: Lab, tally: Tally) -> Group:
-    """The live view: work in process per station in flow order, then the totals."""
-    stations = Table(title="Work in process", title_justify="left", expand=False)
-    stations.add_column("Station")
-    stations.add_column("Description")
-    stations.add_column("Orders", justify="right")
-    for code, station in lab.stations.items():
-        if station.takes_checkins and station.code != lab.completion_station:
-            count = tally.at_station.get(code, 0)
-            stations.add_row(code, station.description, str(count), style=None if count else "dim")
+def board(
+    lab: Lab,
+    tally: Tally,
+    stations: int | None = None,
+    *,
+    side_by_side: bool = False,
+    descriptions: bool = True,
+) -> Group:
+    """The live view: work in process per station in flow order, then the totals (beside it,
+    `side_by_side`). With `stations`, only that many stations are listed, the busiest (still in
+    flow order), and a last row says what the others hold."""
+    places = [
+        (code, station.description, tally.at_station.get(code, 0))
+        for code, station in lab.stations.items()
+        if station.takes_checkins and station.code != lab.completion_station
+    ]
+    shown = places
+    if stations is not None and stations < len(places):
+        busiest = sorted(places, key=lambda place: -place[2])[: max(stations - 1, 0)]
+        shown = [place for place in places if place in busiest]
+    table = Table(title="Work in process", title_justify="left", expand=False)
+    table.add_column("Station")
+    if descriptions:
+        table.add_column("Description")
+    table.add_column("Orders", justify="right")
+    for code, description, count in shown:
+        cells = (code, description, str(count)) if descriptions else (code, str(count))
+        table.add_row(*cells, style=None if count else "dim")
+    others = [place for place in places if place not in shown]
+    if others:
+        held = str(sum(count for _, _, count in others))
+        more = ("...", f"{len(others)} more stations", held) if descriptions else ("...", held)
+        table.add_row(*more, style="dim")
     totals = Table(title="Lab", title_justify="left", show_header=False)
     totals.add_column("What")
     totals.add_column("Count", justify="right")
     for name, value in _totals(tally):
         totals.add_row(name, value)
-    parts: list[Table | Text] = [stations, totals]
+    parts: list[Table | Text] = [table, totals]
+    if side_by_side:
+        both = Table.grid(padding=(0, 2))
+        both.add_row(table, totals)
+        parts = [both]
     if tally.last_errors:
         parts.append(Text("Last errors:\n" + "\n".join(tally.last_errors), style="red"))
     return Group(*parts)
+
+
+def fitted_board(lab: Lab, tally: Tally, width: int, height: int) -> Group:
+    """The live view cut to a terminal of `width` x `height`: every total, and as many
+    stations as fit (the busiest), so that nothing is cut off at the bottom."""
+    measure = Console(width=width, file=io.StringIO(), color_system=None)
+    options = measure.options.update(width=width)
+    count = sum(
+        1
+        for station in lab.stations.values()
+        if station.takes_checkins and station.code != lab.completion_station
+    )
+    view = board(lab, tally)
+    layouts = [
+        {"side_by_side": False, "descriptions": True},
+        {"side_by_side": True, "descriptions": True},
+        {"side_by_side": True, "descriptions": False},
+    ]
+    for stations in range(count, 0, -1):
+        for layout in layouts:
+            view = board(lab, tally, None if stations == count else stations, **layout)
+            lines = measure.render_lines(view, options, pad=False)
+            if len(lines) <= height and max(map(_width, lines), default=0) <= width:
+                return view
+    return view
+
+
+def _width(line: list[Segment]) -> int:
+    return sum(segment.cell_length for segment in line)
 
 
 def _totals(tally: Tally) -> list[tuple[str, str]]:
@@ -59,7 +118,7 @@ def progress_line(tally: Tally) -> str:
         f"{tally.created}, in process "
         f"{tally.in_process()}, flagged {tally.flagged}, completed {tally.completed}, "
         f"cancelled {tally.cancelled}, refused {_codes(tally.refused)}, "
-        f"{tally.requests_per_second():.0f} requests/s, errors {tally.errors}"
+        f"{tally.requests_per_second():.1f} requests/s, errors {tally.errors}"
     )
 
 

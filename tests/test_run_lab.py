@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, or_, select
 import live
 from lab.plan import plan_order
 from lab.tally import Tally
-from lab.view import board
+from lab.view import board, fitted_board, progress_line, summary_lines
 from shared.db.models import JournalEntry, Order, WorkTicket
 from shared.domain.codes import OrderStatus
 from shared.domain.completion import processes_needed, processes_performed
@@ -307,3 +307,87 @@ def test_the_live_view_shows_work_in_process_per_station_in_flow_order_and_the_t
         "Rejected by the tracker": "none",
         "Given up": "0",
     }
+
+
+@pytest.mark.parametrize(("width", "height"), [(80, 24), (100, 30), (120, 50), (200, 80)])
+def test_the_live_view_fits_the_terminal_it_runs_in(lab: Lab, width: int, height: int) -> None:
+    """Every total stays on screen; stations give way, the idle ones first."""
+    tally = Tally(seed=1, created=40, completed=7, flagged=2)
+    tally.at_station.update({"BSC": 4, "FQA": 1, "GEN": 9})
+    tally.last_errors.append("POST /api/v2/orders/1/complete: 500")
+    console = Console(record=True, width=width, height=height, force_terminal=False)
+    console.print(fitted_board(lab, tally, width, height))
+    lines = console.export_text().splitlines()
+    assert len(lines) <= height
+    text = "\n".join(lines)
+    for name in ("Orders created", "Completed", "Requests per second", "Errors", "Last errors"):
+        assert name in text, name
+    assert max(len(line) for line in lines) <= width
+    shown = {line.split("│")[1].strip() for line in lines if line.startswith("│")}
+    assert {"BSC", "FQA", "GEN"} <= shown  # the busy stations always
+    places = {s.code for s in lab.stations.values() if s.takes_checkins and s.code != "CMP"}
+    assert places <= shown or "..." in shown  # all of them, or the others summed up in a row
+
+
+def test_one_request_rate_is_shown_everywhere_and_it_is_the_runs_average() -> None:
+    tally = Tally(seed=1, requests=300)
+    tally.started -= 10.0  # ten seconds in
+    rate = tally.requests_per_second()
+    assert 29.0 < rate <= 30.0
+    assert tally.summary()["requestsPerSecond"] == round(rate, 1)
+    assert f"{rate:.1f} requests/s" in progress_line(tally)
+    assert f"  Requests per second: {rate:.1f}" in summary_lines(tally)
+
+
+@pytest.mark.e2e
+def test_with_no_tracker_running_the_lab_says_so_within_five_seconds(
+    database_url: str, tmp_path: Path
+) -> None:
+    with live.run_api(database_url, tmp_path) as api:
+        lab_run = start_lab(api, database_url, "--duration", "5", "--rate", "1")
+        _, stderr = lab_run.communicate(timeout=RUN_TIMEOUT)
+    assert stderr.startswith("run_lab: no Job Tracker is running: ")
+    assert "Start one: python run_tracker.py" in stderr
+
+
+@pytest.mark.e2e
+def test_orders_left_flagged_when_the_lab_stops_are_counted_as_the_database_has_them(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """A tracker pause keeps the lab's last flags waiting: the summary's counts are still the
+    database's, flagged ones included, and they add up."""
+    with running_lab(database_url, tmp_path, 1) as api:
+        lab_run = start_lab(
+            api, database_url, *("--rate", "0", "--station-time", "0", "--seed", "8")
+        )
+        try:
+            live.wait_until(
+                lambda: database_totals(engine)["completed"] >= 10, 60, "completions", every=0.2
+            )
+            api.call("POST", "/api/sim/faults", {"tracker": "pause"})
+
+            def flagged() -> int:
+                with engine.connect() as connection:
+                    return connection.execute(
+                        select(func.count()).where(Order.completion_requested_at.is_not(None))
+                    ).scalar_one()
+
+            live.wait_until(lambda: flagged() >= 3, 60, "orders waiting flagged", every=0.2)
+            lab_run.send_signal(signal.SIGINT)
+            summary, _ = finish(lab_run)
+        finally:
+            if lab_run.poll() is None:
+                lab_run.kill()
+                lab_run.wait()
+    totals = database_totals(engine)
+    assert {key: summary[key] for key in totals} == totals
+    assert summary["flagged"] == flagged() > 0
+    with engine.connect() as connection:
+        active = connection.execute(
+            select(func.count()).where(
+                Order.status != OrderStatus.COMPLETE, Order.deleted.is_(False)
+            )
+        ).scalar_one()
+    assert summary["inProcess"] == active
+    ended = summary["completed"] + summary["cancelled"] + summary["givenUp"] + summary["failed"]
+    assert summary["created"] == ended + summary["inProcess"]
