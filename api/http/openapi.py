@@ -100,6 +100,7 @@ def build_document(blueprints: tuple[Blueprint, ...], lab: Lab) -> dict[str, Any
     _close_response_schemas(document)
     _add_schema_extras(document, blueprints)
     _list_lab_codes(document, lab)
+    _name_enums(document)
     return document
 
 
@@ -143,6 +144,52 @@ def _declare_security(document: dict[str, Any]) -> None:
         if guard is not None:
             for operation in operations.values():
                 operation["security"] = _SECURITY[guard]
+
+
+def _name_enums(document: dict[str, Any]) -> None:
+    """Every string enum of a model's property (or of its list's items) becomes a component,
+    named once and referenced: client generators name inline enums after the model and the
+    property, and `Order.status` came out as `OrderStatus`, the status model's own name
+    (openapi-python-client then dropped `Order` and `OrderList`). The same values share one
+    component; a name already taken (by a model, or by other values) is prefixed with the model's
+    name, then suffixed `Enum`."""
+    schemas = document["components"]["schemas"]
+    models = set(schemas)
+    named: dict[tuple[str, ...], str] = {}
+    taken: set[str] = set()
+
+    def component(model: str, prop: str, values: list[Any]) -> str:
+        key = tuple(values)
+        if key in named:
+            return named[key]
+        base = prop[0].upper() + prop[1:]
+        for name in (base, model + base, model + base + "Enum"):
+            if name not in models and name not in taken:
+                break
+        taken.add(name)
+        named[key] = name
+        return name
+
+    def referenced(model: str, prop: str, schema: dict[str, Any]) -> dict[str, Any]:
+        values = schema["enum"]
+        if schema.get("type") != "string" or not all(isinstance(v, str) for v in values):
+            return schema
+        name = component(model, prop, values)
+        enum = {"type": "string", "enum": values}
+        added = document["components"]["schemas"].setdefault(name, enum)
+        assert added == enum, name
+        rest = {k: v for k, v in schema.items() if k not in ("type", "enum")}
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        return {"allOf": [ref], **rest} if rest else ref
+
+    for model in list(schemas):  # as declared: the v2 models first, so theirs are the plain names
+        for prop, schema in (schemas[model].get("properties") or {}).items():
+            if "enum" in schema:
+                schemas[model]["properties"][prop] = referenced(model, prop, schema)
+            items = schema.get("items") if schema.get("type") == "array" else None
+            if isinstance(items, dict) and "enum" in items:
+                singular = prop[:-1] if prop.endswith("s") else prop + "Item"
+                schema["items"] = referenced(model, singular, items)
 
 
 def _own_description(self: Any, field: fields.Field[Any], **kwargs: Any) -> dict[str, Any]:
