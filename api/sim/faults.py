@@ -137,6 +137,11 @@ _NEW_FAULT_RULES: dict[str, Any] = {
 
 
 FAULTED_PREFIX = "/api/v2/"
+# A glob that can match a path under FAULTED_PREFIX: it starts with it, or a start of it is
+# followed by a wildcard.
+FAULTED_PATH_PATTERN = (
+    r"^(?:/api/v2/[^\x00]*|(?:/|/a|/ap|/api|/api/|/api/v|/api/v2)[*?\[][^\x00]*)$"
+)
 
 
 def _faulted_path(pattern: str) -> None:
@@ -177,9 +182,11 @@ class NewFaultSchema(Input):
         # No NUL in the pattern: it is what Text refuses, said for the document.
         validate=[validate.Length(1, 2048), validate.Regexp(r"^/[^\x00]*$"), _faulted_path],
         metadata={
+            # What _faulted_path checks, as a pattern a client (and schemathesis) can follow.
+            "pattern": FAULTED_PATH_PATTERN,
             "description": "A glob of the paths to match: `*` matches any characters, `/` "
             "included. Only paths under `/api/v2/` are faulted: a glob that can match none is "
-            "refused."
+            "refused.",
         },
     )
     status = fields.Integer(
