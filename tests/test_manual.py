@@ -165,3 +165,12 @@ def test_the_env_example_lists_every_setting_with_its_default(tmp_path: Path) ->
     assert Settings.load(environ={}, env_file=uncommented) == Settings.load(
         environ={}, env_file=None
     )
+
+
+def test_the_licence_is_the_one_setup_cfg_declares() -> None:
+    declared = re.search(r"^license = (\S+)$", (PROJECT_ROOT / "setup.cfg").read_text(), re.M)
+    assert declared and declared.group(1) == "MIT"
+    text = (PROJECT_ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert (
+        text.startswith("MIT License\n") and "Permission is hereby granted, free of charge" in text
+    )
