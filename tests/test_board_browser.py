@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,21 @@ def browser() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+@contextmanager
+def api_and_tracker(database_url: str, tmp_path: Path) -> Iterator[live.Api]:
+    """run_api.py and a run_tracker.py polling every 0.2 s, once the tracker has a heartbeat."""
+    with (
+        live.run_api(database_url, tmp_path) as api,
+        live.run_tracker(database_url, tmp_path, tracker_interval=0.2),
+    ):
+        live.wait_until(
+            lambda: call(api, "GET", "/api/sim/tracker", status=200)["running"] or None,
+            PAGE_WAIT,
+            "the tracker's first heartbeat",
+        )
+        yield api
 
 
 def call(api: live.Api, method: str, path: str, body: Any = None, status: int = 201) -> Any:
@@ -206,15 +222,7 @@ def test_the_board_shows_the_lab_live_in_a_browser_and_agrees_with_the_database(
     session_factory: sessionmaker[Session],
     tmp_path: Path,
 ) -> None:
-    with (
-        live.run_api(database_url, tmp_path) as api,
-        live.run_tracker(database_url, tmp_path, tracker_interval=0.2),
-    ):
-        live.wait_until(
-            lambda: call(api, "GET", "/api/sim/tracker", status=200)["running"] or None,
-            PAGE_WAIT,
-            "the tracker's first heartbeat",
-        )
+    with api_and_tracker(database_url, tmp_path) as api:
         browser.get(api.base_url + "/board")
         assert browser.title == "Lab board"
         first = wait_for_board(browser, session_factory, "the empty board")
@@ -269,15 +277,7 @@ def test_the_landing_page_in_a_browser_says_what_runs_and_every_link_opens(
 ) -> None:
     """Offline, as served: the state, the links each opening its page, the icon, no console
     error (no 404 for a favicon)."""
-    with (
-        live.run_api(database_url, tmp_path) as api,
-        live.run_tracker(database_url, tmp_path, tracker_interval=0.2),
-    ):
-        live.wait_until(
-            lambda: call(api, "GET", "/api/sim/tracker", status=200)["running"] or None,
-            PAGE_WAIT,
-            "the tracker's first heartbeat",
-        )
+    with api_and_tracker(database_url, tmp_path) as api:
         browser.get(api.base_url + "/")
         assert browser.title == "Rx-Universe v2 API simulator"
         assert browser.find_element(By.ID, "tracker").text.startswith("running (last heartbeat")
