@@ -175,7 +175,7 @@ async def _check(client: Client) -> None:
         for problem in sorted(problems - said):
             print(problem, file=sys.stderr, flush=True)
         for problem in sorted(said - problems):
-            print(problem.split(":")[0] + ": " + _OVER[problem], file=sys.stderr, flush=True)
+            print(f"run_lab: {_OVER[problem]}", file=sys.stderr, flush=True)
         said = problems
         await asyncio.sleep(TRACKER_CHECK_SECONDS)
 

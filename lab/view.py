@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 from rich.console import Console, Group
 from rich.segment import Segment
@@ -65,29 +66,69 @@ def board(
     return Group(*parts)
 
 
+# How the view is laid out, most room first: stacked, side by side, without descriptions.
+_LAYOUTS: tuple[dict[str, bool], ...] = (
+    {"side_by_side": False, "descriptions": True},
+    {"side_by_side": True, "descriptions": True},
+    {"side_by_side": True, "descriptions": False},
+)
+# The fit found for a lab, a terminal size and a number of error lines: (stations, layout).
+_FITS: dict[tuple[Lab, int, int, int], tuple[int | None, dict[str, bool]]] = {}
+
+
 def fitted_board(lab: Lab, tally: Tally, width: int, height: int) -> Group:
     """The live view cut to a terminal of `width` x `height`: every total, and as many
-    stations as fit (the busiest), so that nothing is cut off at the bottom."""
+    stations as fit (the busiest), so that nothing is cut off at the bottom.
+
+    It is drawn four times a second: the fit found for this size is tried first (one measure),
+    and a new one is searched for only when it no longer fits (a resize, more error lines).
+    """
     measure = Console(width=width, file=io.StringIO(), color_system=None)
     options = measure.options.update(width=width)
-    count = sum(
+
+    def fits(view: Group) -> bool:
+        lines = measure.render_lines(view, options, pad=False)
+        return len(lines) <= height and max(map(_width, lines), default=0) <= width
+
+    key = (lab, width, height, len(tally.last_errors))
+    if key in _FITS:
+        stations, layout = _FITS[key]
+        view = board(lab, tally, stations, **layout)
+        if fits(view):
+            return view
+    view, choice = _search(lab, tally, fits)
+    if len(_FITS) > 64:  # terminal sizes come and go: keep the cache small
+        _FITS.clear()
+    _FITS[key] = choice
+    return view
+
+
+def _search(
+    lab: Lab, tally: Tally, fits: Callable[[Group], bool]
+) -> tuple[Group, tuple[int | None, dict[str, bool]]]:
+    """Every station in the roomiest layout that fits; else, in the most compact one, the most
+    stations that fit (a binary search: fewer stations never take more room)."""
+    for layout in _LAYOUTS:
+        view = board(lab, tally, None, **layout)
+        if fits(view):
+            return view, (None, layout)
+    compact = _LAYOUTS[-1]
+    low, high = 1, _station_count(lab) - 1  # 1 always shown; is `high` too many?
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(board(lab, tally, middle, **compact)):
+            low = middle
+        else:
+            high = middle - 1
+    return board(lab, tally, low, **compact), (low, compact)
+
+
+def _station_count(lab: Lab) -> int:
+    return sum(
         1
         for station in lab.stations.values()
         if station.takes_checkins and station.code != lab.completion_station
     )
-    view = board(lab, tally)
-    layouts = [
-        {"side_by_side": False, "descriptions": True},
-        {"side_by_side": True, "descriptions": True},
-        {"side_by_side": True, "descriptions": False},
-    ]
-    for stations in range(count, 0, -1):
-        for layout in layouts:
-            view = board(lab, tally, None if stations == count else stations, **layout)
-            lines = measure.render_lines(view, options, pad=False)
-            if len(lines) <= height and max(map(_width, lines), default=0) <= width:
-                return view
-    return view
 
 
 def _width(line: list[Segment]) -> int:

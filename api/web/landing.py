@@ -15,8 +15,7 @@ from api.http.runtime import runtime, transactional
 from api.web import DOCS_TAG
 from shared.db.engine import database_place
 from shared.domain.clock import utcnow
-from shared.monitoring.heartbeats import tracker_status
-from shared.orders.submissions import import_queue, processor_paused
+from shared.monitoring.health import read_health
 
 blueprint = Blueprint("landing", __name__)
 
@@ -83,8 +82,11 @@ http://127.0.0.1:8000. The API reference above is its contract, served by this p
 def landing(session: Session) -> Response:
     """Where a person who opens the API in a browser starts."""
     app = runtime()
-    tracker = tracker_status(session, utcnow())
-    if tracker.running:
+    # What /healthz reads, read the same way (its tracker and importer are there once the
+    # schema is current, as it is in any process that started).
+    health = read_health(session, utcnow())
+    tracker, importer_state = health.tracker, health.importer
+    if tracker is not None and tracker.running:
         beat = utc_millis(tracker.last_heartbeat)
         tracker_text = f'<span class="ok">running</span> (last heartbeat {beat})'
     else:
@@ -92,14 +94,12 @@ def landing(session: Session) -> Response:
             '<span class="warn">not running</span>: flagged orders wait until one runs '
             "(<code>run_tracker.py</code>)"
         )
-    tracker_text += f"; {tracker.pending} flagged order(s) waiting"
-    connection = session.connection()
-    queue = import_queue(connection)
+    tracker_text += f"; {health.pending or 0} flagged order(s) waiting"
     importer = (
-        '<span class="warn">paused</span> (<code>POST /api/sim/processor</code> resumes it)'
-        if processor_paused(connection)
+        '<span class="warn">paused</span> (<code>POST /api/sim/processor/resume</code> resumes it)'
+        if importer_state is not None and importer_state.paused
         else "importing with the Job Tracker"
-    ) + f"; {queue.waiting} submitted order(s) waiting"
+    ) + f"; {importer_state.waiting if importer_state else 0} submitted order(s) waiting"
     settings = app.settings
     engine = "SQLite" if app.engine.dialect.name == "sqlite" else "PostgreSQL"
     lab = app.lab

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from shared.domain.codes import JobType, OrderStatus
+from shared.domain.errors import NotCompletedAtCompletion
 
 # ASCII digits only: `\d` and str.isdigit() would let other scripts' digits through to int().
 # Leading zeros are ignored, however many there are; the number itself has at most 18 digits.
@@ -38,3 +39,13 @@ def parse_order_number(identifier: str) -> int | None:
 def effective_status(status: OrderStatus, on_hold: bool) -> str:
     """The status code Rx-Universe shows: `W` while on hold, else the stored one."""
     return "W" if on_hold else status.value
+
+
+def check_completion_station(
+    completion_station: str, station: str, status: OrderStatus, field: str
+) -> None:
+    """Only a completed order can be at the completion station: the Job Tracker puts an order
+    there as it completes it, so one there and not completed could never move on. `field` names
+    what put it there, in the refusal."""
+    if station == completion_station and status is not OrderStatus.COMPLETE:
+        raise NotCompletedAtCompletion(field, station)

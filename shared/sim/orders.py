@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from shared.db.models import CheckIn, Order, OrderAddon, Submission, WorkTicket
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import (
-    NotCompletedAtCompletion,
     OrderNumberTaken,
     UnknownAddon,
     UnknownStation,
 )
 from shared.domain.lab_setup import Lab
+from shared.domain.orders import check_completion_station
 from shared.orders.lookup import Kinds, find_order
 from shared.orders.numbering import next_order_number, take_numbering_turn
 
@@ -62,8 +62,9 @@ def create_order(
     for index, code in enumerate(stations):
         if code not in lab.stations:
             raise UnknownStation(f"stations.{index}", code)
-    if stations and stations[-1] == lab.completion_station and status is not OrderStatus.COMPLETE:
-        raise NotCompletedAtCompletion(f"stations.{len(stations) - 1}", stations[-1])
+    if stations:
+        last = len(stations) - 1
+        check_completion_station(lab.completion_station, stations[last], status, f"stations.{last}")
     fields: dict[str, Any] = dict(
         tray_number=tray_number,
         po_number=po_number,
@@ -168,8 +169,7 @@ def record_checkin(
         operator in lab.stations and lab.stations[operator].is_operator
     ):
         raise UnknownStation("operator", operator)
-    if station == lab.completion_station and order.status is not OrderStatus.COMPLETE:
-        raise NotCompletedAtCompletion("station", station)
+    check_completion_station(lab.completion_station, station, order.status, "station")
     session.add(CheckIn(order=order, station=station, operator=operator, checked_in_at=now))
     if order.status is OrderStatus.VALID:
         order.status = OrderStatus.PROCESS

@@ -24,6 +24,7 @@ from shared.db.models import CheckIn, Order, OrderAddon
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.errors import NotCompletedAtCompletion, ScenarioInvalid
 from shared.domain.lab_setup import Lab
+from shared.domain.orders import check_completion_station
 from shared.orders.lookup import CompletionError
 from shared.orders.pick import CODE_COLUMNS, PICKED_COLUMNS
 from shared.sim.orders import default_pick_codes, reset
@@ -122,12 +123,14 @@ def scenario_problems(lab: Lab, scenario: Scenario) -> list[str]:
             ):
                 problems.append(f"{where}.operator: Unknown operator {operator!r}.")
         completed = order.status is OrderStatus.COMPLETE
-        if order.checkins and not completed:
+        if order.checkins:
             # The current station: the last check-in by time, then by the order written.
             position, last = max(enumerate(order.checkins), key=lambda p: (p[1].at, p[0]))
-            if last.station == lab.completion_station:
-                where = f"{entry}.checkins.{position}.station"
-                problems.append(str(NotCompletedAtCompletion(where, last.station)))
+            where = f"{entry}.checkins.{position}.station"
+            try:
+                check_completion_station(lab.completion_station, last.station, order.status, where)
+            except NotCompletedAtCompletion as refused:
+                problems.append(str(refused))
         if order.date_completed is not None and not completed:
             problems.append(f"{entry}.dateCompleted: Only a completed order (status C) has one.")
         # The tracker never holds a completed order: the simulator's writes keep to this too.
