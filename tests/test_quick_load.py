@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from marshmallow import ValidationError
 
-from api.http.fields import Input
+from api.http.fields import NOT_PLAIN, Input, plain_loader
 from api.sim.orders import NewOrderSchema
 from api.v2.submission import OrderSubmissionSchema
 from api.v2.trays import TrayAssignmentSchema
@@ -122,3 +122,29 @@ def test_the_other_bodies_load_as_before(schema: Input, body: dict[str, Any]) ->
     """Schemas with defaults and hooks: the quick pass stands aside or gives the same."""
     expected = outcome(lambda: marshmallows_own(schema, dict(body)))
     assert outcome(lambda: schema.load(dict(body))) == expected
+
+
+# Values at and past every kind of limit the declared fields have, and of every JSON type.
+AWKWARD = [
+    None, True, False, 0, -1, 1, 15, 30, 79.99, 80, 80.0001, 99.9, 99.91, 360, 361, 10**400,
+    float("nan"), float("inf"), -float("inf"), 1.5, -2.25, "", "R", "S", "Q", "F", "x" * 4000,
+    "x" * 4001, "ABCD", "ABCDE", "a\x00b", "\ud800", "2026-12-09", [], ["AR"], ["AR"] * 51,
+    ["AR", 1], [""], {"a": 1},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(OrderSubmissionSchema().load_fields))
+def test_each_plain_loader_takes_only_what_its_field_takes_and_loads_it_alike(name: str) -> None:
+    """A plain loader may leave any value to its field, never take one the field refuses, and
+    loads what it takes to the field's own value and type (1 as 1.0 for a number)."""
+    field = OrderSubmissionSchema().load_fields[name]
+    plain = plain_loader(field)
+    taken = 0
+    for value in AWKWARD:
+        loaded = plain(value) if plain is not None else NOT_PLAIN
+        if loaded is NOT_PLAIN:
+            continue
+        taken += 1
+        expected = field.deserialize(value)  # raises if the field refuses what was taken
+        assert (loaded, type(loaded)) == (expected, type(expected)), value
+    assert plain is None or taken, "a plain loader that takes nothing saves nothing"

@@ -157,6 +157,7 @@ def test_the_refusals_come_in_the_documented_order(client: FlaskClient) -> None:
         "jobType": "A",
         "addons": [],
         "rtSphere": 60.0,
+        "ltTracePoints": "2500",
     }
     expected = [
         ("rtLensStyle", "Incorrect arguments provided"),
@@ -165,6 +166,7 @@ def test_the_refusals_come_in_the_documented_order(client: FlaskClient) -> None:
         ("customerNumber", "Customer does not exist"),
         ("addons", "No addons entered"),
         ("rtSphere", "Validation Failed"),
+        ("ltTracePoints", "Trace validation failed"),
     ]
     for fixed, error in expected:
         assert submit(client, **everything).get_json()["error"] == error
@@ -172,6 +174,81 @@ def test_the_refusals_come_in_the_documented_order(client: FlaskClient) -> None:
         if fixed == "rtLensStyle":
             everything.pop("ltLensStyle")
     assert submit(client, **everything).status_code == 202
+
+
+RADII = ";".join(str(2400 + i % 300) for i in range(400))
+
+
+def trace_refusal(*details: str) -> dict[str, Any]:
+    return refusal("Trace validation failed", *details)
+
+
+@pytest.mark.parametrize(
+    ("changes", "body"),
+    [
+        ({"rtTracePoints": RADII}, trace_refusal("rtTracePoints: Must come with rtTraceFmt.")),
+        ({"ltTraceFmt": "1;400;E;L;F"}, trace_refusal("ltTraceFmt: Must come with ltTracePoints.")),
+        (
+            {"rtTraceFmt": "1;400;E;R", "rtTracePoints": RADII},
+            trace_refusal(
+                "rtTraceFmt: Must be 1;count;E;side;type, e.g. 1;400;E;R;F (format 1, 1 to 1000 "
+                "equiangular radii, type F, P or D)."
+            ),
+        ),
+        (
+            {"ltTraceFmt": "1;399;E;R;F", "ltTracePoints": RADII},
+            trace_refusal(
+                "ltTraceFmt: The side must be L, not R.",
+                "ltTracePoints: 400 radii; ltTraceFmt announces 399.",
+            ),
+        ),
+        (
+            {"rtTraceFmt": "1;3;E;R;P", "rtTracePoints": "2400;x;-1"},
+            trace_refusal(
+                "rtTracePoints: Value 2 ('x') must be a whole number from 0 to 9999 (hundredths "
+                "of a millimetre)."
+            ),
+        ),
+        (
+            {
+                "rtTraceFmt": "1;400;E;R;F",
+                "rtTracePoints": RADII,
+                "rtTraceZFmt": "1;2;E;R;F",
+                "rtTraceZPoints": "-12;10000",
+                "ltTraceZPoints": "0",
+            },
+            trace_refusal(
+                "rtTraceZPoints: Value 2 ('10000') must be a whole number from -9999 to 9999 "
+                "(hundredths of a millimetre).",
+                "ltTraceZPoints: Must come with ltTraceZFmt.",
+            ),
+        ),
+    ],
+)
+def test_a_trace_that_fails_validation_is_refused_naming_each_field(
+    client: FlaskClient, session_factory: Factory, changes: dict[str, Any], body: dict[str, Any]
+) -> None:
+    """Ours: Rx-Universe says a trace is validated (its last refusal), not what the answer says."""
+    assert_body(submit(client, **changes), 400, body)
+    assert waiting(session_factory) == 0
+
+
+def test_a_valid_trace_on_both_eyes_is_queued_and_kept_as_sent(
+    client: FlaskClient, session_factory: Factory
+) -> None:
+    trace = {
+        "rtTraceFmt": "1;400;E;R;F",
+        "rtTracePoints": RADII,
+        "ltTraceFmt": "1; 400; E; L; F",
+        "ltTracePoints": RADII.replace(";", "; "),
+        "rtTraceZFmt": "1;4;E;R;F",
+        "rtTraceZPoints": "-12;0;+7;9999",
+    }
+    answer = submit(client, **trace)
+    assert answer.status_code == 202, answer.get_json()
+    with session_factory() as session:
+        (payload,) = session.execute(select(Submission.payload)).scalars()
+    assert {key: json.loads(payload)[key] for key in trace} == trace
 
 
 def test_a_supplied_frame_is_refused_with_a_500_while_frame_inventory_is_offline(

@@ -4,8 +4,9 @@ queries."""
 from __future__ import annotations
 
 import enum
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -129,6 +130,111 @@ def code_enum(enum_class: type[E], **kwargs: Any) -> fields.Enum[E]:
     return fields.Enum(enum_class, by_value=True, **kwargs)
 
 
+# What a plain loader answers for a value it leaves to the field's own `deserialize`.
+NOT_PLAIN: Any = object()
+PlainLoader = Callable[[Any], Any]
+
+
+def plain_loader(field: fields.Field[Any]) -> PlainLoader | None:
+    """For a field of a kind the API declares often, a function that loads a plainly valid
+    value as the field's `deserialize` would and answers NOT_PLAIN for anything else (a wrong
+    type, null, a value a validator refuses), which the field itself then loads or refuses with
+    its own message. None for any other field, or one with a hook or a validator not known here.
+
+    marshmallow's `deserialize` costs about 5 µs a field in bookkeeping; a submission has a dozen
+    (docs/benchmarks.md). tests/test_quick_load.py holds each loader to its field's answers."""
+    if getattr(field, "pre_load", None) or getattr(field, "post_load", None):
+        return None
+    checks = [_plain_check(v) for v in field.validators]
+    if any(check is None for check in checks):
+        return None
+    valid = tuple(c for c in checks if c is not None)
+    kind = type(field)
+    load: PlainLoader
+    if kind is Text:
+
+        def load(value: Any) -> Any:
+            if type(value) is str and "\x00" not in value and not _SURROGATE.search(value):
+                return value
+            return NOT_PLAIN
+
+    elif kind is fields.String:
+
+        def load(value: Any) -> Any:
+            return value if type(value) is str else NOT_PLAIN
+
+    elif kind is Number:
+
+        def load(value: Any) -> Any:
+            if type(value) is float or type(value) is int:
+                try:
+                    number = float(value)
+                except OverflowError:
+                    return NOT_PLAIN
+                if math.isfinite(number):
+                    return number
+            return NOT_PLAIN
+
+    elif kind is fields.Integer:
+
+        def load(value: Any) -> Any:
+            return value if type(value) is int else NOT_PLAIN
+
+    elif kind is Flag:
+
+        def load(value: Any) -> Any:
+            return value if type(value) is bool else NOT_PLAIN
+
+    elif kind is fields.List:
+        inner = plain_loader(field.inner)  # type: ignore[attr-defined]
+        if inner is None:
+            return None
+
+        def load(value: Any) -> Any:
+            if type(value) is not list:
+                return NOT_PLAIN
+            items = [inner(item) for item in value]
+            return NOT_PLAIN if NOT_PLAIN in items else items
+
+    else:
+        return None
+    if not valid:
+        return load
+
+    def checked(value: Any) -> Any:
+        loaded = load(value)
+        if loaded is NOT_PLAIN:
+            return NOT_PLAIN
+        for check in valid:
+            if not check(loaded):
+                return NOT_PLAIN
+        return loaded
+
+    return checked
+
+
+def _plain_check(validator: Any) -> Callable[[Any], bool] | None:
+    """A validator as a test that passes exactly what it passes; None if it is not one of these."""
+    kind = type(validator)
+    if kind is validate.Length and validator.equal is None:
+        low = validator.min if validator.min is not None else 0
+        high = validator.max if validator.max is not None else math.inf
+        return lambda value: low <= len(value) <= high
+    if (
+        kind is validate.Range
+        and validator.min_inclusive
+        and validator.max_inclusive
+        and validator.min is not None
+        and validator.max is not None
+    ):
+        low, high = validator.min, validator.max
+        return lambda value: low <= value <= high
+    if kind is validate.OneOf and all(type(choice) is str for choice in validator.choices):
+        choices = frozenset(validator.choices)
+        return lambda value: type(value) is str and value in choices
+    return None
+
+
 class Input(Schema):
     """The base of every request body: an object, no key it does not know."""
 
@@ -152,12 +258,18 @@ class Input(Schema):
             or "." in (field.attribute or name)
             for name, field in self.load_fields.items()
         )
-        # What the quick pass walks, in the declared order: (key in the body, key loaded, field).
+        # What the quick pass looks up by key in the body: (its place in the declared order, the
+        # key loaded, the field, its plain loader).
         self._quick = (
-            tuple(
-                (field.data_key or name, field.attribute or name, field)
-                for name, field in self.load_fields.items()
-            )
+            {
+                field.data_key or name: (
+                    place,
+                    field.attribute or name,
+                    field,
+                    plain_loader(field),
+                )
+                for place, (name, field) in enumerate(self.load_fields.items())
+            }
             if flat
             else None
         )
@@ -169,28 +281,40 @@ class Input(Schema):
         marshmallow visits every declared field, present or not, and wraps each present one in
         its error bookkeeping; the order submission's 55 fields made that a third of the call
         (docs/benchmarks.md). When every key that needs work (a required field, a default) is
-        present, each present field is loaded by its own `deserialize`, in the declared order,
-        as marshmallow would. An unknown key or any invalid value drops the quick pass: the
-        body is loaded again by marshmallow's own pass, as `partial` (the absent keys are
-        optional), which names every error as always.
+        present, each key of the body is loaded by its field's plain loader or its own
+        `deserialize`, and the result is put in the declared order, as marshmallow would give
+        it. An unknown key or any invalid value drops the quick pass: the body is loaded again
+        by marshmallow's own pass, as `partial` (the absent keys are optional), which names
+        every error as always.
         """
+        quick = self._quick
         if (
             partial is None
-            and self._quick is not None
+            and quick is not None
             and isinstance(data, Mapping)
             and self._keys_with_work.issubset(data)
         ):
-            loaded = self.dict_class()
+            placed: list[tuple[int, str, Any]] = []
             try:
-                for key, attribute, field in self._quick:
-                    value = data.get(key, missing)
-                    if value is not missing:
-                        loaded[attribute] = field.deserialize(value, key, data)
+                for key, value in data.items():
+                    known = quick.get(key)
+                    if known is None:
+                        break  # a key no field reads: marshmallow refuses it
+                    place, attribute, field, plain = known
+                    if plain is not None:
+                        value_loaded = plain(value)
+                        if value_loaded is not NOT_PLAIN:
+                            placed.append((place, attribute, value_loaded))
+                            continue
+                    placed.append((place, attribute, field.deserialize(value, key, data)))
+                else:
+                    placed.sort()
+                    loaded = self.dict_class()
+                    for _, attribute, value in placed:
+                        loaded[attribute] = value
+                    return loaded
             except ValidationError:
                 pass
-            else:
-                if len(loaded) == len(data):  # else a key no field reads: marshmallow refuses it
-                    return loaded
             partial = True
         return super()._deserialize(data, partial=partial, **kwargs)
 

@@ -41,10 +41,11 @@ from shared.domain.errors import (
     LensPairsMissing,
     NoAddonsEntered,
     SubmissionRefused,
+    TraceInvalid,
     UnknownAddon,
 )
 from shared.domain.lab_setup import Lab
-from shared.domain.submissions import Eye, SubmittedOrder, check_submission
+from shared.domain.submissions import Eye, SubmittedOrder, Trace, check_submission
 from shared.orders.lookup import AddonOfOrder, OrderDetails, OrderState
 from shared.orders.submissions import queue_submission
 
@@ -177,7 +178,20 @@ def submitted_order(body: Mapping[str, Any]) -> SubmittedOrder:
             sphere=body.get(f"{side}Sphere"),
             cylinder=body.get(f"{side}Cylinder"),
             axis=body.get(f"{side}Axis"),
+            trace=trace(side),
         )
+
+    def trace(side: str) -> Trace | None:
+        if not traced:
+            return None
+        return Trace(
+            fmt=body.get(f"{side}TraceFmt"),
+            points=body.get(f"{side}TracePoints"),
+            z_fmt=body.get(f"{side}TraceZFmt"),
+            z_points=body.get(f"{side}TraceZPoints"),
+        )
+
+    traced = any(body.get(name) for name in TRACE_FIELDS)
 
     return SubmittedOrder(
         customer_number=body["customerNumber"],
@@ -266,7 +280,10 @@ SUBMISSION_REFUSED = Answer(
     "pair), `crib` or `ellh` on a job that is not uncut (the details give the job type and the "
     "frame status code), an unknown customer, an addon job without addons, a prescription "
     "calculation validation refuses (the sphere's `ERROR 112` is Rx-Universe's; " + OURS + "the "
-    "cylinder's `ERROR 113` and the axis's `ERROR 114`). Nothing is queued.",
+    "cylinder's `ERROR 113` and the axis's `ERROR 114`), then the trace fails validation ("
+    + OURS
+    + "the body and its lines: Rx-Universe documents that a trace is validated, not how). "
+    "Nothing is queued.",
     ErrorSchema,
     {
         "No lens style or material": _refused(
@@ -284,6 +301,9 @@ SUBMISSION_REFUSED = Answer(
         "Addon job without addons": _refused(NoAddonsEntered()),
         "Calculation validation": _refused(
             CalculationFailed(("ERROR 112: SPHERE MUST BE BETWEEN -39.0 AND +49.0",))
+        ),
+        "Trace validation": _refused(
+            TraceInvalid(("rtTracePoints: 399 radii; rtTraceFmt announces 400.",))
         ),
         "An invalid value": error_body(
             INVALID_REQUEST,

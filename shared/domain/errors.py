@@ -370,3 +370,10 @@ class CalculationFailed(SubmissionRefused):
     """The prescription fails calculation validation; each detail is `ERROR nnn: TEXT`."""
 
     error = "Validation Failed"
+
+
+class TraceInvalid(SubmissionRefused):
+    """The frame trace sent with the order fails validation; each detail names the field.
+    Rx-Universe's own body for this refusal is not documented: this one is ours."""
+
+    error = "Trace validation failed"

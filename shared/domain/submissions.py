@@ -14,6 +14,7 @@ from shared.domain.errors import (
     FrameInventoryOffline,
     LensPairsMissing,
     NoAddonsEntered,
+    TraceInvalid,
 )
 from shared.domain.lab_setup import Lab
 
@@ -30,6 +31,17 @@ AXIS_ERROR = "ERROR 114: AXIS MUST BE BETWEEN 0 AND 180"
 
 
 @dataclass(frozen=True, slots=True)
+class Trace:
+    """One eye's frame trace as sent, without the VCA labels: TRCFMT's and ZFMT's values and
+    the R and Z records' (None where not sent)."""
+
+    fmt: str | None = None
+    points: str | None = None
+    z_fmt: str | None = None
+    z_points: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Eye:
     """One eye's lens and prescription, as submitted (None where not given)."""
 
@@ -38,6 +50,7 @@ class Eye:
     sphere: float | None = None
     cylinder: float | None = None
     axis: int | None = None
+    trace: Trace | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,12 @@ def check_submission(order: SubmittedOrder, lab: Lab) -> None:
     failures = calculation_failures(order)
     if failures:
         raise CalculationFailed(tuple(failures))
+    failures = [
+        *trace_failures("rt", "R", order.right.trace),
+        *trace_failures("lt", "L", order.left.trace),
+    ]
+    if failures:
+        raise TraceInvalid(tuple(failures))
 
 
 def calculation_failures(order: SubmittedOrder) -> list[str]:
@@ -108,3 +127,83 @@ def calculation_failures(order: SubmittedOrder) -> list[str]:
 def _frame_sw(code: str | None) -> str:
     """The refusal's frame line: `Frame SW:` with the frame status code after it, if any."""
     return f"Frame SW: {code}" if code else "Frame SW:"
+
+
+# Trace validation (ours: Rx-Universe documents that a trace is validated, not how). A trace is
+# VCA's TRCFMT and R records without their labels: `1;400;E;R;F` (ASCII format 1, 400 radii,
+# equiangular, the eye's side, a frame, pattern or demo-lens trace), then 400 radii separated by
+# `;`, each in hundredths of a millimetre; ZFMT and Z records likewise, with heights.
+TRACE_POINTS_RANGE = (1, 1000)
+RADIUS_RANGE = (0, 9999)
+HEIGHT_RANGE = (-9999, 9999)
+TRACE_TYPES = ("F", "P", "D")
+
+
+def trace_failures(eye: str, side: str, trace: Trace | None) -> list[str]:
+    """What is wrong with one eye's trace, a line per problem, each naming its field."""
+    if trace is None:
+        return []
+    return [
+        *_record_failures(eye, side, "Trace", trace.fmt, trace.points, "radii", RADIUS_RANGE),
+        *_record_failures(
+            eye, side, "TraceZ", trace.z_fmt, trace.z_points, "heights", HEIGHT_RANGE
+        ),
+    ]
+
+
+def _record_failures(
+    eye: str,
+    side: str,
+    name: str,
+    fmt: str | None,
+    points: str | None,
+    what: str,
+    bounds: tuple[int, int],
+) -> list[str]:
+    fmt_field, points_field = f"{eye}{name}Fmt", f"{eye}{name}Points"
+    if not fmt and not points:
+        return []
+    if not fmt:
+        return [f"{points_field}: Must come with {fmt_field}."]
+    if not points:
+        return [f"{fmt_field}: Must come with {points_field}."]
+    parts = [part.strip() for part in fmt.split(";")]
+    low_count, high_count = TRACE_POINTS_RANGE
+    if (
+        len(parts) != 5
+        or parts[0] != "1"
+        or not parts[1].isdecimal()
+        or not low_count <= int(parts[1]) <= high_count
+        or parts[2] != "E"
+        or parts[4] not in TRACE_TYPES
+    ):
+        return [
+            f"{fmt_field}: Must be 1;count;E;side;type, e.g. 1;400;E;{side};F (format 1, "
+            f"{low_count} to {high_count} equiangular {what}, type F, P or D)."
+        ]
+    failures = []
+    if parts[3] != side:
+        failures.append(f"{fmt_field}: The side must be {side}, not {parts[3] or 'empty'}.")
+    values = [value.strip() for value in points.split(";")]
+    announced = int(parts[1])
+    if len(values) != announced:
+        failures.append(f"{points_field}: {len(values)} {what}; {fmt_field} announces {announced}.")
+    low, high = bounds
+    for place, value in enumerate(values, start=1):
+        if not _whole_within(value, low, high):
+            failures.append(
+                f"{points_field}: Value {place} ({value[:12]!r}) must be a whole number from "
+                f"{low} to {high} (hundredths of a millimetre)."
+            )
+            break  # one line for the first bad value: a trace has hundreds
+    return failures
+
+
+def _whole_within(value: str, low: int, high: int) -> bool:
+    digits = value[1:] if value[:1] in "+-" else value
+    return (
+        0 < len(digits) <= 5
+        and digits.isascii()
+        and digits.isdecimal()
+        and low <= int(value) <= high
+    )

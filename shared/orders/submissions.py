@@ -85,9 +85,14 @@ def queue_submission(connection: Connection, fields: Mapping[str, Any], now: dat
 
 @functools.cache
 def _queue_statement(dialect: Dialect) -> DriverStatement:
-    statement = insert(_submissions).values(
-        received_at=bindparam("now", type_=_submissions.c.received_at.type),
-        payload=bindparam("payload", type_=Text()),
+    # inline(): no RETURNING of the new id, which SQLAlchemy adds on PostgreSQL by default.
+    statement = (
+        insert(_submissions)
+        .inline()
+        .values(
+            received_at=bindparam("now", type_=_submissions.c.received_at.type),
+            payload=bindparam("payload", type_=Text()),
+        )
     )
     return DriverStatement.compile(statement, dialect)
 
