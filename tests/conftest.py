@@ -25,6 +25,19 @@ from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass (TEST_DATABASE_URL set) leaves out the tests marked database_free:
+    the SQLite pass has run them, and they would only run again on the same code."""
+    if not os.environ.get("TEST_DATABASE_URL"):
+        return
+    kept = [item for item in items if item.get_closest_marker("database_free") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(
+            items=[item for item in items if item.get_closest_marker("database_free")]
+        )
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def lab() -> Lab:
     return load_lab(DEFAULT_LAB_FILE)
