@@ -41,6 +41,10 @@ limit_request_line = 0
 # about the room waitress gives under run_api.py (256 KiB for the request line and headers).
 limit_request_fields = 256
 limit_request_field_size = 128 * 1024
+# No header sets SCRIPT_NAME or PATH_INFO: the API is served at the root. gunicorn's default
+# takes them from any client on this machine (a trusted forwarder), and a SCRIPT_NAME the path
+# does not start with made it answer a 500 page of its own.
+forwarder_headers = ""
 
 _made_here = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _made_here:

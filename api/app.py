@@ -131,6 +131,6 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
             app.register_blueprint(blueprint)
     # Around everything, so that every answer, a refusal or Flask's own, has its id and counts.
     app.wsgi_app = RequestObserver(  # type: ignore[method-assign]  # Flask's documented way
-        app.wsgi_app, log_each_request=settings.log_format == "json"
+        app.wsgi_app, log_each_request=settings.log_format == "json", max_body_bytes=MAX_BODY_BYTES
     )
     return app

@@ -280,7 +280,7 @@ class EnvSchema(Schema):
     scenario = fields.String(
         data_key="SCENARIO",
         validate=validate.Regexp(
-            r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+            r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z",  # \Z: a `$` lets a trailing newline in
             error="Must be a scenario's name: its file's name in SCENARIO_FOLDER without .toml.",
         ),
         metadata=_expect("a scenario's name: its file in SCENARIO_FOLDER without .toml"),

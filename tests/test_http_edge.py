@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -195,6 +196,127 @@ def test_an_invalid_content_length_is_400_and_writes_nothing(api: live.Api, leng
     else:
         assert "Invalid HTTP Header: &#x27;CONTENT-LENGTH&#x27;" in reply.body
     assert api.call("GET", "/api/v2/orders/777/status")[0] == 404
+
+
+def exchange_half_closed(api: live.Api, raw: bytes) -> Reply:
+    """Send `raw`, then close our side (shutdown SHUT_WR) and read the answer."""
+    with socket.create_connection(address(api), timeout=10) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        return read_reply(sock)
+
+
+def test_a_body_cut_short_by_a_half_close_is_400_and_writes_nothing(
+    api: live.Api, module_database: str
+) -> None:
+    """What did arrive is a whole JSON document: it must not be taken for the body."""
+    po = f"PO-{uuid.uuid4().hex[:8]}"
+    sent = json.dumps({"poNumber": po}).encode()
+    announced = len(sent) + 100
+    raw = request(
+        "POST", "/api/sim/orders", Content_Type="application/json", Content_Length=str(announced)
+    )
+    reply = exchange_half_closed(api, raw + sent)
+    detail = (
+        f"The body ended after {len(sent)} of the {announced} bytes its Content-Length announced"
+    )
+    assert_reply(reply, 400, invalid(detail))
+    assert orders_with_po(module_database, po) == 0
+
+
+@pytest.mark.parametrize(
+    ("framing", "half_close"),
+    [
+        (b"zz\r\n{}\r\n0\r\n\r\n", False),  # a chunk size that is not hexadecimal
+        (b"2\r\n{}XX0\r\n\r\n", False),  # a chunk without its CRLF
+        (b"40\r\n{}", True),  # a chunk cut short, then our side closed
+    ],
+    ids=["bad size", "no terminator", "cut short"],
+)
+def test_a_malformed_chunked_body_is_400_in_our_shape_and_writes_nothing(
+    api: live.Api, framing: bytes, half_close: bool
+) -> None:
+    raw = request(
+        "POST",
+        "/api/sim/orders",
+        Content_Type="application/json",
+        Transfer_Encoding="chunked",
+    )
+    reply = exchange_half_closed(api, raw + framing) if half_close else exchange(api, raw + framing)
+    assert reply.status == 400, reply.body
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.body["error"] == "Invalid request"
+    assert len(reply.body["details"]) == 1
+    # The module's fixture fails the module if the log shows a traceback.
+
+
+def test_a_chunked_body_over_the_limit_on_the_completion_call_is_413_and_flags_nothing(
+    api: live.Api,
+) -> None:
+    """The completion call never reads its body: it is refused before the call runs."""
+    status, created = api.call("POST", "/api/sim/orders", {"status": "V"})
+    assert status == 201, created
+    number = created["orderNumber"]
+    raw = request(
+        "POST",
+        f"/api/v2/orders/{number}/complete",
+        Content_Type="application/json",
+        Transfer_Encoding="chunked",
+    )
+    reply = exchange(api, raw + chunked(b" " * (2 * MiB)))
+    assert_reply(reply, 413, TOO_LARGE)
+    status, order = api.call("GET", f"/api/v2/orders/{number}/status")
+    assert (status, order["pendingCompletion"]) == (200, False)
+
+
+@pytest.mark.parametrize("header", ["SCRIPT_NAME: /elsewhere", "PATH_INFO: /api/sim/reset"])
+def test_a_header_naming_a_wsgi_variable_is_ignored(api: live.Api, header: str) -> None:
+    """The API is served at the root whatever a client says (gunicorn trusted such headers
+    from any client on the machine and answered a text/html 500 of its own)."""
+    head = request("GET", "/api/v2/orders/98765/status").removesuffix(b"\r\n\r\n")
+    raw = head + f"\r\n{header}\r\n\r\n".encode()
+    assert_reply(
+        exchange(api, raw),
+        404,
+        {"error": "No record found", "details": ["Provided: 98765"]},
+    )
+
+
+DELAYED = 100
+
+
+def test_a_hundred_delayed_requests_leave_the_controls_answering_within_a_second(
+    api: live.Api,
+) -> None:
+    """A delay fault holds a server thread per request it delays; the controls keep theirs.
+    Each delayed call is a client that reads its answer as it comes and closes (gunicorn 27
+    lingers up to 2 s on its main loop for a client that does not close after `Connection:
+    close`: docs/deploying.md)."""
+    status, fault = api.call(
+        "POST", "/api/sim/faults", {"path": "/api/v2/orders/*/status", "delayMs": 3000}
+    )
+    assert status == 201, fault
+    raw = request("GET", "/api/v2/orders/1/status")
+    with ThreadPoolExecutor(DELAYED) as clients:
+        try:
+            answers = [clients.submit(exchange, api, raw) for _ in range(DELAYED)]
+            time.sleep(0.5)  # the delayed requests reach the servers' threads
+            for method, path in (("GET", "/healthz"), ("DELETE", "/api/sim/faults")):
+                started = time.perf_counter()
+                status, body = api.call(method, path, timeout=PROMPT * 5)
+                took = time.perf_counter() - started
+                assert status == 200, body
+                assert took < PROMPT, f"{method} {path} took {took:.2f} s"
+        finally:
+            api.call("DELETE", "/api/sim/faults")
+        replies = [answer.result() for answer in answers]
+    full = [reply for reply in replies if reply.status == 503]
+    # Beyond the delay slots, a delayed request is answered at once, in our shape, saying why.
+    assert full, "no delayed request was over the process's delay slots"
+    assert full[0].body["error"] == "Simulated fault"
+    assert "answered at once" in full[0].body["details"][0]
+    assert full[0].headers["retry-after"] == "1"
+    assert {reply.status for reply in replies} <= {404, 503}
 
 
 def orders_with_po(database_url: str, po_number: str) -> int:

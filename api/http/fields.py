@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, missing, validate
 
@@ -233,6 +233,18 @@ def _plain_check(validator: Any) -> Callable[[Any], bool] | None:
         choices = frozenset(validator.choices)
         return lambda value: type(value) is str and value in choices
     return None
+
+
+class WholeMatch(validate.Regexp):
+    """validate.Regexp over the whole value: its `^...$` would let a trailing newline through
+    (`$` matches before one), a character more than the column or the code allows. The pattern
+    is kept as written for the OpenAPI document, whose patterns know no `\\Z`."""
+
+    def __call__(self, value: Any) -> Any:
+        regex = cast("re.Pattern[str]", self.regex)  # made from a str pattern
+        if not isinstance(value, str) or regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class Input(Schema):

@@ -9,6 +9,7 @@ and the middleware also sees the answers Flask builds for its own errors.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import time
@@ -19,7 +20,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from werkzeug.routing import Rule
 
-from api.http.body import JSONRequest
+from api.http.body import BodyRefused, JSONRequest, take_whole_body
 from config.logs import REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -32,6 +33,7 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
 
 # Named as the manual documents it (docs/api/monitoring.md), whichever module writes it.
 access_log = logging.getLogger("api.access")
+log = logging.getLogger(__name__)
 
 
 # Where the request notes the route it matched: Flask forgets the request before the middleware
@@ -91,9 +93,10 @@ class ObservedRequest(JSONRequest):
 class RequestObserver:
     """Wraps the Flask app (`app.wsgi_app`): ids, metrics and the JSON access line."""
 
-    def __init__(self, app: WSGIApp, *, log_each_request: bool) -> None:
+    def __init__(self, app: WSGIApp, *, log_each_request: bool, max_body_bytes: int) -> None:
         self.app = app
         self.log_each_request = log_each_request
+        self.max_body_bytes = max_body_bytes
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
@@ -108,6 +111,10 @@ class RequestObserver:
 
         token = REQUEST_ID.set(request_id)
         try:
+            try:
+                take_whole_body(environ, self.max_body_bytes)
+            except BodyRefused as refused:
+                return _refuse_body(environ, refused, start)
             return self.app(environ, start)
         finally:
             if statuses:
@@ -139,3 +146,19 @@ def _path(environ: dict[str, Any]) -> str:
     """The path as Flask's `request.path` decodes it (WSGI hands it over as latin-1)."""
     raw: str = environ.get("PATH_INFO", "")
     return raw.encode("latin-1").decode("utf-8", "replace")
+
+
+def _refuse_body(
+    environ: dict[str, Any], refused: BodyRefused, start: Callable[..., Any]
+) -> list[bytes]:
+    """The error shape for a body that could not be taken, and one log line."""
+    log.info("Refused %s %s: %s", environ.get("REQUEST_METHOD", ""), _path(environ), refused.detail)
+    body = json.dumps(
+        {"error": refused.error, "details": [refused.detail]}, separators=(",", ":")
+    ).encode()
+    reason = "Bad Request" if refused.status == 400 else "Request Entity Too Large"
+    start(
+        f"{refused.status} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]

@@ -20,12 +20,16 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, create_server
 from waitress.task import ErrorTask, WSGITask
+from waitress.utilities import BadRequest
 
 # Seconds a connection may stay silent (half a request, or idle between requests) before it is
 # closed; waitress checks every CLEANUP_INTERVAL seconds.
 CHANNEL_TIMEOUT = 20
 CLEANUP_INTERVAL = 5
-THREADS = 8
+# Server threads: as many as gunicorn.conf.py gives each gunicorn worker. A delay fault holds
+# one while it sleeps; api.sim.faults leaves RESERVED_THREADS of them to every other request.
+THREADS = 32
+RESERVED_THREADS = 8
 
 
 # Connections held open at once; beyond it waitress stops accepting until some close.
@@ -61,6 +65,10 @@ _ERRORS = {
 }
 
 
+class _BodyCutShort(BadRequest):  # type: ignore[misc]  # waitress is untyped
+    """The client closed its side of the connection before its body's end: the detail is ours."""
+
+
 class _JSONErrorTask(ErrorTask):  # type: ignore[misc]  # waitress is untyped: ErrorTask is Any
     """waitress's answer to a request it refused itself, in our error shape."""
 
@@ -69,6 +77,8 @@ class _JSONErrorTask(ErrorTask):  # type: ignore[misc]  # waitress is untyped: E
     def execute(self) -> None:
         error = self.request.error
         summary, detail = _ERRORS.get(error.code, ("Internal server error", "{}"))
+        if isinstance(error, _BodyCutShort):
+            detail = "{}"
         detail = detail.format(
             error.body,
             limit=self.body_limit,
@@ -92,6 +102,44 @@ class _SocketTask(WSGITask):  # type: ignore[misc]  # waitress is untyped: WSGIT
         return environ
 
 
+class _Channel(HTTPChannel):  # type: ignore[misc]  # waitress is untyped: HTTPChannel is Any
+    """A connection. A client that half-closes in the middle of its body gets a 400 in our
+    shape, as under gunicorn, where waitress would close without a word."""
+
+    request: Any  # waitress's parser of the request being read, or None
+
+    def handle_read(self) -> None:
+        request = self.request
+        if request is None or not request.headers_finished or request.completed:
+            super().handle_read()
+            return
+        try:
+            data = self.socket.recv(self.adj.recv_bytes)
+        except OSError:
+            super().handle_close()
+            return
+        if data:
+            self.last_activity = time.time()
+            self.received(data)
+            return
+        if request.chunked:
+            detail = "The body ended before its last chunk"
+        else:
+            taken = request.content_length - request.body_rcv.remain
+            detail = (
+                f"The body ended after {taken} of the {request.content_length} bytes its "
+                "Content-Length announced"
+            )
+        log.info("Refused %s %s: %s", request.command, request.path, detail)
+        request.error = _BodyCutShort(detail)
+        request.completed = True
+        with self.requests_lock:
+            self.request = None
+            self.requests.append(request)
+            if len(self.requests) == 1:
+                self.server.add_task(self)
+
+
 def make_server(app: Callable[..., Any], host: str, port: int, max_body_bytes: int) -> Server:
     """A server for `app` bound to host:port (OSError if it cannot be), not yet serving."""
     socket_map: dict[int, Any] = {}
@@ -113,7 +161,7 @@ def make_server(app: Callable[..., Any], host: str, port: int, max_body_bytes: i
         ident="rx-jobtracker",
     )
     task = type("JSONErrorTask", (_JSONErrorTask,), {"body_limit": max_body_bytes})
-    channel = type("Channel", (HTTPChannel,), {"error_task_class": task, "task_class": _SocketTask})
+    channel = type("Channel", (_Channel,), {"error_task_class": task, "task_class": _SocketTask})
     return Server(server, socket_map, channel)
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import socket
+import threading
 import time
 from typing import Any, ClassVar
 
@@ -45,9 +46,10 @@ from api.http.fields import (
     Text,
     UpperText,
     UTCMillis,
+    WholeMatch,
 )
 from api.http.runtime import runtime, transactional
-from api.http.server import SOCKET_KEY
+from api.http.server import RESERVED_THREADS, SOCKET_KEY, THREADS
 from shared.db.engine import run_autocommit, transaction
 from shared.db.models import Fault
 from shared.domain.clock import utcnow
@@ -62,13 +64,23 @@ blueprint = Blueprint("faults", __name__, url_prefix="/api/sim/faults")
 RECHECK_SECONDS = 0.1
 
 
+# Requests a delay fault may hold asleep at once in one process: a sleeping request holds a
+# server thread (run_api.py's and each gunicorn worker's 32), and RESERVED_THREADS stay for
+# everything else, so the controls (/healthz, DELETE /api/sim/faults) answer however many
+# delayed requests come. A delayed request beyond it is answered at once, with DELAYS_FULL.
+MAX_DELAYED = THREADS - RESERVED_THREADS
+DELAYS_FULL = 503
+
+
 class FaultWatch:
     """One per app (each process has its own): `skip()` before reading the faults, with
-    `found_none(started)` after a read begun at `started()` found none that could fire."""
+    `found_none(started)` after a read begun at `started()` found none that could fire; and
+    the process's delay slots (MAX_DELAYED)."""
 
     def __init__(self, recheck_seconds: float = RECHECK_SECONDS) -> None:
         self.recheck_seconds = recheck_seconds
         self._empty_since: float | None = None
+        self.delay_slots = threading.BoundedSemaphore(MAX_DELAYED)
 
     def skip(self) -> bool:
         """Whether the table was found without a fault by a read begun in the last recheck."""
@@ -176,7 +188,7 @@ class NewFaultSchema(Input):
     )
     path = Text(
         # No NUL in the pattern: it is what Text refuses, said for the document.
-        validate=[validate.Length(1, 2048), validate.Regexp(r"^/[^\x00]*$"), _faulted_path],
+        validate=[validate.Length(1, 2048), WholeMatch(r"^/[^\x00]*$"), _faulted_path],
         metadata={
             # What _faulted_path checks, as a pattern a client (and schemathesis) can follow.
             "pattern": FAULTED_PATH_PATTERN,
@@ -392,7 +404,12 @@ def register_faults(app: Flask) -> None:
         g.fault = fault.describe()
         log.info("Applying %s to %s %s", g.fault, request.method, request.path)
         if fault.delay_ms is not None:
-            time.sleep(fault.delay_ms / 1000)
+            if not watch.delay_slots.acquire(blocking=False):
+                return _delays_full(fault)
+            try:
+                time.sleep(fault.delay_ms / 1000)
+            finally:
+                watch.delay_slots.release()
             return None
         if fault.drop:
             return _drop()
@@ -418,6 +435,21 @@ def _answer(fault: HttpFault) -> Response | tuple[Response, int]:
     if fault.body is None:
         return error_response(status, FAULT_ERROR, [f"{fault.describe()} ({request.path})"])
     return Response(fault.body, status=status, mimetype="application/json")
+
+
+def _delays_full(fault: HttpFault) -> tuple[Response, int]:
+    """A delayed request over MAX_DELAYED: answered at once, saying why, rather than starve the
+    server's threads."""
+    response, status = error_response(
+        DELAYS_FULL,
+        FAULT_ERROR,
+        [
+            f"{fault.describe()} ({request.path}): {MAX_DELAYED} delayed requests are already "
+            "waiting in this process; this one is answered at once"
+        ],
+    )
+    response.headers["Retry-After"] = "1"
+    return response, status
 
 
 def _drop() -> Response:

@@ -175,8 +175,8 @@ def register_journal(app: Flask, settings: Settings) -> None:
         exchange = Exchange(
             recorded_at=at,
             method=request.method,
-            path=request.path,
-            query=request.query_string.decode("latin-1"),
+            path=storable(request.path),
+            query=storable(request.query_string.decode("latin-1")),
             headers=masked_headers(request),
             body=_text(request.get_data(cache=True) if _body_readable(request) else b""),
             status=response.status_code,
@@ -205,8 +205,14 @@ def _body_readable(req: Request) -> bool:
     return req.content_length is None or limit is None or req.content_length <= limit
 
 
+def storable(text: str) -> str:
+    """`text` with each NUL written `\\u0000`, as JSON writes it: PostgreSQL stores no NUL in
+    text, and an entry must not be lost for one (SQLite shows the same)."""
+    return text.replace("\x00", "\\u0000") if "\x00" in text else text
+
+
 def _text(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace")
+    text = storable(raw.decode("utf-8", errors="replace"))
     if len(text) > MAX_BODY_CHARS:
         return f"{text[:MAX_BODY_CHARS]}... ({len(text) - MAX_BODY_CHARS} more characters)"
     return text

@@ -36,6 +36,7 @@ from api.http.fields import (
     Instant,
     OrderNumber,
     Text,
+    WholeMatch,
 )
 from api.http.runtime import runtime, transactional
 from api.sim import SIM, TAG
@@ -88,7 +89,7 @@ class ScenarioCheckInSchema(_Entry):
 class ScenarioCompletionErrorSchema(_Entry):
     """The rejection the Job Tracker recorded: Rx-Universe's code (or our 99) and message."""
 
-    code = Text(required=True, validate=validate.Regexp("^[0-9]{2}$", error="Must be 2 digits."))
+    code = Text(required=True, validate=WholeMatch("^[0-9]{2}$", error="Must be 2 digits."))
     message = Text(required=True, validate=validate.Length(1, 255))
 
     @post_load

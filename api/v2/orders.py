@@ -20,7 +20,7 @@ from api.http.errors import (
     ErrorSchema,
     error_body,
 )
-from api.http.fields import ListQuery, UTCMillis, dumped_text, utc_millis
+from api.http.fields import ListQuery, Text, UTCMillis, dumped_text, utc_millis
 from api.http.runtime import autocommitting, runtime, transactional
 from api.v2 import TAG, OrderAnyIdentifierPath
 from shared.domain.codes import JobType
@@ -206,7 +206,7 @@ class OrdersQuery(ListQuery):
         validate=validate.OneOf(["U", "V", "P", "C", "W"]),
         metadata={"description": "The shown status; `W`: on hold."},
     )
-    station = fields.String(
+    station = Text(
         validate=validate.Length(1, 20),
         metadata={"description": "The current station's code (case-sensitive)."},
     )
