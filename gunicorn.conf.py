@@ -13,6 +13,9 @@ mode): each worker writes its metrics to files in PROMETHEUS_MULTIPROC_DIR; with
 fresh directory is made here, in the master, before any worker starts (prometheus-client reads
 the variable when it is first imported, in the worker). gunicorn reads this file by itself
 when it starts in the project root.
+
+With LOG_FORMAT=json, gunicorn's own lines (its error log, and its access log when asked for)
+are JSON objects in the shape of the API's (config.logs), an access line with the request's id.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from datetime import timedelta
+from logging.handlers import SysLogHandler
 from typing import Any
+
+from gunicorn.glogging import Logger
 
 # The threaded worker: connections waiting between requests cost no thread, only a socket.
 worker_class = "gthread"
@@ -96,3 +103,62 @@ def on_starting(_server: Any) -> None:
         raise SystemExit(f"gunicorn: {error}") from None
     except OperationalError as error:
         raise SystemExit(f"gunicorn: cannot reach the database: {error.orig}") from None
+
+
+class LogFormatLogger(Logger):
+    """gunicorn's logger, following LOG_FORMAT: with text, gunicorn's own layout; with json, the
+    API's JSON shape, each access line also with its request's id, method, path, status and
+    duration, as the API's own `api.access` line has them."""
+
+    writes_json = False
+
+    def setup(self, cfg: Any) -> None:
+        """gunicorn's handlers (its error log, its access log when asked for), then the JSON
+        formatter on them; run at start and again on SIGHUP."""
+        super().setup(cfg)
+        from config.logs import json_formatter
+        from config.settings import Settings, SettingsError
+
+        try:
+            self.writes_json = Settings.load().log_format == "json"
+        except SettingsError:
+            self.writes_json = False  # each worker's create_app stops on it with its own message
+        if not self.writes_json:
+            return
+        formatter = json_formatter("api")  # the program create_app names under gunicorn
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                # Only the handlers gunicorn made: a --log-config's are the user's to format,
+                # and syslog keeps gunicorn's prefix, which names the program there.
+                if getattr(handler, "_gunicorn", False) and not isinstance(handler, SysLogHandler):
+                    handler.setFormatter(formatter)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
+        """gunicorn's access line (its --access-logformat) as the message, with fields: the id
+        is the X-Request-ID the API answered with, its middleware's context being gone by now."""
+        if not self.writes_json:
+            super().access(resp, req, environ, request_time)
+            return
+        # No one takes the line (no --access-logfile, --log-config or syslog): nothing built. Not
+        # gunicorn's `access_log_enabled`, which the gunicorns setup.cfg allows (>=22) lack.
+        if not self.access_log.hasHandlers():
+            return
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        path: str = environ.get("PATH_INFO", "")
+        self.access_log.info(
+            self.cfg.access_log_format,
+            atoms,
+            extra={
+                "request_id": next(
+                    (value for name, value in resp.headers if name.lower() == "x-request-id"), None
+                ),
+                "method": environ.get("REQUEST_METHOD", ""),
+                # Decoded as request.path is (WSGI hands it over as latin-1), as api.access has it.
+                "path": path.encode("latin-1").decode("utf-8", "replace"),
+                "status": getattr(resp, "status_code", None),  # None: the app never answered
+                "duration_ms": round(request_time.total_seconds() * 1000, 3),
+            },
+        )
+
+
+logger_class = LogFormatLogger

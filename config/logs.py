@@ -37,6 +37,17 @@ class NoAnsiFilter(logging.Filter):
         return True
 
 
+def json_formatter(program: str) -> logging.Formatter:
+    """One JSON object per record, in the shape the manual documents (docs/api/monitoring.md):
+    ours, and gunicorn's own lines under gunicorn.conf.py."""
+    return JsonFormatter(
+        "%(levelname)s %(name)s %(message)s %(request_id)s",
+        rename_fields={"levelname": "level", "name": "logger"},
+        static_fields={"program": program},
+        timestamp="time",  # ISO 8601, UTC
+    )
+
+
 def configure_logging(
     program: str, *, level: str = "INFO", log_format: str = "text", stream: TextIO | None = None
 ) -> None:
@@ -47,14 +58,7 @@ def configure_logging(
     if not stream.isatty():
         handler.addFilter(NoAnsiFilter())
     if log_format == "json":
-        handler.setFormatter(
-            JsonFormatter(
-                "%(levelname)s %(name)s %(message)s %(request_id)s",
-                rename_fields={"levelname": "level", "name": "logger"},
-                static_fields={"program": program},
-                timestamp="time",  # ISO 8601, UTC
-            )
-        )
+        handler.setFormatter(json_formatter(program))
     else:
         handler.setFormatter(
             logging.Formatter(f"%(asctime)s %(levelname)s [{program}] %(message)s")

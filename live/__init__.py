@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,16 +198,17 @@ def run_gunicorn(
     log_dir: Path,
     workers: int = 4,
     *,
+    options: Sequence[str] = (),
     startup_timeout: float = 20.0,
     **settings: object,
 ) -> Iterator[Api]:
     """The API as production serves it, with the project's gunicorn.conf.py and `workers`
-    workers each calling create_app(); yielded only once it answers, always stopped after
-    (SIGTERM: gunicorn's graceful stop)."""
+    workers each calling create_app(), and gunicorn's own `options` (`--access-logfile -`);
+    yielded only once it answers, always stopped after (SIGTERM: gunicorn's graceful stop)."""
     port = free_port()
     env = make_env(database_url, HOST="127.0.0.1", PORT=port, **settings)
     command = ["-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers)]
-    command += ["-b", f"127.0.0.1:{port}", "api.app:create_app()"]
+    command += [*options, "-b", f"127.0.0.1:{port}", "api.app:create_app()"]
     with _serving(_spawn_api("gunicorn", command, env, log_dir), startup_timeout) as api:
         yield api
 

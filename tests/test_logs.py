@@ -114,6 +114,64 @@ def test_run_api_with_json_logs_writes_the_request_id_on_that_request_s_line(
 
 
 @pytest.mark.e2e
+@pytest.mark.database_free
+def test_gunicorn_with_json_logs_writes_its_own_lines_as_json_with_the_request_id_on_access(
+    tmp_path: Path,
+) -> None:
+    # Its own SQLite file in either pass: the lines are gunicorn's, whatever the database.
+    database_url = live.sqlite_url(tmp_path / "rx.sqlite3")
+    with live.run_gunicorn(
+        database_url, tmp_path, workers=1, options=["--access-logfile", "-"], LOG_FORMAT="json"
+    ) as api:
+        status, headers = get(api, "/api/v2/orders/33719/status", {"X-Request-ID": "gu-42"})
+        assert (status, headers["X-Request-ID"]) == (404, "gu-42")
+        assert api.stop() == 0
+    lines = json_lines(api.log_path.read_text())  # its stdout (the access log) and its stderr
+    assert all(
+        {"time", "level", "logger", "message", "request_id", "program"} <= line.keys()
+        and line["program"] == "api"
+        for line in lines
+    )
+    said = [line["message"] for line in lines if line["logger"] == "gunicorn.error"]
+    assert any(message.startswith("Listening at: http://127.0.0.1:") for message in said)
+    assert any(message.startswith("Booting worker with pid: ") for message in said)
+    assert "Handling signal: term" in said
+    access = [
+        line
+        for line in lines
+        if line["logger"] == "gunicorn.access" and line["request_id"] == "gu-42"
+    ]
+    assert len(access) == 1
+    assert {key: access[0][key] for key in ("level", "method", "path", "status")} == {
+        "level": "INFO",
+        "method": "GET",
+        "path": "/api/v2/orders/33719/status",
+        "status": 404,
+    }
+    assert '"GET /api/v2/orders/33719/status HTTP/1.1" 404 ' in access[0]["message"]
+    assert access[0]["duration_ms"] >= 0
+
+
+@pytest.mark.e2e
+@pytest.mark.database_free
+def test_gunicorn_with_text_logs_keeps_its_own_layout(tmp_path: Path) -> None:
+    database_url = live.sqlite_url(tmp_path / "rx.sqlite3")
+    with live.run_gunicorn(
+        database_url, tmp_path, workers=1, options=["--access-logfile", "-"]
+    ) as api:
+        get(api, "/api/v2/orders/33719/status", {})
+        assert api.stop() == 0
+    text = api.log_path.read_text()
+    stamp = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] "
+    assert re.search(rf"^{stamp}Listening at: http://127\.0\.0\.1:", text, re.MULTILINE)
+    assert re.search(
+        r'^127\.0\.0\.1 - - \[[^]]+\] "GET /api/v2/orders/33719/status HTTP/1\.1" 404 ',
+        text,
+        re.MULTILINE,
+    )
+
+
+@pytest.mark.e2e
 def test_text_logs_in_a_file_have_no_colour_codes(database_url: str, tmp_path: Path) -> None:
     with live.run_api(database_url, tmp_path) as api:
         get(api, "/api/v2/orders/33719/status", {})
