@@ -115,9 +115,9 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         announce_flag,
     )
     register_error_handlers(app)
-    if settings.journal:  # before the key check, so that refused calls are recorded too
-        register_journal(app, settings)
     register_access(app, settings)
+    if settings.journal:  # after the key check: a call it refuses is not recorded
+        register_journal(app, settings)
     if settings.sim_api:  # after the key check: a fault plays a server that took the call
         register_faults(app)
     app.url_map.converters["identifier"] = IdentifierConverter
