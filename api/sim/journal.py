@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 
 from api.http.access import is_guarded
 from api.http.endpoints import Answer, endpoint
-from api.http.errors import ADMIN_KEY_REFUSED, DATABASE_DOWN, INVALID_QUERY, OURS
+from api.http.errors import (
+    ADMIN_KEY_REFUSED,
+    DATABASE_DOWN,
+    INVALID_QUERY,
+    OURS,
+    SIM_WRITE_REFUSED,
+)
 from api.http.fields import (
     MAX_ID,
     NO_NUL,
@@ -293,7 +299,7 @@ def count_requests(session: Session, query: dict[str, Any]) -> dict[str, int]:
         JournalClearedSchema,
         {"Twelve deleted": {"message": "Successful", "requestsDeleted": 12}},
     ),
-    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def clear_requests(session: Session) -> dict[str, int]:
