@@ -27,7 +27,7 @@ import api.web.docs
 import api.web.health
 import api.web.landing
 import api.web.metrics
-from api.http.access import register_access
+from api.http.access import register_access, register_write_guard
 from api.http.body import JSONProvider
 from api.http.errors import register_error_handlers
 from api.http.paths import IdentifierConverter, SegmentConverter
@@ -115,11 +115,12 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         announce_flag,
     )
     register_error_handlers(app)
-    if settings.journal:  # before the key check, so that refused calls are recorded too
-        register_journal(app, settings)
     register_access(app, settings)
+    if settings.journal:  # after the key check: a call it refuses is not recorded
+        register_journal(app, settings)
     if settings.sim_api:  # after the key check: a fault plays a server that took the call
         register_faults(app)
+        register_write_guard(app, settings, SIM_BLUEPRINTS)
     app.url_map.converters["identifier"] = IdentifierConverter
     app.url_map.converters["segment"] = SegmentConverter
     # werkzeug would answer `/api//sim/orders` with a redirect built from the Host header the

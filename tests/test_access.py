@@ -1,7 +1,9 @@
-"""Access: API keys on /api/v2, the admin key on /api/sim, SIM_API=off, CORS for browsers."""
+"""Access: API keys on /api/v2, the admin key on /api/sim, SIM_API=off, CORS for browsers, and
+the simulator's writes kept from other sites' pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 from helpers import assert_body
 
+from api.app import SIM_BLUEPRINTS
+from api.http.endpoints import declared
 from config.settings import Settings
 
 UNAUTHORIZED = {"error": "Unauthorized", "details": ["A valid API key is required"]}
@@ -212,7 +216,7 @@ def test_cors_origins_star_never_covers_a_simulator_write(make_client: MakeClien
         response = preflight(client, path, method, anyone)
         assert "Access-Control-Allow-Methods" not in response.headers, method
     written = client.post("/api/sim/reset", headers={"Origin": anyone})
-    assert written.status_code == 200
+    assert written.status_code == 403  # and, had it got through, unreadable:
     assert not [h for h, _ in written.headers.items() if h.startswith("Access-Control-")]
     # Reads of the simulator, and the v2 API, stay open to any origin.
     read = client.get("/api/sim/tracker", headers={"Origin": anyone})
@@ -237,3 +241,124 @@ def test_the_settings_read_every_access_setting() -> None:
         False,
     )
     assert settings.cors_origins == ("https://app.example", "http://localhost:3000")
+
+
+# ---- Simulator writes and other sites' pages (CSRF), with no SIM_ADMIN_KEY ----
+
+# Every simulator write, a path parameter as "1": the guard answers before any view.
+SIM_WRITES = sorted(
+    (declaration.method.upper(), re.sub(r"\{[^}]+\}", "1", declaration.path))
+    for blueprint in SIM_BLUEPRINTS
+    for declaration in declared(blueprint)
+    if declaration.method in ("post", "put", "patch", "delete")
+)
+ELSEWHERE = "http://elsewhere.example"
+
+
+def not_json(mimetype: str) -> dict[str, Any]:
+    return {
+        "error": "Unsupported media type",
+        "details": [f"Content-Type: a simulator write takes application/json, not {mimetype!r}"],
+    }
+
+
+def from_elsewhere(origin: str) -> dict[str, Any]:
+    return {
+        "error": "Forbidden",
+        "details": [
+            f"Origin: a simulator write from a page on {origin!r} must send "
+            "Content-Type: application/json"
+        ],
+    }
+
+
+@pytest.mark.database_free
+def test_a_simulator_write_whose_body_is_not_json_answers_415(client: FlaskClient) -> None:
+    """What a cross-site form or a no-cors fetch can send, from anywhere, Origin or not."""
+    assert len(SIM_WRITES) == 12  # every one, reset included
+    for method, path in SIM_WRITES:
+        for content_type in (
+            "text/plain;charset=UTF-8",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ):
+            response = client.open(
+                path, method=method, data='{"orderNumber": "1"}', content_type=content_type
+            )
+            assert_body(response, 415, not_json(content_type.partition(";")[0]))
+            assert response.headers["Accept"] == "application/json"
+
+
+@pytest.mark.database_free
+def test_a_simulator_write_without_a_content_type_from_another_origin_answers_403(
+    client: FlaskClient,
+) -> None:
+    """What a cross-site fetch in no-cors mode sends with no body, or with a Blob of no type."""
+    for method, path in SIM_WRITES:
+        for body in (b"", b'{"orderNumber": "1"}'):
+            response = client.open(path, method=method, data=body, headers={"Origin": ELSEWHERE})
+            assert_body(response, 403, from_elsewhere(ELSEWHERE))
+
+
+def test_a_form_or_a_foreign_page_cannot_reset_the_lab(client: FlaskClient) -> None:
+    client.post("/api/sim/orders", json={"orderNumber": "33719"})
+    attempts = [
+        {"data": {"a": "b"}},  # a form, urlencoded
+        {"data": "{}", "content_type": "text/plain"},
+        {"headers": {"Origin": ELSEWHERE}},
+        {"headers": {"Origin": "null"}},  # a sandboxed page, or a data: URL
+        {"headers": {"Origin": "http://localhost:8000"}},  # this host, another port
+    ]
+    for attempt in attempts:
+        assert client.post("/api/sim/reset", **attempt).status_code in (403, 415), attempt
+    assert client.get("/api/v2/orders/33719/status").status_code == 200
+
+
+def test_curl_this_servers_own_pages_listed_origins_and_json_still_write(
+    make_client: MakeClient,
+) -> None:
+    """No Origin (curl, scripts, the lab), this server's own pages, CORS_ORIGINS, JSON."""
+    client = make_client(cors_origins=("https://app.example",))
+    reset = {"message": "Successful", "ordersDeleted": 0}
+    for headers in (
+        {},
+        {"Origin": "http://localhost"},  # the test client's own host
+        {"Origin": "https://localhost"},  # behind a proxy that ends TLS
+        {"Origin": "https://app.example"},
+    ):
+        assert_body(client.post("/api/sim/reset", headers=headers), 200, reset)
+    for content_type in (
+        "application/json",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON",
+        "application/merge-patch+json",
+    ):
+        response = client.post(
+            "/api/sim/orders",
+            data="{}",
+            content_type=content_type,
+            headers={"Origin": ELSEWHERE},  # a browser sends that only if CORS allowed it
+        )
+        assert response.status_code == 201, content_type
+    assert (
+        client.put("/api/sim/snapshot", data=client.get("/api/sim/snapshot").data).status_code
+        == 200
+    )
+
+
+@pytest.mark.database_free
+def test_reads_are_not_guarded(client: FlaskClient) -> None:
+    headers = {"Origin": ELSEWHERE, "Content-Type": "text/plain"}
+    assert client.get("/api/sim/tracker", headers=headers).status_code == 200
+    assert client.options("/api/sim/reset", headers=headers).status_code == 200
+
+
+def test_with_the_admin_key_set_a_write_needs_the_key_and_nothing_else(
+    make_client: MakeClient,
+) -> None:
+    client = make_client(sim_admin_key="admin")
+    for headers in ({"Origin": ELSEWHERE}, {"Origin": ELSEWHERE, "X-API-Key": "admin"}):
+        response = client.post(
+            "/api/sim/reset", data="{}", content_type="text/plain", headers=headers
+        )
+        assert response.status_code == (200 if "X-API-Key" in headers else 401)

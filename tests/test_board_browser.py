@@ -1,5 +1,6 @@
 """The lab board in a real browser (Debian's chromium, through selenium and chromium-driver),
-against a live run_api.py and run_tracker.py while orders move through the v2 endpoints.
+against a live run_api.py and run_tracker.py while orders move through the v2 endpoints; the
+landing page and Swagger UI; and a page on another site trying to change the lab (CSRF).
 
 `BOARD_SCREENSHOT=docs/board.png` keeps a screenshot of the board mid-run (how docs/board.png
 is made). Without a browser the test is skipped, except with `CI=true`, where it fails.
@@ -7,11 +8,14 @@ is made). Without a browser the test is skipped, except with `CI=true`, where it
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -338,3 +342,107 @@ def test_swagger_uis_authorize_takes_a_key_and_the_completion_call_then_gets_thr
         assert status[0].text.strip() == "404"
         body = operation.find_element(By.CSS_SELECTOR, ".live-responses-table .microlight").text
         assert '"Error Code: 01"' in body and '"Error Message: Order not found"' in body
+
+
+# What any page on any site can send to another origin without the browser asking first (no
+# CORS preflight): a text/plain form, and fetches in no-cors mode, with no body, a text body, a
+# Blob with no type. Each would have changed the lab: reset it, created 66666 and 66667, paused
+# the Remote Order Processor.
+ATTACK_PAGE = """<!doctype html>
+<title>sending</title>
+<form method="post" enctype="text/plain" action="{api}/api/sim/reset">
+  <input name='{{"orderNumber": "' value='66668"}}'>
+</form>
+<script>
+  const options = {{ method: "POST", mode: "no-cors" }};
+  Promise.all([
+    fetch("{api}/api/sim/reset", options),
+    fetch("{api}/api/sim/orders", {{ ...options, body: '{{"orderNumber": "66666"}}' }}),
+    fetch("{api}/api/sim/orders", {{ ...options, body: new Blob(['{{"orderNumber": "66667"}}']) }}),
+    fetch("{api}/api/sim/processor/pause", options),
+  ]).then(
+    () => {{ document.title = "sent"; }},
+    (error) => {{ document.title = "failed " + error; }},
+  );
+</script>
+"""
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Nothing on the test's output for each file served."""
+
+
+@contextmanager
+def another_site(folder: Path) -> Iterator[str]:
+    """`folder` served on a port of its own: another origin than the API's."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def page_text(driver: webdriver.Chrome, url: str) -> str | None:
+    """The text of the page at `url` once the browser shows it (None before, or mid-load)."""
+    try:
+        return driver.find_element(By.TAG_NAME, "body").text if driver.current_url == url else None
+    except StaleElementReferenceException:
+        return None
+
+
+@pytest.mark.e2e
+def test_a_page_on_another_site_cannot_change_the_lab_and_the_board_page_still_can(
+    browser: webdriver.Chrome, database_url: str, tmp_path: Path
+) -> None:
+    """With no SIM_ADMIN_KEY: a page from another origin sends the simulator every write a
+    browser lets it send unasked; none changes the lab. A page of the API's own origin still
+    reads, and writes with or without a body."""
+    site = tmp_path / "site"
+    site.mkdir()
+    with live.run_api(database_url, tmp_path) as api, another_site(site) as elsewhere:
+        (site / "attack.html").write_text(ATTACK_PAGE.format(api=api.base_url))
+        call(api, "POST", "/api/sim/orders", {"orderNumber": "33719"})
+
+        browser.get(elsewhere + "/attack.html")
+        live.wait_until(lambda: browser.title != "sending" or None, PAGE_WAIT, "the fetches")
+        assert browser.title == "sent"
+        browser.execute_script("document.forms[0].submit()")
+        answer = live.wait_until(
+            lambda: page_text(browser, api.base_url + "/api/sim/reset"),
+            PAGE_WAIT,
+            "the form's answer",
+        )
+        assert "Unsupported media type" in answer and "'text/plain'" in answer
+
+        call(api, "GET", "/api/v2/orders/33719/status", status=200)
+        for number in ("66666", "66667", "66668"):
+            call(api, "GET", f"/api/v2/orders/{number}/status", status=404)
+        assert call(api, "GET", "/api/sim/processor", status=200)["paused"] is False
+
+        browser.get(api.base_url + "/board")
+        live.wait_until(
+            lambda: browser.find_element(By.TAG_NAME, "body").get_attribute("data-generated-at"),
+            PAGE_WAIT,
+            "the board's first answer",
+        )
+        statuses = browser.execute_async_script(
+            """
+            const done = arguments[arguments.length - 1];
+            const json = { "Content-Type": "application/json" };
+            Promise.all([
+              fetch("/api/sim/processor/pause", { method: "POST" }),
+              fetch("/api/sim/orders", {
+                method: "POST", headers: json, body: '{"orderNumber": "77777"}',
+              }),
+            ]).then((answers) => done(answers.map((answer) => answer.status)));
+            """
+        )
+        assert statuses == [200, 201]
+        assert call(api, "GET", "/api/sim/processor", status=200)["paused"] is True
+        call(api, "GET", "/api/v2/orders/77777/status", status=200)

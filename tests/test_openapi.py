@@ -323,6 +323,21 @@ def test_every_guarded_operation_declares_its_key_schemes_and_its_401(
     assert guarded["api"] > 10 and guarded["admin"] > 10
 
 
+@pytest.mark.database_free
+def test_every_simulator_write_declares_its_415_and_403_and_nothing_else_does(
+    document: dict[str, Any],
+) -> None:
+    writes = 0
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            where = f"{method.upper()} {path}"
+            guarded = path.startswith("/api/sim/") and method in ("post", "put", "patch", "delete")
+            writes += guarded
+            assert ("415" in operation["responses"]) is guarded, where
+            assert ("403" in operation["responses"]) is guarded, where
+    assert writes == 12
+
+
 def test_with_keys_set_the_contract_and_the_pages_stay_public(make_client: Any) -> None:
     client = make_client(api_keys=("key-one",), sim_admin_key="admin")
     for path in ("/", "/api/v2/docs", "/api/v2/openapi.json", "/favicon.ico", "/board"):

@@ -1,18 +1,29 @@
-"""Who may call what: API keys for /api/v2, the admin key for /api/sim, and CORS for browsers.
+"""Who may call what: API keys for /api/v2, the admin key for /api/sim, CORS for browsers, and
+the simulator's writes kept from other sites' pages (CSRF).
 
-Each hook is registered only when its setting is given, so an open API (the default, as
-Rx-Universe is) pays nothing for them on the completion call.
+Each hook is registered only when its setting is given, or (the write guard) only on the
+simulator's routes, so an open API (the default, as Rx-Universe is) pays nothing for them on the
+completion call.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from flask import Flask, Request, Response, request
+from flask import Blueprint, Flask, Request, Response, request
 from flask_cors import CORS
 
-from api.http.errors import ADMIN_KEY_REQUIRED, API_KEY_REQUIRED, UNAUTHORIZED, error_response
+from api.http.errors import (
+    ADMIN_KEY_REQUIRED,
+    API_KEY_REQUIRED,
+    FORBIDDEN,
+    UNAUTHORIZED,
+    UNSUPPORTED_MEDIA_TYPE,
+    cross_origin_detail,
+    error_response,
+    not_json_detail,
+)
 from config.settings import Settings
 
 V2_PREFIX = "/api/v2/"
@@ -136,3 +147,68 @@ def _register_cors(app: Flask, origins: Sequence[str]) -> None:
             return response
 
     CORS(app, resources={rf"{V2_PREFIX}*": options, rf"{SIM_PREFIX}*": sim}, vary_header=True)
+
+
+# What changes the lab; a write guard leaves reads (GET, HEAD) and preflights (OPTIONS) alone.
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JSON_TYPE = "application/json"
+
+
+def is_json(mimetype: str) -> bool:
+    """Whether a Content-Type's media type (lowercase, without parameters) is JSON:
+    `application/json` or a JSON-based one (`application/merge-patch+json`)."""
+    return mimetype == JSON_TYPE or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def register_write_guard(app: Flask, settings: Settings, blueprints: Iterable[Blueprint]) -> None:
+    """Refuse, on `blueprints` (the simulator's), a write that a page on another site could have
+    sent without the browser asking first: a form, or a `fetch` in no-cors mode.
+
+    Such a "simple" request may only carry a form or `text/plain` body, or none, and its answer
+    is unreadable to the page, but the write is done all the same: with `SIM_API` on and no
+    admin key, any page a lab's browser opens could reset the lab. So a write's body must be
+    declared JSON (415 otherwise), which no page can send elsewhere without a CORS preflight, and
+    a write without a Content-Type must not come from a page on another origin (403): browsers
+    send `Origin` on every POST, PUT, PATCH and DELETE, and curl, scripts and the lab send none.
+
+    Not registered when `SIM_ADMIN_KEY` is set: every write must then carry the key, which no
+    browser adds by itself. Registered on the simulator's blueprints only, so /api/v2 pays
+    nothing for it.
+    """
+    if settings.sim_admin_key:
+        return
+    # The origins CORS_ORIGINS lets write already, with JSON; `*` never covers a simulator write.
+    trusted = frozenset(origin for origin in settings.cors_origins if origin != "*")
+
+    def _guard_write() -> tuple[Response, int] | None:
+        if request.method not in WRITE_METHODS:
+            return None
+        mimetype = request.mimetype
+        if mimetype:
+            return None if is_json(mimetype) else _not_json(mimetype)
+        origin = request.headers.get("Origin")
+        if origin is None or origin in trusted or _is_this_server(origin):
+            return None
+        return error_response(403, FORBIDDEN, [cross_origin_detail(origin)])
+
+    for blueprint in blueprints:
+        app.before_request_funcs.setdefault(blueprint.name, []).append(_guard_write)
+
+
+def _not_json(mimetype: str) -> tuple[Response, int]:
+    """415, naming what would have been taken (RFC 9110: `Accept` on a 415 lists it)."""
+    response, status = error_response(415, UNSUPPORTED_MEDIA_TYPE, [not_json_detail(mimetype)])
+    response.headers["Accept"] = JSON_TYPE
+    return response, status
+
+
+def _is_this_server(origin: str) -> bool:
+    """Whether `origin` (`scheme://host[:port]`) names the host and port the request was sent to.
+
+    The scheme is not compared: behind a proxy that ends TLS the page is https and the API sees
+    http; another site differs in its host or port, which the browser sets, not the page.
+    """
+    _, separator, host = origin.partition("://")
+    return bool(separator) and host.lower() == request.host.lower()

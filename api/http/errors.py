@@ -59,6 +59,21 @@ INTERNAL_ERROR_DETAIL = "The error has been logged"
 UNAUTHORIZED = "Unauthorized"
 API_KEY_REQUIRED = "A valid API key is required"
 ADMIN_KEY_REQUIRED = "A valid simulator admin key is required"
+UNSUPPORTED_MEDIA_TYPE = "Unsupported media type"
+FORBIDDEN = "Forbidden"
+
+
+def not_json_detail(mimetype: str) -> str:
+    """Why a simulator write with a body that is not JSON was refused (415)."""
+    return f"Content-Type: a simulator write takes application/json, not {mimetype!r}"
+
+
+def cross_origin_detail(origin: str) -> str:
+    """Why a simulator write without a Content-Type from another origin was refused (403)."""
+    return (
+        f"Origin: a simulator write from a page on {origin!r} must send "
+        "Content-Type: application/json"
+    )
 
 
 def error_body(error: str, details: list[str]) -> dict[str, Any]:
@@ -264,6 +279,36 @@ ADMIN_KEY_REFUSED = Answer(
     ErrorSchema,
     {"No valid admin key": error_body(UNAUTHORIZED, [ADMIN_KEY_REQUIRED])},
 )
+# Without SIM_ADMIN_KEY, what any web page could send to the simulator behind a visitor's back
+# (api.http.access.register_write_guard); every simulator write lists both.
+SIM_WRITE_NOT_JSON = Answer(
+    415,
+    OURS + "with no `SIM_ADMIN_KEY` set, a write whose `Content-Type` is not JSON "
+    "(`application/json`, or a `+json` type): a form or a `text/plain` body, which a page on "
+    "any site can send here without the browser asking first. Nothing is changed; the answer "
+    "carries `Accept: application/json`.",
+    ErrorSchema,
+    {
+        "A text/plain body": error_body(UNSUPPORTED_MEDIA_TYPE, [not_json_detail("text/plain")]),
+        "A form": error_body(
+            UNSUPPORTED_MEDIA_TYPE, [not_json_detail("application/x-www-form-urlencoded")]
+        ),
+    },
+)
+SIM_WRITE_CROSS_ORIGIN = Answer(
+    403,
+    OURS + "with no `SIM_ADMIN_KEY` set, a write without a `Content-Type` sent by a page on "
+    "another origin (an `Origin` header that is neither this server nor one of `CORS_ORIGINS`): "
+    "what a cross-site `fetch` in no-cors mode sends. Nothing is changed. Clients that are not "
+    "browsers send no `Origin` and are not affected.",
+    ErrorSchema,
+    {
+        "From another site": error_body(
+            FORBIDDEN, [cross_origin_detail("https://elsewhere.example")]
+        )
+    },
+)
+SIM_WRITE_REFUSED = (SIM_WRITE_NOT_JSON, SIM_WRITE_CROSS_ORIGIN)
 BODY_TOO_LARGE = Answer(
     413,
     "The body is over 1 MiB.",

@@ -32,6 +32,7 @@ from api.http.errors import (
     DATABASE_DOWN,
     INVALID_REQUEST,
     OURS,
+    SIM_WRITE_REFUSED,
     ErrorSchema,
     error_body,
     error_response,
@@ -506,7 +507,7 @@ CLEARED = {"message": "Successful", "faultsDeleted": 1}
         FaultSchema,
         {"An HTTP fault": HTTP_FAULT, "A tracker fault": REJECT_FAULT},
     ),
-    errors=(INVALID_FAULT, ADMIN_KEY_REFUSED, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_FAULT, ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, BODY_TOO_LARGE, DATABASE_DOWN),
 )
 def set_fault(body: dict[str, Any]) -> Fault:
     """Set an HTTP or a tracker fault; every worker and tracker obeys it from the answer on
@@ -546,7 +547,7 @@ def list_faults(session: Session) -> dict[str, list[Fault]]:
     summary="Clear every fault",
     description=FAULTS + "Removes every fault, spent or not.",
     ok=Answer(200, "How many faults were removed.", FaultsClearedSchema, {"One": CLEARED}),
-    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def clear_faults(session: Session) -> dict[str, int]:
@@ -563,7 +564,7 @@ def clear_faults(session: Session) -> dict[str, int]:
     description=FAULTS + "Removes the fault with this id.",
     path=FaultIdPath,
     ok=Answer(200, "The fault was removed.", FaultsClearedSchema, {"One": CLEARED}),
-    errors=(NO_FAULT, ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(NO_FAULT, ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def clear_fault(session: Session, fault_id: int) -> dict[str, int]:

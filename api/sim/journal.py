@@ -1,5 +1,5 @@
-"""The request journal: the hook that records each `/api/v2` request, and `/api/sim/requests` to
-read, count and empty it."""
+"""The request journal: the hook that records each `/api/v2` call the key check let through, and
+`/api/sim/requests` to read, count and empty it."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from api.http.access import is_guarded
 from api.http.endpoints import Answer, endpoint
-from api.http.errors import ADMIN_KEY_REFUSED, DATABASE_DOWN, INVALID_QUERY, OURS
+from api.http.errors import (
+    ADMIN_KEY_REFUSED,
+    DATABASE_DOWN,
+    INVALID_QUERY,
+    OURS,
+    SIM_WRITE_REFUSED,
+)
 from api.http.fields import (
     MAX_ID,
     NO_NUL,
@@ -141,9 +148,6 @@ class JournalClearedSchema(Schema):
     requests_deleted = fields.Integer(data_key="requestsDeleted", metadata={"minimum": 0})
 
 
-JOURNALED_PREFIX = "/api/v2/"
-
-
 # Credentials are never stored: the journal is readable by whoever holds the admin key.
 MASKED_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
 MASK = "***"
@@ -157,12 +161,19 @@ log = logging.getLogger(__name__)
 
 
 def register_journal(app: Flask, settings: Settings) -> None:
-    """Record each /api/v2 exchange, keeping the newest `settings.journal_size`."""
+    """Record each call of /api/v2 that the key check let through, keeping the newest
+    `settings.journal_size`.
+
+    Registered after the key check (api.app), so a call it refuses (a 401) or a CORS preflight
+    it answers never reaches `_start`: anyone may send those, and a flood of them would push
+    the integrators' own calls out. The /metrics request counts still have them. The contract's
+    pages (/api/v2/docs, /api/v2/openapi.json), open to anyone, are no call of the API.
+    """
     keep = settings.journal_size
 
     @app.before_request
     def _start() -> None:
-        if request.path.startswith(JOURNALED_PREFIX):
+        if is_guarded(request.path) == "api":
             g.journal_started = (utcnow(), time.perf_counter())
 
     @app.after_request
@@ -221,7 +232,8 @@ def _text(raw: bytes) -> str:
 TAG = "Request journal (ours)"
 JOURNAL = (
     OURS + "the request journal, not part of Rx-Universe. With `JOURNAL=on` every `/api/v2` "
-    "request is recorded (off, nothing new is, and what was recorded before stays). "
+    "call is recorded, but for those refused for a missing or wrong API key, which anyone can "
+    "send (off, nothing new is, and what was recorded before stays). "
 )
 ENTRY = {
     "id": 7,
@@ -293,7 +305,7 @@ def count_requests(session: Session, query: dict[str, Any]) -> dict[str, int]:
         JournalClearedSchema,
         {"Twelve deleted": {"message": "Successful", "requestsDeleted": 12}},
     ),
-    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def clear_requests(session: Session) -> dict[str, int]:

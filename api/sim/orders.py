@@ -15,6 +15,7 @@ from api.http.errors import (
     DATABASE_DOWN,
     INVALID_BODY,
     NO_RECORD,
+    SIM_WRITE_REFUSED,
 )
 from api.http.fields import (
     LAB_ADDONS,
@@ -158,10 +159,11 @@ def _state(session: Session, order: Order) -> OrderState:
     tag=TAG,
     summary="Create an order in any state",
     description=SIM + "Every key is optional; `addons` and `stations` take the lab file's codes. "
-    "Bodies are read as JSON whatever their Content-Type; an empty body counts as `{}`.",
+    "The body is JSON (`Content-Type: application/json`; sent with none it is read as JSON "
+    "too); an empty body counts as `{}`.",
     body=NewOrderSchema,
     ok=Answer(201, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, BODY_TOO_LARGE, DATABASE_DOWN),
 )
 @transactional(write=True)
 def create_order(session: Session, body: dict[str, Any]) -> OrderState:
@@ -188,7 +190,14 @@ def create_order(session: Session, body: dict[str, Any]) -> OrderState:
     path=OrderNumberPath,
     body=OrderChangesSchema,
     ok=Answer(200, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(
+        INVALID_BODY,
+        ADMIN_KEY_REFUSED,
+        *SIM_WRITE_REFUSED,
+        NO_RECORD,
+        BODY_TOO_LARGE,
+        DATABASE_DOWN,
+    ),
 )
 @transactional(write=True)
 def update_order(session: Session, order_identifier: str, body: dict[str, Any]) -> OrderState:
@@ -208,7 +217,14 @@ def update_order(session: Session, order_identifier: str, body: dict[str, Any]) 
     path=OrderNumberPath,
     body=CheckInSchema,
     ok=Answer(201, ORDER_STATE, OrderStatusSchema),
-    errors=(INVALID_BODY, ADMIN_KEY_REFUSED, NO_RECORD, BODY_TOO_LARGE, DATABASE_DOWN),
+    errors=(
+        INVALID_BODY,
+        ADMIN_KEY_REFUSED,
+        *SIM_WRITE_REFUSED,
+        NO_RECORD,
+        BODY_TOO_LARGE,
+        DATABASE_DOWN,
+    ),
 )
 @transactional(write=True)
 def record_checkin(session: Session, order_identifier: str, body: dict[str, Any]) -> OrderState:
@@ -238,7 +254,7 @@ def record_checkin(session: Session, order_identifier: str, body: dict[str, Any]
         ResetSchema,
         {"Two orders deleted": {"message": "Successful", "ordersDeleted": 2}},
     ),
-    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def reset(session: Session) -> dict[str, int]:

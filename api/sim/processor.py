@@ -11,7 +11,7 @@ from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
 from api.http.endpoints import Answer, endpoint
-from api.http.errors import ADMIN_KEY_REFUSED, DATABASE_DOWN
+from api.http.errors import ADMIN_KEY_REFUSED, DATABASE_DOWN, SIM_WRITE_REFUSED
 from api.http.fields import UTCMillis
 from api.http.runtime import transactional
 from api.sim import SIM, TAG
@@ -78,7 +78,7 @@ def processor_state(session: Session) -> dict[str, Any]:
     summary="Pause the Remote Order Processor",
     description=_ABOUT + " No body; pausing a paused processor changes nothing.",
     ok=Answer(200, "Paused.", ProcessorSchema, {"Paused": STATE_EXAMPLE}),
-    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def pause_processor(session: Session) -> dict[str, Any]:
@@ -100,7 +100,7 @@ def pause_processor(session: Session) -> dict[str, Any]:
         ProcessorSchema,
         {"Resumed": {"paused": False, "waiting": 2, "oldestWaiting": "2026-12-07T13:02:11.512Z"}},
     ),
-    errors=(ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(ADMIN_KEY_REFUSED, *SIM_WRITE_REFUSED, DATABASE_DOWN),
 )
 @transactional(write=True)
 def resume_processor(session: Session) -> dict[str, Any]:

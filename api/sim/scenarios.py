@@ -21,6 +21,7 @@ from api.http.errors import (
     INVALID_BODY,
     INVALID_SCENARIO,
     OURS,
+    SIM_WRITE_REFUSED,
     ErrorSchema,
     error_body,
     flatten_messages,
@@ -465,7 +466,13 @@ def list_scenario_files() -> dict[str, Any]:
     "entry, and nothing changes. No body.",
     path=ScenarioNamePath,
     ok=_LOADED,
-    errors=(SCENARIO_INVALID, no_record("scenario", "nosuch"), ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(
+        SCENARIO_INVALID,
+        no_record("scenario", "nosuch"),
+        ADMIN_KEY_REFUSED,
+        *SIM_WRITE_REFUSED,
+        DATABASE_DOWN,
+    ),
 )
 @transactional(write=True)
 def load_scenario(session: Session, name: str) -> dict[str, Any]:
@@ -505,7 +512,14 @@ def export_snapshot(session: Session) -> scenarios.Scenario:
     "(an unknown code, an order listed twice) 400 `Invalid scenario`; either way nothing changes.",
     body=ScenarioSchema,
     ok=_LOADED,
-    errors=(INVALID_BODY, SCENARIO_INVALID, BODY_TOO_LARGE, ADMIN_KEY_REFUSED, DATABASE_DOWN),
+    errors=(
+        INVALID_BODY,
+        SCENARIO_INVALID,
+        BODY_TOO_LARGE,
+        ADMIN_KEY_REFUSED,
+        *SIM_WRITE_REFUSED,
+        DATABASE_DOWN,
+    ),
 )
 @transactional(write=True)
 def replace_snapshot(session: Session, body: scenarios.Scenario) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def record(connection: Connection, exchange: Exchange, keep: int) -> None:
     Ids only grow, so the oldest are a range of the primary key: two small statements, whatever
     the journal's size. Concurrent workers may each drop the same range; the result is the same.
     Both run on the driver (shared.db.driver), as the completion call's do: they run after
-    every /api/v2 request.
+    every /api/v2 call the journal records.
     """
     statements = _compiled(connection.dialect)
     [(new_id,)] = statements.insert.fetch(connection, **vars(exchange))
