@@ -81,9 +81,7 @@ def test_nan_and_infinity_are_not_json_anywhere(client: FlaskClient, constant: s
     fault = '{"path": "/api/v2/orders/*/status", "status": 500, "body": {"x": ' + constant + "}}"
     answer = client.post("/api/sim/faults", data=fault, content_type="application/json")
     assert answer.status_code == 400
-    assert answer.get_json()["details"] == [
-        f"Malformed JSON: {constant} is not a JSON value"
-    ]
+    assert answer.get_json()["details"] == [f"Malformed JSON: {constant} is not a JSON value"]
     assert client.get("/api/sim/faults").get_json()["faults"] == []
 
 
