@@ -24,6 +24,9 @@ from shared.db.engine import make_engine, make_session_factory
 from shared.domain.lab_setup import Lab
 from tracker.jobs import TrackerConfig
 
+# The shared assertions (assert_body ...) show what differed, as a test's own asserts do.
+pytest.register_assert_rewrite("helpers")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The PostgreSQL pass (TEST_DATABASE_URL set) leaves out the tests marked database_free:
@@ -59,6 +62,16 @@ def database_url(tmp_path: Any) -> Iterator[str]:
     with admin.begin() as connection:
         connection.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
     admin.dispose()
+
+
+@pytest.fixture
+def postgresql_url(database_url: str) -> str:
+    """`database_url` for a test of what only PostgreSQL has (a server to restart, LISTEN, SKIP
+    LOCKED): skipped in the SQLite pass, run in the PostgreSQL pass (TEST_DATABASE_URL), which
+    scripts/test never skips with CI=true."""
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("PostgreSQL only: run in the PostgreSQL pass (TEST_DATABASE_URL)")
+    return database_url
 
 
 @pytest.fixture

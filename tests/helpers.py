@@ -1,10 +1,13 @@
-"""Assertions the tests share."""
+"""Assertions and helpers the tests share."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
+import uuid
 from typing import Any
 
+from sqlalchemy import Engine, make_url, text
 from werkzeug.test import TestResponse
 
 import live
@@ -76,3 +79,47 @@ def create_and_flag(api: live.Api, orders: int) -> list[tuple[str, int, Any]]:
             status, body = api.call("POST", f"/api/v2/orders/{number}/complete")
             exchanges.append((number, status, body))
     return exchanges
+
+
+# ---- a test's own PostgreSQL backends --------------------------------------------------------
+
+
+def application_name() -> str:
+    """A new application_name, for one test's connections alone."""
+    return f"rx-test-{uuid.uuid4().hex[:12]}"
+
+
+def with_application_name(database_url: str, name: str) -> str:
+    """`database_url` whose connections carry `name` as their application_name (PostgreSQL), so
+    that a test finds its own backends in pg_stat_activity, and no other test's."""
+    url = make_url(database_url).update_query_dict({"application_name": name})
+    return url.render_as_string(hide_password=False)
+
+
+def backends(engine: Engine, name: str) -> set[int]:
+    """The pids of the server backends whose connections carry application_name `name`; read
+    through `engine`, whose own connections carry another."""
+    with engine.connect() as connection:
+        found = connection.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": name},
+        )
+        return set(found.scalars())
+
+
+def terminate_backends(engine: Engine, name: str, timeout: float = 10.0) -> int:
+    """What a restart of the server does to the connections named `name`: end each backend;
+    answer how many, once every one has gone."""
+    with engine.connect() as connection:
+        ended = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = :name"
+            ),
+            {"name": name},
+        ).scalar_one()
+    deadline = time.monotonic() + timeout
+    while backends(engine, name):
+        assert time.monotonic() < deadline, f"the backends of {name} did not end"
+        time.sleep(0.01)
+    return int(ended)

@@ -105,6 +105,29 @@ def test_a_repeat_while_flagged_answers_201_and_flags_nothing_twice(
         assert order.completion_requested_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        ({"onHold": True}, "05", "Order on hold"),
+        ({"deleted": True}, "02", "Order deleted"),
+    ],
+)
+def test_a_repeat_while_flagged_checks_the_order_again_and_refuses_what_changed(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    change: dict[str, Any],
+    code: str,
+    message: str,
+) -> None:
+    """A repeat is a success only while the order still passes the checks: one changed since its
+    flag is refused with the reason, as the tracker will reject it (the flag stays for it)."""
+    number = make_order()
+    assert complete(client, number).status_code == 201
+    assert client.patch(f"/api/sim/orders/{number}", json=change).status_code == 200
+    assert_body(complete(client, number), 400, completion_error(code, message))
+    assert client.get(f"/api/v2/orders/{number}").get_json()["pendingCompletion"] is True
+
+
 def test_leading_zeros_name_the_same_order(client: FlaskClient, make_order: MakeOrder) -> None:
     make_order(orderNumber="33719")
     accepted = {"orderNumber": "33719", "message": "Successful"}

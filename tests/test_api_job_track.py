@@ -9,8 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 from freezegun import freeze_time
 from helpers import assert_body
+from sqlalchemy import Engine, delete, update
 
 import shared.orders.checkins
+from shared.db.models import Order, OrderAddon
 from shared.domain.lab_setup import ADDON_FLAG_PROCESSES, Lab
 
 MakeOrder = Callable[..., str]
@@ -246,6 +248,31 @@ def test_an_order_out_of_the_labs_flow_is_not_checked_in(
     assert_body(checkin(client, "GEN", number), 400, refused(reason))
 
 
+def _change_between_check_and_write(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]
+) -> None:
+    """Make `change` land once the check-in has found and checked the order, before its write:
+    on SQLite after the lookup, before the one statement that writes; on PostgreSQL, where the
+    order is found in the write's transaction with its row locked, just before that begins."""
+    if client.application.extensions["rx_jobtracker"].engine.dialect.name == "sqlite":
+        real_order = shared.orders.checkins._order
+
+        def found_then_changed(*args: Any) -> Any:
+            found = real_order(*args)
+            change()
+            return found
+
+        monkeypatch.setattr("shared.orders.checkins._order", found_then_changed)
+    else:
+        real_transaction = shared.orders.checkins.driver_transaction
+
+        def changed_first(connection: Any, work: Callable[[], Any]) -> Any:
+            change()
+            return real_transaction(connection, work)
+
+        monkeypatch.setattr("shared.orders.checkins.driver_transaction", changed_first)
+
+
 @pytest.mark.parametrize("status", ["V", "P"])  # on SQLite: the transaction, the one statement
 def test_an_order_put_on_hold_while_its_checkin_is_under_way_is_not_checked_in(
     client: FlaskClient, make_order: MakeOrder, monkeypatch: pytest.MonkeyPatch, status: str
@@ -263,28 +290,64 @@ def test_an_order_put_on_hold_while_its_checkin_is_under_way_is_not_checked_in(
             patched = other.patch(f"/api/sim/orders/{number}", json={"onHold": True})
             held.append(patched.status_code)
 
-    if client.application.extensions["rx_jobtracker"].engine.dialect.name == "sqlite":
-        real_order = shared.orders.checkins._order
-
-        def found_then_held(*args: Any) -> Any:
-            found = real_order(*args)
-            put_on_hold()
-            return found
-
-        monkeypatch.setattr("shared.orders.checkins._order", found_then_held)
-    else:
-        real_transaction = shared.orders.checkins.driver_transaction
-
-        def held_first(connection: Any, work: Callable[[], Any]) -> Any:
-            put_on_hold()
-            return real_transaction(connection, work)
-
-        monkeypatch.setattr("shared.orders.checkins.driver_transaction", held_first)
+    _change_between_check_and_write(client, monkeypatch, put_on_hold)
     assert_body(checkin(client, "GEN", number), 400, refused("Order on hold"))
     monkeypatch.undo()
     assert held == [200]
     history = client.get(f"/api/v2/orders/{number}/history").get_json()
     assert history["checkins"] == []
+
+
+@pytest.mark.parametrize(
+    ("changed", "answer"),
+    [
+        ({"trayNumber": "456"}, {"trayNumber": "456", "poNumber": "PO-7"}),
+        ({"poNumber": "PO-8"}, {"trayNumber": "123", "poNumber": "PO-8"}),
+    ],
+)
+def test_a_checkin_answers_the_tray_and_po_the_order_has_when_it_is_written(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    changed: dict[str, str],
+    answer: dict[str, str],
+) -> None:
+    """The tray or PO changes after the order was found: the check-in's write (on SQLite, the one
+    statement, which records only if the tray and PO are still those found) answers the new one."""
+    number = make_order(status="P", trayNumber="123", poNumber="PO-7")
+    columns = {"trayNumber": "tray_number", "poNumber": "po_number"}
+    values = {columns[key]: value for key, value in changed.items()}
+
+    def change() -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                update(Order).where(Order.order_number == int(number)).values(**values)
+            )
+
+    _change_between_check_and_write(client, monkeypatch, change)
+    response = checkin(client, "GEN", number)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert {key: body[key] for key in answer} == answer
+
+
+def test_an_addon_removed_between_a_checkins_check_and_write_refuses_the_checkin(
+    client: FlaskClient, make_order: MakeOrder, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order had AR when found and checked; the addon goes before the write: the write (on
+    SQLite, the one statement, which records only if the addons are still those checked) checks
+    the order again, and AR1 is not needed any more."""
+    number = make_order(status="P", addons=["AR"])
+
+    def remove_addons() -> None:
+        with engine.begin() as connection:
+            connection.execute(delete(OrderAddon).where(OrderAddon.order_number == int(number)))
+
+    _change_between_check_and_write(client, monkeypatch, remove_addons)
+    assert_body(checkin(client, "AR1", number), 400, refused("AR not needed"))
+    monkeypatch.undo()
+    assert client.get(f"/api/v2/orders/{number}/history").get_json()["checkins"] == []
 
 
 @pytest.mark.parametrize("flag", list(ADDON_FLAG_PROCESSES))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.client
 import importlib
+import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +279,68 @@ def test_with_no_fault_set_the_table_is_read_once_a_tenth_of_a_second(
     client.post("/api/v2/orders/1/complete")
     client.post("/api/v2/orders/1/complete")
     assert len(reads) == 5  # the spent fault's table read once more, found empty, then no more
+
+
+def test_a_fault_committed_while_a_read_found_none_applies_once_its_post_has_answered(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's read of the table begins before a fault is committed (so finds none) and ends
+    after; the worker then skips the table for a tenth of a second from when the read *began*,
+    which has passed when the fault's POST answers (it waits that long): the worker's next call
+    reads the table and gets the fault. Counted from when the read ended, it would skip it."""
+    fault_check = importlib.import_module("api.sim.faults")
+    clock = FakeClock()
+    monkeypatch.setattr(fault_check, "time", clock)
+    worker, other = make_client(), make_client()
+    real = fault_check.http_faults
+    set_meanwhile: list[dict[str, Any]] = []
+
+    def slow_read(connection: Any) -> list[faults.HttpFault]:
+        found = real(connection)  # begun and read before the fault exists
+        if not set_meanwhile:
+            clock.now += 0.05  # the read still under way, the fault is set through the other
+            set_meanwhile.append(set_fault(other, path=COMPLETE_GLOB, status=503, times=1))
+        return found
+
+    monkeypatch.setattr(fault_check, "http_faults", slow_read)
+    assert_body(worker.post("/api/v2/orders/1/complete"), 404, NOT_FOUND)
+    assert set_meanwhile  # and its POST has answered
+    assert worker.post("/api/v2/orders/1/complete").status_code == 503
+
+
+CONCURRENT_CALLS = 8
+TIMES = 3
+
+
+def test_a_faults_times_are_spent_exactly_by_concurrent_calls_on_two_workers(
+    make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every call reads the fault with all its times left before any call spends one (a barrier
+    holds each after its read); then exactly `times` of them get it: spending one is a
+    conditional UPDATE, which refuses the calls that come after the last."""
+    workers = [make_client(), make_client()]  # two apps: two workers' processes
+    set_fault(workers[0], path=COMPLETE_GLOB, status=503, times=TIMES)
+    fault_check = importlib.import_module("api.sim.faults")
+    real = fault_check.http_faults
+    all_read = threading.Barrier(CONCURRENT_CALLS, timeout=10)
+
+    def read_then_wait_for_the_others(connection: Any) -> list[faults.HttpFault]:
+        found = real(connection)
+        assert [f.times_left for f in found] == [TIMES]
+        all_read.wait()
+        return found
+
+    monkeypatch.setattr(fault_check, "http_faults", read_then_wait_for_the_others)
+
+    def call(n: int) -> int:
+        worker = workers[n % 2].application.test_client()
+        return worker.post(f"/api/v2/orders/{n}/complete").status_code
+
+    with ThreadPoolExecutor(CONCURRENT_CALLS) as pool:
+        answers = Counter(pool.map(call, range(CONCURRENT_CALLS)))
+    assert answers == {503: TIMES, 404: CONCURRENT_CALLS - TIMES}  # faulted, and not found
+    listed = workers[1].get("/api/sim/faults").get_json()["faults"]
+    assert [f["timesLeft"] for f in listed] == [0]
 
 
 # ---- tracker faults ----------------------------------------------------------------------

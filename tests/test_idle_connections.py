@@ -1,17 +1,22 @@
 """The autocommit engine's idle connections (shared.db.engine.run_autocommit): reused, bounded by
 the pool's size, and closed with the engine, so that a process never holds more connections than
-its calls need at once (PostgreSQL's max_connections is shared by every worker and tracker)."""
+its calls need at once (PostgreSQL's max_connections is shared by every worker and tracker); and
+dropped, with the session engine's, when the database restarts, so that no call after it fails."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
+from helpers import application_name, backends, terminate_backends, with_application_name
 from sqlalchemy import Connection, Engine, event, text
 
+from api.http.runtime import EXTENSION
 from config.settings import Settings
 from shared.db.engine import make_engine, run_autocommit
 
@@ -108,3 +113,46 @@ def test_an_in_memory_sqlite_database_lives_on_between_calls() -> None:
         assert run_autocommit(memory, lambda c: c.execute(text("SELECT x FROM t")).all()) == [(7,)]
     finally:
         memory.dispose()
+
+
+IDLE = 3  # connections each engine keeps idle before the restart
+
+
+def test_after_the_database_restarts_the_next_calls_are_served_not_503(
+    postgresql_url: str, make_client: Callable[..., FlaskClient], engine: Engine
+) -> None:
+    """Every backend of the API's connections ends, as in a restart of the server, while both
+    engines keep idle connections: the next calls on each engine are served all the same (the
+    autocommit engine drops its idle stack at the first dead connection; the session engine's
+    pool pings each connection it hands out)."""
+    name = application_name()
+    client = make_client(database_url=with_application_name(postgresql_url, name))
+    runtime = client.application.extensions[EXTENSION]
+    number = client.post("/api/sim/orders", json={}).get_json()["orderNumber"]
+
+    # IDLE connections of each engine used at once and given back, as a server keeps them after
+    # serving that many calls at once.
+    with ExitStack() as held:
+        for _ in range(IDLE):
+            held.enter_context(runtime.engine.connect()).execute(text("SELECT 1"))
+
+    def nested(depth: int) -> Callable[[Connection], None]:
+        def work(connection: Connection) -> None:
+            connection.execute(text("SELECT 1"))
+            if depth > 1:
+                run_autocommit(runtime.autocommit_engine, nested(depth - 1))
+
+        return work
+
+    run_autocommit(runtime.autocommit_engine, nested(IDLE))
+    assert len(backends(engine, name)) >= 2 * IDLE
+
+    assert terminate_backends(engine, name) >= 2 * IDLE
+
+    answers = [
+        ("status", client.get(f"/api/v2/orders/{number}/status").status_code),  # autocommit
+        ("list", client.get("/api/v2/orders").status_code),  # the session engine, reading
+        ("create", client.post("/api/sim/orders", json={}).status_code),  # ... and writing
+        ("complete", client.post(f"/api/v2/orders/{number}/complete").status_code),
+    ]
+    assert answers == [("status", 200), ("list", 200), ("create", 201), ("complete", 201)]

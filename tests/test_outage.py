@@ -57,13 +57,6 @@ ORDERS_PER_CLIENT = 25
 
 
 @pytest.fixture
-def postgresql_url(database_url: str) -> str:
-    if make_url(database_url).get_backend_name() != "postgresql":
-        pytest.skip("cuts the link to a PostgreSQL server; SQLite has none (TEST_DATABASE_URL)")
-    return database_url
-
-
-@pytest.fixture
 def api_link() -> Iterator[Proxy]:
     with Proxy() as link:
         yield link

@@ -24,6 +24,7 @@ import live
 from api.app import create_app
 from api.v2.submission import SubmittedOrderSchema
 from config.settings import Settings
+from shared.db.engine import make_engine, make_session_factory
 from shared.db.models import Order, Submission
 from shared.domain.lab_setup import Lab, OrderEntry
 from shared.orders import submissions
@@ -555,6 +556,31 @@ def test_trackers_importing_at_once_import_each_submission_exactly_once(
     assert sorted(numbers) == list(range(10001, 10041))
     with session_factory() as session:
         assert session.execute(select(func.count()).select_from(Order)).scalar_one() == 40
+
+
+def test_an_import_takes_the_submissions_another_holds_without_waiting_for_them(
+    postgresql_url: str, client: FlaskClient, engine: Engine, tracker_config: TrackerConfig
+) -> None:
+    """The import's SKIP LOCKED: another transaction holds the two oldest submissions' rows, as
+    an import that has taken them does (not its numbering turn, which any import waits for);
+    an import now takes the two others at once, and not those."""
+    for n in range(4):
+        submit(client, poNumber=f"PO-{n}")
+    # Its lock waits give up after a second (the default, ten): waiting is the failure here.
+    impatient = make_engine(postgresql_url, timeout=1)
+    try:
+        with engine.begin() as other_import:
+            held = set(
+                other_import.execute(
+                    select(Submission.id).order_by(Submission.id).limit(2).with_for_update()
+                ).scalars()
+            )
+            with freeze_time(IMPORTED):
+                outcome = import_batch(make_session_factory(impatient), tracker_config)
+    finally:
+        impatient.dispose()
+    assert outcome.taken == 2
+    assert len(held) == 2 and held.isdisjoint(outcome.imported)
 
 
 def test_a_reset_empties_the_import_queue_too(

@@ -16,10 +16,16 @@ from sqlalchemy import Engine, delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import shared.orders.batch
-from shared.db.engine import transaction
+from shared.db.engine import make_engine, make_session_factory, transaction
 from shared.db.models import CheckIn, Order
 from shared.domain.orders import OrderFacts
-from shared.orders.batch import INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE, Rejection, queue_query
+from shared.orders.batch import (
+    INTERNAL_ERROR_CODE,
+    INTERNAL_ERROR_MESSAGE,
+    Rejection,
+    complete_flagged_orders,
+    queue_query,
+)
 from tracker.jobs import CycleSummary, TrackerConfig, beat, process_batch, run_cycle, stop
 from tracker.scheduler import POLL_JOB_ID, build_scheduler
 
@@ -303,6 +309,40 @@ def test_the_oldest_flags_go_first_in_bounded_batches_and_a_cycle_drains_the_res
         ("W", False, {"code": "05", "message": "Order on hold"}),
     ]
     assert tracker_state(client)["pending"] == 0
+
+
+def test_a_second_tracker_takes_other_orders_at_once_while_a_first_holds_its_batch(
+    postgresql_url: str,
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    small_batches: TrackerConfig,
+) -> None:
+    """The poll's SKIP LOCKED: a batch taken and not yet committed holds its orders, and a second
+    tracker's batch takes the next ones without waiting for it; no order is taken twice."""
+    with freeze_time(CREATED):
+        numbers = [make_order() for _ in range(4)]
+    with freeze_time(FLAGGED) as frozen:
+        for number in numbers:
+            frozen.tick(timedelta(minutes=1))
+            flag(client, number)
+    # Its lock waits give up after a second (the default, ten): waiting is the failure here.
+    impatient = make_engine(postgresql_url, timeout=1)
+    try:
+        with transaction(session_factory) as first_tracker:
+            first = complete_flagged_orders(
+                first_tracker,
+                small_batches.lab,
+                now=datetime(2026, 11, 27, 17, 26, tzinfo=UTC),
+                today=PROCESSED_DAY,
+                limit=small_batches.batch_size,
+            )
+            second = process_at(PROCESSED, make_session_factory(impatient), small_batches)
+    finally:
+        impatient.dispose()
+    assert first.completed == [int(n) for n in numbers[:2]]
+    assert second.completed == [int(n) for n in numbers[2:]]
+    assert [completion(status(client, n)) for n in numbers] == [("C", False, None)] * 4
 
 
 def test_a_cycle_with_nothing_flagged_changes_nothing_but_writes_a_heartbeat(
