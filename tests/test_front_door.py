@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ("scripts/setup", "scripts/start", "scripts/demo", "scripts/test", "scripts/bench")
 ENTRY_POINTS = (

@@ -28,6 +28,9 @@ from shared.domain.errors import (
 from shared.domain.lab_setup import ADDON_FLAG_PROCESSES, Lab
 from shared.domain.orders import OrderFacts
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 
 def checkin_refusal(lab: Lab, station: str, order: OrderFacts) -> str | None:
     try:

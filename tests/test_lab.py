@@ -10,6 +10,9 @@ from config.lab_file import LabFileError, load_lab
 from config.settings import DEFAULT_LAB_FILE
 from shared.domain.lab_setup import Lab
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 
 def test_the_default_lab_has_the_stations_and_addons_integrators_rely_on(lab: Lab) -> None:
     assert lab.stations["BSC"].process == "backside"

@@ -13,6 +13,9 @@ import pytest
 
 from config.settings import DEFAULT_DATABASE_URL, PROJECT_ROOT, EnvSchema, Settings
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 CONFIGURATION_PAGE = PROJECT_ROOT / "docs" / "configuration.md"
 README = PROJECT_ROOT / "README.md"
 README_MOST_LINES = 199

@@ -15,6 +15,9 @@ from api.sim.orders import NewOrderSchema
 from api.v2.submission import OrderSubmissionSchema
 from api.v2.trays import TrayAssignmentSchema
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 # A submission with every field the schema declares, each valid.
 FULL_SUBMISSION: dict[str, Any] = {
     "customerJobId": "JOB-1",

@@ -20,6 +20,9 @@ from shared.domain.errors import (
 from shared.domain.lab_setup import Lab
 from shared.domain.orders import OrderFacts, effective_status, parse_order_number
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 
 def rejection(lab: Lab, order: OrderFacts) -> tuple[str, str] | None:
     try:

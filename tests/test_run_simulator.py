@@ -16,6 +16,9 @@ import pytest
 
 import live
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

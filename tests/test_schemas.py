@@ -26,6 +26,9 @@ from shared.orders.lookup import (
 )
 from shared.orders.pick import CODE_COLUMNS, PickInfo
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 CODE_NAMES = tuple(CODE_COLUMNS)
 STATIONS = [
     None,

@@ -23,6 +23,9 @@ from config.settings import (
 )
 from shared.db.engine import make_engine
 
+# Nothing here depends on the pass's database engine: the SQLite pass runs it once.
+pytestmark = pytest.mark.database_free
+
 
 def test_with_nothing_set_both_processes_share_one_sqlite_file_in_the_project() -> None:
     settings = Settings.load({}, env_file=None)
