@@ -42,7 +42,6 @@ def run_nginx(upstream: Api, log_dir: Path, *, startup_timeout: float = 10.0) ->
     prefix = Path(tempfile.mkdtemp(prefix="rx-jobtracker-nginx-"))
     try:
         prefix.chmod(0o755)
-        (prefix / "tmp").mkdir()
         port = free_port()
         config = prefix / "nginx.conf"
         config.write_text(render_config(port, upstream.base_url.removeprefix("http://")))
