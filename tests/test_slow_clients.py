@@ -250,6 +250,7 @@ def test_a_request_trickled_past_its_deadline_is_408_in_our_shape(
                     break
             time.sleep(0.2)
     took = time.monotonic() - started
+    assert data, f"no answer after {took:.1f} s"
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.split(b" ")[1] == b"408", data  # HTTP/1.0: the request line never came whole
     assert json.loads(body) == {
