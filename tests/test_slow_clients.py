@@ -169,30 +169,85 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def test_through_nginx_600_slow_clients_leave_gunicorn_answering_within_a_second(
-    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture(scope="module")
+def front(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[live.Api, live.Api]]:
+    """gunicorn (2 workers, gunicorn.conf.py) and nginx (deploy/nginx.conf) in front of it."""
     if nginx_binary() is None:
         message = "needs nginx (apt-get install nginx; scripts/test installs Debian's)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+    log_dir = tmp_path_factory.mktemp("front")
     with ExitStack() as stack:
-        gunicorn = stack.enter_context(live.run_gunicorn(database_url, tmp_path, workers=2))
-        nginx = stack.enter_context(run_nginx(gunicorn, tmp_path))
-        calm = ordinary_requests(nginx, 60)
-        # 300 stalled in their headers (two gunicorns' worth of threads nine times over), 300
-        # sending a byte every half second.
-        with Hostile(address(nginx), stalled=300, trickling=300) as hostile:
-            time.sleep(0.5)
-            loaded = ordinary_requests(nginx)
-            held = hostile.held
-        with capsys.disabled():
-            print(f"\nnginx + gunicorn: calm {summary(calm)}; 600 slow: {summary(loaded)}")
-        assert held >= 550, f"nginx closed {600 - held} of the slow connections early"
-        assert percentile(loaded, 0.99) < PROMPT, summary(loaded)
-        assert gunicorn.stop() == 0, gunicorn.log_tail()
+        gunicorn = stack.enter_context(live.run_gunicorn(database_url, log_dir, workers=2))
+        nginx = stack.enter_context(run_nginx(gunicorn, log_dir))
+        yield gunicorn, nginx
         assert nginx.stop() == 0, nginx.log_tail()
+        assert gunicorn.stop() == 0, gunicorn.log_tail()
+        assert "Traceback" not in gunicorn.log_path.read_text(), gunicorn.log_tail(60)
+
+
+def test_through_nginx_600_slow_clients_leave_gunicorn_answering_within_a_second(
+    front: tuple[live.Api, live.Api], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, nginx = front
+    calm = ordinary_requests(nginx, 60)
+    # 300 stalled in their headers (nearly five times the threads of gunicorn's two workers),
+    # 300 sending a byte every half second.
+    with Hostile(address(nginx), stalled=300, trickling=300) as hostile:
+        time.sleep(0.5)
+        loaded = ordinary_requests(nginx)
+        held = hostile.held
+    with capsys.disabled():
+        print(f"\nnginx + gunicorn: calm {summary(calm)}; 600 slow: {summary(loaded)}")
+    assert held >= 550, f"nginx closed {600 - held} of the slow connections early"
+    assert percentile(loaded, 0.99) < PROMPT, summary(loaded)
+
+
+def exchange(api: live.Api, raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `raw` and read one answer: the status, the headers and the body (nginx lingers
+    before closing after a refusal: the answer's length says when it is whole)."""
+    with socket.create_connection(address(api), timeout=10) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(raw)
+        data = b""
+        while b"\r\n\r\n" not in data and (piece := sock.recv(65536)):
+            data += piece
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])
+        }
+        while len(body) < int(headers["content-length"]) and (piece := sock.recv(65536)):
+            body += piece
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_nginx_refuses_in_our_shape_and_passes_the_request_id(
+    front: tuple[live.Api, live.Api],
+) -> None:
+    _, nginx = front
+    too_large = (
+        b"POST /api/sim/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (2 * 1024 * 1024)
+    )
+    status, headers, body = exchange(nginx, too_large)
+    assert (status, json.loads(body)) == (
+        413,
+        {"error": "Request too large", "details": ["The body may be at most 1048576 bytes"]},
+    )
+    assert headers["content-type"] == "application/json"
+    status, _, body = exchange(nginx, b"GARBAGE\r\n\r\n")
+    assert status == 400
+    assert json.loads(body)["error"] == "Invalid request"
+    status, headers, _ = exchange(
+        nginx,
+        b"GET /api/sim/tracker HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"X-Request-ID: slow-clients-1\r\n\r\n",
+    )
+    assert (status, headers["x-request-id"]) == (200, "slow-clients-1")
 
 
 def test_run_api_with_1000_slow_clients_answers_within_a_second(
