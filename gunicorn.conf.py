@@ -7,6 +7,8 @@ API for 30 s. The threaded worker gives each connection a thread, so a stalled c
 thread of THREADS, and the worker's main loop keeps accepting and keeps its heartbeat. gunicorn has
 no timeout for a request that has started arriving: each stalled client holds its thread until it
 goes away, so it takes THREADS of them on one worker to make that worker's new requests wait.
+Where clients are not all well behaved, put nginx in front (deploy/nginx.conf,
+docs/deploying.md): it reads each request whole before gunicorn sees it.
 
 It also makes /metrics add up every worker's counters (prometheus-client's multiprocess
 mode): each worker writes its metrics to files in PROMETHEUS_MULTIPROC_DIR; without one given, a
@@ -35,6 +37,12 @@ worker_class = "gthread"
 threads = 32
 # Seconds an idle kept-alive connection is held open for the client's next request.
 keepalive = 5
+# Connections one worker holds at once (gunicorn's default, said here): past it the worker stops
+# accepting, and a flood waits in the listen backlog instead of costing each worker more open
+# files. It bounds no slow client: 64 of them in their headers still hold 2 workers' threads.
+worker_connections = 1000
+# Connections the kernel queues for gunicorn to accept (gunicorn's default, said here).
+backlog = 2048
 # A worker whose main loop stops for this long is restarted (the default, said here).
 timeout = 30
 # Requests in hand get this long after SIGTERM (a request waits at most twice DATABASE_TIMEOUT).

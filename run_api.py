@@ -13,7 +13,7 @@ from api.app import (
     MAX_BODY_BYTES,
     create_app,
 )
-from api.http.server import make_server
+from api.http.server import make_server, open_files_needed, raise_open_files_limit
 from api.sim.scenarios import (
     ScenarioNotLoaded,
     load_configured_scenario,
@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         except ScenarioNotLoaded as error:
             print(f"run_api: {error}", file=sys.stderr)
             return 2
+    log = logging.getLogger("run_api")
+    # Each connection is an open file: a low limit would refuse clients long before waitress's.
+    too_low = raise_open_files_limit(open_files_needed())
+    if too_low:
+        log.warning("Open files: %s", too_low)
     # One line naming the setting to change, and exit 2, as for any other bad setting.
     where = f"cannot listen on {settings.host}:{settings.port}"
     try:
@@ -64,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log = logging.getLogger("run_api")
     if loaded is not None:
         log.info("Scenario %s loaded: %d orders", settings.scenario, loaded)
     log.info("Rx-Universe v2 API simulator listening on http://%s:%d", settings.host, server.port)

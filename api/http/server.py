@@ -2,15 +2,18 @@
 
 waitress reads each request whole (headers and body) on one event loop before a worker thread
 sees it, so a client that sends half a request holds no thread, only a socket, and loses that
-after CHANNEL_TIMEOUT of silence. It is pure Python: nothing to compile. What it answers by
-itself (a malformed request, an invalid Content-Length, a body or headers over its limits) is
-answered in our error shape, as the app answers the rest.
+after CHANNEL_TIMEOUT of silence; one that sends it a byte at a time, never silent for long, loses
+it REQUEST_DEADLINE seconds after the request's first byte, with a 408. It is pure Python: nothing
+to compile. What it answers by itself (a malformed request, an invalid Content-Length, a body or
+headers over its limits) is answered in our error shape, as the app answers the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import resource
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +35,17 @@ THREADS = 32
 RESERVED_THREADS = 8
 
 
-# Connections held open at once; beyond it waitress stops accepting until some close.
-CONNECTION_LIMIT = 500
+# Connections held open at once; beyond it waitress stops accepting until some close. A thousand
+# stalled or trickling clients cost a socket each, not a thread: this leaves room for as many
+# ordinary ones. Each costs an open file: see open_files_needed().
+CONNECTION_LIMIT = 2000
+# Open files the process needs beside its connections: the database, logs, waitress's own.
+SPARE_FILES = 100
+# Seconds from a request's first byte to its last (line, headers and body) before it is refused
+# with a 408 and the connection closed. CHANNEL_TIMEOUT only closes a silent connection: a client
+# sending a byte every few seconds would hold its socket for ever. The largest body the API takes
+# (1 MiB) needs 35 KB/s to arrive in time: a lab's clients on its network send it in milliseconds.
+REQUEST_DEADLINE = 30.0
 
 
 # The request line and headers together: 256 KiB, waitress's default, room for any identifier.
@@ -56,6 +68,7 @@ SOCKET_KEY = "rx_jobtracker.socket"
 
 _ERRORS = {
     400: ("Invalid request", "Malformed HTTP request: {}"),
+    408: ("Request timeout", "{}"),
     413: ("Request too large", "The body may be at most {limit} bytes"),
     431: (
         "Request header fields too large",
@@ -65,8 +78,19 @@ _ERRORS = {
 }
 
 
-class _BodyCutShort(BadRequest):  # type: ignore[misc]  # waitress is untyped
-    """The client closed its side of the connection before its body's end: the detail is ours."""
+class _Refused(BadRequest):  # type: ignore[misc]  # waitress is untyped
+    """A request this module refuses itself: its detail is ours, already written."""
+
+
+class _BodyCutShort(_Refused):
+    """The client closed its side of the connection before its body's end."""
+
+
+class _RequestTooSlow(_Refused):
+    """The request was not received whole within REQUEST_DEADLINE seconds of its first byte."""
+
+    code = 408
+    reason = "Request Timeout"
 
 
 class _JSONErrorTask(ErrorTask):  # type: ignore[misc]  # waitress is untyped: ErrorTask is Any
@@ -77,7 +101,7 @@ class _JSONErrorTask(ErrorTask):  # type: ignore[misc]  # waitress is untyped: E
     def execute(self) -> None:
         error = self.request.error
         summary, detail = _ERRORS.get(error.code, ("Internal server error", "{}"))
-        if isinstance(error, _BodyCutShort):
+        if isinstance(error, _Refused):
             detail = "{}"
         detail = detail.format(
             error.body,
@@ -104,9 +128,40 @@ class _SocketTask(WSGITask):  # type: ignore[misc]  # waitress is untyped: WSGIT
 
 class _Channel(HTTPChannel):  # type: ignore[misc]  # waitress is untyped: HTTPChannel is Any
     """A connection. A client that half-closes in the middle of its body gets a 400 in our
-    shape, as under gunicorn, where waitress would close without a word."""
+    shape, as under gunicorn, where waitress would close without a word. The time of the first
+    byte of the request being read is kept, for the deadline (`Server`)."""
 
     request: Any  # waitress's parser of the request being read, or None
+    timed: Any = None  # the request whose first byte `started` timed
+    started = 0.0  # time.monotonic() at that first byte
+
+    def received(self, data: bytes) -> bool:
+        """waitress's parsing, noting when a new request began."""
+        done: bool = super().received(data)
+        if self.request is not None and self.request is not self.timed:
+            self.timed, self.started = self.request, time.monotonic()
+        return done
+
+    def refuse_if_late(self, now: float, deadline: float) -> None:
+        """Answer a 408 if the request being read began more than `deadline` seconds ago."""
+        request = self.request
+        if request is None or request.completed or self.requests or now - self.started <= deadline:
+            return
+        if request is not self.timed or self.will_close or self.close_when_flushed:
+            return
+        detail = f"The request was not received whole within {deadline:g} seconds"
+        log.info("Refused a request from %s: %s", self.addr[0] if self.addr else "?", detail)
+        self.refuse(request, _RequestTooSlow(detail))
+
+    def refuse(self, request: Any, error: _Refused) -> None:
+        """Answer `request`, still being read, with `error`; the connection closes after."""
+        request.error = error
+        request.completed = True
+        with self.requests_lock:
+            self.request = None
+            self.requests.append(request)
+            if len(self.requests) == 1:
+                self.server.add_task(self)
 
     def handle_read(self) -> None:
         request = self.request
@@ -131,16 +186,17 @@ class _Channel(HTTPChannel):  # type: ignore[misc]  # waitress is untyped: HTTPC
                 "Content-Length announced"
             )
         log.info("Refused %s %s: %s", request.command, request.path, detail)
-        request.error = _BodyCutShort(detail)
-        request.completed = True
-        with self.requests_lock:
-            self.request = None
-            self.requests.append(request)
-            if len(self.requests) == 1:
-                self.server.add_task(self)
+        self.refuse(request, _BodyCutShort(detail))
 
 
-def make_server(app: Callable[..., Any], host: str, port: int, max_body_bytes: int) -> Server:
+def make_server(
+    app: Callable[..., Any],
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    *,
+    request_deadline: float = REQUEST_DEADLINE,
+) -> Server:
     """A server for `app` bound to host:port (OSError if it cannot be), not yet serving."""
     socket_map: dict[int, Any] = {}
     server = create_server(
@@ -162,15 +218,41 @@ def make_server(app: Callable[..., Any], host: str, port: int, max_body_bytes: i
     )
     task = type("JSONErrorTask", (_JSONErrorTask,), {"body_limit": max_body_bytes})
     channel = type("Channel", (_Channel,), {"error_task_class": task, "task_class": _SocketTask})
-    return Server(server, socket_map, channel)
+    return Server(server, socket_map, channel, request_deadline)
+
+
+def open_files_needed() -> int:
+    """The open files run_api.py needs at most: a connection each, and spares."""
+    return CONNECTION_LIMIT + SPARE_FILES
+
+
+def raise_open_files_limit(needed: int) -> str | None:
+    """Raise this process's soft limit on open files toward `needed` (at most to the hard limit);
+    a one-line warning if it is still lower, else None."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    return (
+        f"the open-files limit is {soft} (ulimit -n; hard limit {hard}), below the {needed} this "
+        f"server needs: past about {max(soft - SPARE_FILES, 0)} connections it refuses new ones"
+    )
 
 
 class Server:
-    """A bound waitress server that serves until `stop()`, then answers what it has in hand."""
+    """A bound waitress server that serves until `stop()`, then answers what it has in hand.
+    Every CLEANUP_INTERVAL seconds it refuses the requests still arriving past their deadline."""
 
-    def __init__(self, server: Any, socket_map: dict[int, Any], channel: type) -> None:
+    def __init__(
+        self, server: Any, socket_map: dict[int, Any], channel: type, request_deadline: float
+    ) -> None:
         self._server = server
         self._map = socket_map
+        self._deadline = request_deadline
         self._stopping = threading.Event()
         for dispatcher in self._listeners():
             dispatcher.channel_class = channel
@@ -187,8 +269,16 @@ class Server:
     def serve_forever(self) -> None:
         """Serve until `stop()`; then stop accepting, answer the requests already received
         (for at most STOP_GRACE seconds) and close every connection."""
+        sweep_at = time.monotonic()
         while not self._stopping.is_set():
             wasyncore.loop(timeout=0.2, map=self._map, use_poll=True, count=1)
+            now = time.monotonic()
+            if now >= sweep_at:
+                # As often as waitress looks for silent connections; a late one waits that more.
+                sweep_at = now + min(CLEANUP_INTERVAL, self._deadline / 4)
+                for channel in list(self._map.values()):
+                    if isinstance(channel, _Channel):
+                        channel.refuse_if_late(now, self._deadline)
         for listener in self._listeners():
             wasyncore.dispatcher.close(listener)
         deadline = time.monotonic() + STOP_GRACE
