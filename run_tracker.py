@@ -17,6 +17,8 @@ from shared.domain.clock import utcnow
 from tracker.jobs import TrackerConfig, run_cycle, stop
 from tracker.scheduler import run_forever
 
+TRACKER_POOL_SIZE = 1
+
 
 def main(argv: list[str] | None = None, *, wake_up: bool = True) -> int:
     """Run the tracker; `wake_up=False` polls only (the benchmark's polling-alone case)."""
@@ -29,7 +31,15 @@ def main(argv: list[str] | None = None, *, wake_up: bool = True) -> int:
     # APScheduler says "skipped: maximum number of running instances reached" whenever a drain
     # outlasts the interval; that is our design (max_instances=1), not a problem to report.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    engine = make_engine(settings.database_url, timeout=settings.database_timeout)
+    # One connection: the tracker works on one thread, one transaction at a time (its wake-up
+    # listener has one more of its own, shared.wakeup); docs/deploying.md adds them up. Watched,
+    # so that a batch on a server that stopped answering fails and is retried, not stuck.
+    engine = make_engine(
+        settings.database_url,
+        timeout=settings.database_timeout,
+        pool_size=TRACKER_POOL_SIZE,
+        watchdog=True,
+    )
     with exit_if_database_unusable("run_tracker", settings.database_url):
         schema.prepare(engine)
     config = TrackerConfig(

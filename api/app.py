@@ -83,9 +83,15 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
     if not logging.getLogger().handlers:  # under gunicorn, which does not call config.startup
         configure_logging("api", level=settings.log_level, log_format=settings.log_format)
     lab = lab or load_lab(settings.lab_file)
+    # Two engines of DATABASE_POOL_SIZE connections each, and never more: the process's share of
+    # the server's max_connections (docs/deploying.md). Each connection a request holds is
+    # watched: a server that stops answering costs the request a 503, not its thread.
     pool_size = settings.database_pool_size
     engine = make_engine(
-        settings.database_url, timeout=settings.database_timeout, pool_size=pool_size
+        settings.database_url,
+        timeout=settings.database_timeout,
+        pool_size=pool_size,
+        watchdog=True,
     )
     schema.prepare(engine)
 
@@ -100,11 +106,12 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         timeout=settings.database_timeout,
         autocommit=True,
         pool_size=pool_size,
+        watchdog=True,
     )
     announce_flag = (
         FlagAnnouncer(autocommit_engine).flagged
         if autocommit_engine.dialect.name == "postgresql"
-        else lambda: None
+        else lambda connection: None
     )
     app.extensions[EXTENSION] = Runtime(
         settings,

@@ -35,9 +35,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 4567
     database_timeout: float = 10.0
-    # Connections an API process keeps open per engine: as many as requests it serves at once
-    # (gunicorn.conf.py's threads), so that none is opened and closed again on each request.
-    database_pool_size: int = 32
+    # Connections an API process keeps per engine (it has two), and never more: a request holds
+    # one for about a millisecond, so a few serve a worker's 32 threads, and the deployments
+    # docs/deploying.md shows fit PostgreSQL's default max_connections with room to spare.
+    database_pool_size: int = 4
     tracker_interval: float = 5.0
     tracker_batch_size: int = 1000
     tracker_id: str | None = None

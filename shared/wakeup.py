@@ -8,13 +8,13 @@ throughput (docs/benchmarks.md): PostgreSQL takes one database-wide lock from a 
 transaction's commit is flushed, so every flagging call waited for every other's commit. Here a
 process sends at most one NOTIFY every ANNOUNCE_GAP, each after the commits of the flags it
 covers: a flag that finds the last one at least that old sends its own at once, once committed,
-from the request; any other leaves it to the process's announcer thread, which sends one for all
-of them when the gap has passed. So a lone flag wakes the tracker at once, a flag under load
-waits at most ANNOUNCE_GAP for its announcement (a tracker busy with earlier flags finds it in
-its next batch anyway), and a process sends at most twenty a second however many orders it
-flags. A NOTIFY that fails (the database is down), or one still waiting for its gap when the
-process stops, only leaves the order to the tracker's next poll, as a lost notification always
-did.
+from the request and on its connection; any other leaves it to the process's announcer thread,
+which sends one for all of them when the gap has passed. So a lone flag wakes the tracker at
+once, a flag under load waits at most ANNOUNCE_GAP for its announcement (a tracker busy with
+earlier flags finds it in its next batch anyway), and a process sends at most twenty a second
+however many orders it flags. A NOTIFY that fails (the database is down), or one still waiting
+for its gap when the process stops, only leaves the order to the tracker's next poll, as a lost
+notification always did.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from shared.db.engine import run_autocommit
 
@@ -57,8 +57,10 @@ class FlagAnnouncer:
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def flagged(self) -> None:
-        """Call once a flag has been committed: a NOTIFY goes out after it."""
+    def flagged(self, connection: Connection) -> None:
+        """Call once a flag has been committed on `connection` (autocommit): a NOTIFY goes out
+        after it, on that same connection when it goes at once: a second connection for it would
+        make a request hold two, and a process's connections are counted (docs/deploying.md)."""
         with self.lock:
             now = time.monotonic()
             at_once = now - self.last >= self.gap
@@ -70,7 +72,10 @@ class FlagAnnouncer:
                 self.wake.set()
                 self._start_thread()
         if at_once:
-            self._notify()
+            try:
+                connection.exec_driver_sql(_NOTIFY)
+            except Exception as error:  # the flag is committed; the tracker's poll will find it
+                log.warning("Could not announce flagged orders to the tracker (%s)", error)
 
     def _start_thread(self) -> None:
         """Under the lock: start the thread unless it runs; should that fail, the next flag

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 from helpers import application_name, backends, with_application_name
-from sqlalchemy import Engine, false, func, make_url, select
+from sqlalchemy import Connection, Engine, false, func, make_url, select
 
 import shared.orders.flag
 from api.http.runtime import EXTENSION
@@ -76,9 +76,9 @@ def _what_each_announcement_finds(client: FlaskClient, read: Callable[[], int]) 
     runtime = app.extensions[EXTENSION]
     found: list[int] = []
 
-    def announce() -> None:
+    def announce(connection: Connection) -> None:
         found.append(read())
-        runtime.announce_flag()
+        runtime.announce_flag(connection)
 
     app.extensions[EXTENSION] = dataclasses.replace(runtime, announce_flag=announce)
     return found
@@ -218,12 +218,16 @@ def test_a_lone_flag_is_announced_at_once_and_the_next_once_the_gap_has_passed(
     try:
         for round_ in range(2):  # the second after the idle thread has ended
             started = time.monotonic()
-            announcer.flagged()
-            # Sent by the caller before flagged() returned: no thread, no wait.
-            assert announcer.thread is None, round_
+            with announcing.connect() as connection:
+                announcer.flagged(connection)
+                # Sent by the caller, on its own connection, before flagged() returned: no
+                # thread, no wait, no second connection.
+                assert announcer.thread is None, round_
             assert _notified(listener, engine, name, within=1.0), round_
 
-            announcer.flagged()  # within the gap: left to the thread, sent once the gap has passed
+            with announcing.connect() as connection:
+                # Within the gap: left to the thread, sent once the gap has passed.
+                announcer.flagged(connection)
             assert announcer.thread is not None
             assert _notified(listener, engine, name, within=2.0), round_
             assert time.monotonic() - started >= gap

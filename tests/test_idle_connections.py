@@ -6,6 +6,7 @@ dropped, with the session engine's, when the database restarts, so that no call 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -156,3 +157,29 @@ def test_after_the_database_restarts_the_next_calls_are_served_not_503(
         ("complete", client.post(f"/api/v2/orders/{number}/complete").status_code),
     ]
     assert answers == [("status", 200), ("list", 200), ("create", 201), ("complete", 201)]
+
+
+def test_a_call_that_finds_every_connection_busy_takes_the_first_one_given_back(
+    settings: Settings, engine: Engine
+) -> None:
+    # No overflow: the one connection, given back to the stack by one call, must reach the call
+    # waiting for it, which the pool (that never sees it come back) would leave to time out.
+    single = make_engine(settings.database_url, autocommit=True, timeout=5, pool_size=1)
+    holding = threading.Event()
+
+    def held_a_while(connection: Connection) -> Any:
+        holding.set()
+        time.sleep(0.3)
+        return backend(connection)
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(run_autocommit, single, held_a_while)
+            assert holding.wait(10)
+            started = time.monotonic()
+            second = run_autocommit(single, backend)
+            waited = time.monotonic() - started
+            assert second == first.result(timeout=10)
+        assert waited < 2, f"waited {waited:.2f}s for the connection given back"
+    finally:
+        single.dispose()

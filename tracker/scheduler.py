@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
+import sqlalchemy.exc
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -79,7 +80,7 @@ class Poller:
                     )
                     if not self.woken.is_set():
                         break
-            except OperationalError as error:
+            except (OperationalError, sqlalchemy.exc.TimeoutError) as error:
                 self._back_off(error)
             except Exception:
                 log.exception("Poll failed; retrying at the next poll")
@@ -88,11 +89,12 @@ class Poller:
                     log.info("Database reachable again")
                 self.failures, self.retry_at = 0, 0.0
 
-    def _back_off(self, error: OperationalError) -> None:
+    def _back_off(self, error: OperationalError | sqlalchemy.exc.TimeoutError) -> None:
         delay = min(self.config.interval * 2**self.failures, MAX_BACKOFF)
         self.failures += 1
         self.retry_at = time.monotonic() + delay
-        log.warning("Database unavailable (%s); retrying in %.1fs", str(error.orig).strip(), delay)
+        reason = error.orig if isinstance(error, OperationalError) else error
+        log.warning("Database unavailable (%s); retrying in %.1fs", str(reason).strip(), delay)
 
 
 def run_forever(
@@ -138,6 +140,6 @@ def run_forever(
     poller.busy.release()
     try:
         stop(poller.session_factory, config, utcnow())
-    except OperationalError as error:
-        log.warning("Could not record the stop: %s", error.orig)
+    except (OperationalError, sqlalchemy.exc.TimeoutError) as error:
+        log.warning("Could not record the stop: %s", getattr(error, "orig", error))
     log.info("Job Tracker stopped")

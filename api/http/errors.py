@@ -7,6 +7,7 @@ import logging
 import math
 from typing import Any
 
+import sqlalchemy.exc
 from flask import Flask, Response, g, jsonify, request
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.exc import OperationalError
@@ -203,6 +204,14 @@ def register_error_handlers(app: Flask) -> None:
         log.error("Database unavailable: %s", e.orig)
         return error_response(503, SERVICE_UNAVAILABLE, [DATABASE_DOWN_DETAIL])
 
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    def _no_connection_free(e: sqlalchemy.exc.TimeoutError) -> tuple[Response, int]:
+        # Every connection of this process stayed busy for DATABASE_TIMEOUT: to the client, a
+        # database that does not answer in time, so the same answer.
+        g.database_unavailable = True
+        log.error("No database connection free: %s", e)
+        return error_response(503, SERVICE_UNAVAILABLE, [DATABASE_DOWN_DETAIL])
+
     @app.errorhandler(Exception)
     def _unexpected(e: Exception) -> tuple[Response, int]:
         log.exception("Unexpected error on %s %s", request.method, request.path)
@@ -233,7 +242,8 @@ NO_RECORD = Answer(
 )
 DATABASE_DOWN = Answer(
     503,
-    OURS + "the database cannot be reached; try again (nothing was changed).",
+    OURS + "the database cannot be reached or does not answer within `DATABASE_TIMEOUT`, or "
+    "every connection of the process stayed busy that long; try again (nothing was changed).",
     ErrorSchema,
     {"The database is down": error_body(SERVICE_UNAVAILABLE, [DATABASE_DOWN_DETAIL])},
 )

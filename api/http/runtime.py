@@ -31,9 +31,9 @@ class Runtime:
     session_factory: sessionmaker[Session]
     # For the completion call, whose statements each commit alone (shared.orders.flag says why).
     autocommit_engine: Engine
-    # Called once a flag is committed: wakes the trackers on PostgreSQL (shared.wakeup);
-    # on SQLite, where trackers only poll, it does nothing.
-    announce_flag: Callable[[], None]
+    # Called with its connection once a flag is committed on it: wakes the trackers on
+    # PostgreSQL (shared.wakeup); on SQLite, where trackers only poll, it does nothing.
+    announce_flag: Callable[[Connection], None]
 
 
 def runtime() -> Runtime:

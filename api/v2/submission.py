@@ -362,5 +362,5 @@ def submit_order(connection: Connection, body: dict[str, Any]) -> dict[str, Any]
     check_submission(submitted_order(body), app.lab)
     stored = {k: (v.isoformat() if k == "dateWanted" else v) for k, v in body.items()}
     queue_submission(connection, stored, utcnow())
-    app.announce_flag()
+    app.announce_flag(connection)
     return accepted_body(body, app.lab)

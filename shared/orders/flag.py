@@ -40,10 +40,11 @@ def request_completion(
     identifier: str,
     lab: Lab,
     now: datetime,
-    announce: Callable[[], None] = lambda: None,
+    announce: Callable[[Connection], None] = lambda connection: None,
 ) -> int:
     """Check the order and flag it for the Job Tracker; a repeat while flagged changes nothing.
-    `announce` is called once a flag is committed (shared.wakeup wakes the tracker with it).
+    `announce` is called with the connection once a flag is committed on it (shared.wakeup
+    wakes the tracker with it).
 
     `connection` autocommits, and no lock is held while Python runs: concurrent calls wait on
     each other only for one UPDATE, as a bare UPDATE would (docs/benchmarks.md). A completable
@@ -56,7 +57,7 @@ def request_completion(
     number = _order_number(connection, identifier, lab)
     statements = _completion_statements(connection.dialect, lab)
     if statements.flag_if_completable.count(connection, number=number, now=now):
-        announce()
+        announce(connection)
         return number
     for _ in range(FLAG_ATTEMPTS):
         rows = statements.facts_of_order.fetch(connection, number=number)
@@ -70,7 +71,7 @@ def request_completion(
             connection, number=number, now=now, **unchanged_parameters(row)
         )
         if flagged:
-            announce()
+            announce(connection)
             return number
     raise OrderContended(number, FLAG_ATTEMPTS)
 
