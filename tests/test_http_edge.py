@@ -25,7 +25,9 @@ from shared.db import schema
 from shared.db.engine import make_engine
 from shared.db.models import Order
 
-pytestmark = pytest.mark.e2e
+# The servers and the request middleware, whatever the engine behind them
+# (tests/test_stored_input.py holds what PostgreSQL refuses): the SQLite pass runs them once.
+pytestmark = [pytest.mark.e2e, pytest.mark.database_free]
 
 MiB = 1024 * 1024
 HALF_OPEN = 8
