@@ -31,6 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 import live
 from shared.db.models import CheckIn, Order, WorkTicket
 
+# Pages in a real browser, whatever the engine behind them (tests/test_board.py reads the board's
+# data on both): the SQLite pass runs them.
+pytestmark = pytest.mark.database_free
+
 BROWSER = "/usr/bin/chromium"
 # Under a loaded CI machine a board redraw, a tracker poll and the fault round trip can take
 # several seconds each: 15 s was once not enough for the completions and the rejection.
