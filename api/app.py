@@ -41,7 +41,7 @@ from config.settings import Settings
 from shared.db import schema
 from shared.db.engine import make_engine, make_session_factory
 from shared.domain.lab_setup import Lab
-from shared.wakeup import FlagAnnouncer
+from shared.wakeup import announcer_for
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -108,11 +108,7 @@ def create_app(settings: Settings | None = None, *, lab: Lab | None = None) -> F
         pool_size=pool_size,
         watchdog=True,
     )
-    announce_flag = (
-        FlagAnnouncer(autocommit_engine).flagged
-        if autocommit_engine.dialect.name == "postgresql"
-        else lambda connection: None
-    )
+    announce_flag = announcer_for(autocommit_engine)
     app.extensions[EXTENSION] = Runtime(
         settings,
         lab,

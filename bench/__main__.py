@@ -162,6 +162,9 @@ def _run(target: Target, size: Size, work: Path, *, profile: str) -> DatabaseRun
         tracker=_step(f"{db}: tracker throughput", lambda: tracker.measure(target, size)),
         poll=_step(f"{db}: idle poll", lambda: poll.measure(target, size)),
         latency=_step(f"{db}: flag-to-complete", lambda: latency.measure(target, size, logs)),
+        idle_cpu=_step(
+            f"{db}: idle tracker CPU", lambda: latency.measure_idle_cpu(target, size, logs)
+        ),
         memory=_step(f"{db}: tracker memory", lambda: memory.measure(target, size)),
         jobs=_step(f"{db}: job tracking", lambda: job_tracking.measure(target, size, logs)),
         lab=_step(f"{db}: lab simulator", lambda: lab_run.measure(target, size, logs)),

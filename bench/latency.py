@@ -1,4 +1,5 @@
-"""Flag-to-complete latency over HTTP: from the 201 until the status endpoint shows `C`."""
+"""Flag-to-complete latency over HTTP, from the 201 until the status endpoint shows `C`; and what
+listening for the wake-up costs an idle tracker."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import live
+from bench.cpu import cpu_seconds
 from bench.databases import Target, engine_for, fresh_database
 from bench.processes import tracker_daemon
 from bench.seed import seed_orders
 from bench.sizes import Size
+from config.settings import Settings
 
 POLLING_INTERVAL = 0.25
-WAKE_UP_INTERVAL = 30.0
+# The wake-up is measured with the default settings, as a new user runs it (TRACKER_INTERVAL 5 s).
+WAKE_UP_INTERVAL = Settings.tracker_interval
 STATUS_EVERY = 0.002
 SEED = 4567  # the jitter before each flag is random, but the same in every run
 
@@ -40,6 +44,11 @@ class Latencies:
         return percentile(self.flag_to_complete_ms, 95)
 
     @property
+    def p99(self) -> float:
+        """All but one order in a hundred were completed sooner."""
+        return percentile(self.flag_to_complete_ms, 99)
+
+    @property
     def round_trip_p50(self) -> float:
         """The baseline: one completion request's own round trip."""
         return percentile(self.round_trip_ms, 50)
@@ -53,10 +62,8 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def measure(target: Target, size: Size, log_dir: Path) -> list[Latencies]:
-    """Polling alone on every database; PostgreSQL's LISTEN/NOTIFY wake-up on PostgreSQL."""
-    modes = [("polling", POLLING_INTERVAL)]
-    if target.kind == "postgresql":
-        modes.append(("wake-up", WAKE_UP_INTERVAL))
+    """Polling alone, then the wake-up (NOTIFY on PostgreSQL, the doorbell on SQLite)."""
+    modes = [("polling", POLLING_INTERVAL), ("wake-up", WAKE_UP_INTERVAL)]
     return [_mode(target, size, log_dir, mode, interval) for mode, interval in modes]
 
 
@@ -77,7 +84,7 @@ def _mode(target: Target, size: Size, log_dir: Path, mode: str, interval: float)
             tracker_daemon(url, mode_dir, interval=interval, wake_up=mode == "wake-up"),
         ):
             live.wait_until(lambda: _running(api), 30, "the tracker's first heartbeat")
-            time.sleep(0.5)  # its LISTEN is in place once its first poll has run
+            time.sleep(0.5)  # its listener is in place once its first poll has run
             for number in numbers:
                 # A random phase against the poll interval, or every sample would wait alike.
                 time.sleep(rng.uniform(0, POLLING_INTERVAL))
@@ -106,3 +113,40 @@ def _flag_and_wait(api: live.Api, number: int, timeout: float) -> tuple[float, f
         if time.perf_counter() - accepted > timeout:
             raise TimeoutError(f"order {number} was not completed within {timeout:g}s")
         time.sleep(STATUS_EVERY)
+
+
+@dataclass(frozen=True)
+class IdleCpu:
+    """An idle tracker's CPU, in percent of one core, over the same span: listening for the
+    wake-up, and polling alone (the baseline), both at the default interval."""
+
+    seconds: float
+    listening_percent: float
+    polling_percent: float
+
+    @property
+    def rise(self) -> float:
+        """What listening adds, in percent of one core."""
+        return self.listening_percent - self.polling_percent
+
+
+def measure_idle_cpu(target: Target, size: Size, log_dir: Path) -> IdleCpu:
+    """Each tracker alone on an empty database for `size.idle_seconds`, after its first poll."""
+    percents = {}
+    with fresh_database(target, "idle") as url:
+        for wake_up in (True, False):
+            mode_dir = log_dir / f"idle-{target.kind}-{'listening' if wake_up else 'polling'}"
+            mode_dir.mkdir(exist_ok=True)
+            with tracker_daemon(url, mode_dir, interval=WAKE_UP_INTERVAL, wake_up=wake_up) as t:
+                live.wait_until(
+                    lambda: "polling every" in t.log_path.read_text(errors="replace") or None,
+                    30,
+                    "the tracker to start",
+                )
+                time.sleep(1.0)  # past its start-up and first poll
+                pid = t.process.pid
+                before, started = cpu_seconds([pid]), time.monotonic()
+                time.sleep(size.idle_seconds)
+                used, span = cpu_seconds([pid]) - before, time.monotonic() - started
+            percents[wake_up] = 100 * used / span
+    return IdleCpu(size.idle_seconds, percents[True], percents[False])

@@ -26,6 +26,7 @@ class Size:
     endpoint_diagnostics: bool  # on a miss, load both servers again in other ways (minutes)
     lab_orders: int  # orders run_lab.py drives end to end, flat out
     import_submissions: int  # submissions one tracker imports, and one INSERT ... SELECT makes
+    idle_seconds: float = 60.0  # how long an idle tracker's CPU is measured, listening and not
 
     def warm_up_orders(self, *, distinct: bool = False) -> int:
         """Orders for the one-second warm-up before each measured run; `distinct` for a call
@@ -58,6 +59,7 @@ SIZES = {
         endpoint_diagnostics=False,
         lab_orders=200,
         import_submissions=300,
+        idle_seconds=2.0,
     ),
     "small": Size(
         name="small",
@@ -77,6 +79,7 @@ SIZES = {
         endpoint_diagnostics=True,
         lab_orders=3_000,
         import_submissions=20_000,
+        idle_seconds=20.0,
     ),
     "full": Size(
         name="full",
@@ -96,5 +99,6 @@ SIZES = {
         endpoint_diagnostics=True,
         lab_orders=10_000,
         import_submissions=100_000,
+        idle_seconds=60.0,
     ),
 }

@@ -232,9 +232,8 @@ _INSERT_SELECT = {
 
 def measure_visible(target: Target, samples: int, log_dir: Path) -> Latencies:
     """Submit over HTTP, then read the order's status by its PO every 2 ms until it answers
-    200: the tracker polling every 0.25 s on SQLite, woken by NOTIFY on PostgreSQL."""
-    wake_up = target.kind == "postgresql"
-    interval = WAKE_UP_INTERVAL if wake_up else POLLING_INTERVAL
+    200: the tracker woken by the submission (NOTIFY, or SQLite's doorbell), default settings."""
+    wake_up, interval = True, WAKE_UP_INTERVAL
     rng = random.Random(SEED)
     waits: list[float] = []
     round_trips: list[float] = []

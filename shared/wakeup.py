@@ -1,7 +1,8 @@
 """The wake-up protocol, both ends: an API process announces new flags after their commit, a
 tracker listens and polls at once; the tracker's poll stays the fallback for any lost signal.
 
-On PostgreSQL the announcement is a NOTIFY on FLAGGED_CHANNEL and the listener a LISTEN.
+On PostgreSQL the announcement is a NOTIFY on FLAGGED_CHANNEL and the listener a LISTEN. On
+SQLite it is a datagram to each tracker's socket beside the database file (shared.doorbell).
 
 A NOTIFY sent in each flag's own statement cost the completion call about a seventh of its
 throughput (docs/benchmarks.md): PostgreSQL takes one database-wide lock from a NOTIFY until its
@@ -12,7 +13,9 @@ from the request and on its connection; any other leaves it to the process's ann
 which sends one for all of them when the gap has passed. So a lone flag wakes the tracker at
 once, a flag under load waits at most ANNOUNCE_GAP for its announcement (a tracker busy with
 earlier flags finds it in its next batch anyway), and a process sends at most twenty a second
-however many orders it flags. A NOTIFY that fails (the database is down), or one still waiting
+however many orders it flags. On SQLite a ring costs a few microseconds and holds no lock, so
+every flag rings at once, from its request (the tracker paces its own wake-ups: shared.doorbell).
+A NOTIFY that fails (the database is down), or one still waiting
 for its gap when the process stops, only leaves the order to the tracker's next poll, as a lost
 notification always did.
 """
@@ -27,6 +30,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine
 
+from shared import doorbell
 from shared.db.engine import run_autocommit
 
 # PostgreSQL channel on which flags are announced, so a tracker need not wait for its next poll.
@@ -45,11 +49,24 @@ ANNOUNCE_GAP = 0.05
 IDLE_SECONDS = 60.0
 
 
+def announcer_for(engine: Engine) -> Callable[[Connection], None]:
+    """What the API calls with its connection once a flag is committed on it: announces it on
+    PostgreSQL and on a SQLite file; does nothing on a SQLite database in memory."""
+    if engine.dialect.name == "postgresql":
+        return FlagAnnouncer(engine).flagged
+    if doorbell.folder_for(engine.url) is not None:
+        return FlagAnnouncer(engine, gap=0.0).flagged
+    return lambda connection: None
+
+
 class FlagAnnouncer:
-    """One API process's announcements of new flags, on an autocommit engine."""
+    """One API process's announcements of new flags, on an autocommit engine (PostgreSQL), or
+    on a SQLite file's doorbells."""
 
     def __init__(self, engine: Engine, *, gap: float = ANNOUNCE_GAP) -> None:
         self.engine = engine
+        folder = doorbell.folder_for(engine.url)
+        self.ringer = None if folder is None else doorbell.Ringer(folder)
         self.gap = gap
         self.lock = threading.Lock()
         self.last = -math.inf  # time.monotonic() when the last NOTIFY was begun
@@ -72,6 +89,9 @@ class FlagAnnouncer:
                 self.wake.set()
                 self._start_thread()
         if at_once:
+            if self.ringer is not None:
+                self.ringer.ring()
+                return
             try:
                 connection.exec_driver_sql(_NOTIFY)
             except Exception as error:  # the flag is committed; the tracker's poll will find it
@@ -121,6 +141,9 @@ class FlagAnnouncer:
             self._notify()
 
     def _notify(self) -> None:
+        if self.ringer is not None:
+            self.ringer.ring()
+            return
         try:
             run_autocommit(self.engine, lambda connection: connection.exec_driver_sql(_NOTIFY))
         except Exception as error:  # the tracker's poll is the safety net
@@ -131,11 +154,16 @@ _RECONNECT_DELAYS = (0.5, 1, 2, 5, 10)
 
 
 def start_listener(engine: Engine, on_flag: Callable[[], None], stopping: threading.Event) -> None:
-    """Call `on_flag` whenever an order is flagged, from a thread of its own; PostgreSQL only.
+    """Call `on_flag` whenever an order is flagged, from a thread of its own: LISTEN on
+    PostgreSQL, a doorbell on a SQLite file (shared.doorbell), nothing in memory.
 
     The poll stays the safety net: a notification lost while the listener reconnects only
     delays an order until the next poll.
     """
+    folder = doorbell.folder_for(engine.url)
+    if folder is not None:
+        doorbell.listen(folder, on_flag, stopping)
+        return
     if engine.dialect.name != "postgresql":
         return
     thread = threading.Thread(

@@ -365,6 +365,34 @@ def test_a_cycle_with_nothing_flagged_changes_nothing_but_writes_a_heartbeat(
     assert tracker == {"running": True, "lastHeartbeat": PROCESSED_MS, "pending": 0}
 
 
+def test_a_wake_up_soon_after_a_heartbeat_writes_none_but_still_obeys_a_pause(
+    client: FlaskClient,
+    make_order: MakeOrder,
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+) -> None:
+    """Under load a tracker is woken every few milliseconds: within half an interval of its
+    last heartbeat it writes none (no write lock for it), yet reads the faults as a beat does;
+    half an interval on, it beats again."""
+    half = timedelta(seconds=tracker_config.interval / 2)
+    beaten = datetime(2026, 11, 27, 17, 26, 21, 123000, tzinfo=UTC)
+    with freeze_time(beaten):
+        first = run_cycle(session_factory, tracker_config)
+    assert first.beat_at == beaten
+    number = make_flagged(client, make_order)
+    assert client.post("/api/sim/faults", json={"tracker": "pause"}).status_code == 201
+    with freeze_time(beaten + half - timedelta(milliseconds=1)):
+        paused = run_cycle(session_factory, tracker_config, beat_at=first.beat_at)
+    assert (paused.batches, paused.beat_at) == (0, beaten)
+    assert tracker_state(client)["lastHeartbeat"] == PROCESSED_MS  # not written again
+    client.delete("/api/sim/faults")
+    with freeze_time(beaten + half):
+        resumed = run_cycle(session_factory, tracker_config, beat_at=first.beat_at)
+    assert (resumed.completed, resumed.beat_at) == (1, beaten + half)
+    assert tracker_state(client)["lastHeartbeat"] == "2026-11-27T17:26:21.623Z"
+    assert completion(status(client, number)) == ("C", False, None)
+
+
 def test_a_stop_asked_for_during_a_drain_ends_the_cycle_after_the_batch_in_hand(
     client: FlaskClient,
     make_order: MakeOrder,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +42,8 @@ class CycleSummary:
     batches: int = 0
     completed: int = 0
     rejected: int = 0
+    # The last heartbeat this cycle wrote, or was given: the tracker's state, not the cycle's work.
+    beat_at: datetime | None = field(default=None, compare=False)
 
 
 def process_batch(
@@ -103,6 +105,12 @@ def beat(
     return fault
 
 
+def fault_in_force(session_factory: sessionmaker[Session]) -> faults.TrackerFault | None:
+    """The tracker fault in force, read without a heartbeat (a read: no write lock taken)."""
+    with transaction(session_factory, write=False) as session:
+        return faults.tracker_fault(session)
+
+
 def run_cycle(
     session_factory: sessionmaker[Session],
     config: TrackerConfig,
@@ -110,17 +118,28 @@ def run_cycle(
     clock: Callable[[], datetime] = utcnow,
     should_stop: Callable[[], bool] = lambda: False,
     unwritable: set[int] | None = None,
+    beat_at: datetime | None = None,
 ) -> CycleSummary:
     """One poll: heartbeat, then batches until the queues are drained or a stop is asked for:
     the submitted orders' imports first (unless `import_orders` is off), then the completions.
 
     Orders the database refused to write are added to `unwritable` and passed over from then on;
     a tracker keeps that set across its polls, so they cannot hold up the queue behind them.
+
+    `beat_at` is when the tracker last wrote its heartbeat: a poll less than half an interval
+    after it (a wake-up, which can come every few milliseconds under load) only reads the fault
+    in force, rather than take the write lock for a heartbeat nobody needs yet.
     """
     unwritable = set() if unwritable is None else unwritable
     summary = CycleSummary()
-    last_beat = clock()
-    fault = beat(session_factory, config, last_beat)
+    now = clock()
+    if beat_at is not None and (now - beat_at).total_seconds() < config.interval / 2:
+        last_beat = beat_at
+        fault = fault_in_force(session_factory)
+    else:
+        last_beat = now
+        fault = beat(session_factory, config, last_beat)
+    summary.beat_at = last_beat
     if fault is not None and fault.action == faults.PAUSE:
         log.debug("Paused by fault %d: taking nothing until it is cleared", fault.id)
         return summary
@@ -136,7 +155,7 @@ def run_cycle(
         if (now - last_beat).total_seconds() >= config.interval:
             # A long drain must not look like a dead tracker, and obeys a pause set meanwhile.
             fault = beat(session_factory, config, now)
-            last_beat = now
+            last_beat = summary.beat_at = now
             if fault is not None and fault.action == faults.PAUSE:
                 break
         started = time.perf_counter()

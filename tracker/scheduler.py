@@ -64,6 +64,7 @@ class Poller:
         self.unwritable: set[int] = set()
         self.failures = 0
         self.retry_at = 0.0
+        self.beat_at: datetime | None = None  # the last heartbeat written
 
     def __call__(self) -> None:
         with self.busy:
@@ -72,12 +73,14 @@ class Poller:
             try:
                 while not self.stopping.is_set():
                     self.woken.clear()
-                    run_cycle(
+                    summary = run_cycle(
                         self.session_factory,
                         self.config,
                         should_stop=self.stopping.is_set,
                         unwritable=self.unwritable,
+                        beat_at=self.beat_at,
                     )
+                    self.beat_at = summary.beat_at
                     if not self.woken.is_set():
                         break
             except (OperationalError, sqlalchemy.exc.TimeoutError) as error:

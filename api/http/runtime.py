@@ -31,8 +31,8 @@ class Runtime:
     session_factory: sessionmaker[Session]
     # For the completion call, whose statements each commit alone (shared.orders.flag says why).
     autocommit_engine: Engine
-    # Called with its connection once a flag is committed on it: wakes the trackers on
-    # PostgreSQL (shared.wakeup); on SQLite, where trackers only poll, it does nothing.
+    # Called with its connection once a flag is committed on it: wakes the trackers
+    # (shared.wakeup: a NOTIFY on PostgreSQL, a doorbell on a SQLite file).
     announce_flag: Callable[[Connection], None]
 
 
