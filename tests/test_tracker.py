@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from flask.testing import FlaskClient
 from freezegun import freeze_time
@@ -27,7 +31,7 @@ from shared.orders.batch import (
     queue_query,
 )
 from tracker.jobs import CycleSummary, TrackerConfig, beat, process_batch, run_cycle, stop
-from tracker.scheduler import POLL_JOB_ID, build_scheduler
+from tracker.scheduler import POLL_JOB_ID, Poller, build_scheduler, wake
 
 MakeOrder = Callable[..., str]
 Factory = sessionmaker[Session]
@@ -664,7 +668,94 @@ def test_the_scheduler_has_one_poll_job_that_never_overlaps_itself() -> None:
     (job,) = scheduler.get_jobs()
     assert job.id == POLL_JOB_ID
     assert job.func is poll
-    assert (job.max_instances, job.coalesce) == (1, True)
+    # Two instances: one running, one waiting for the one worker thread (never side by side).
+    assert (job.max_instances, job.coalesce) == (2, True)
+    assert scheduler._executors["default"]._pool._max_workers == 1
     assert isinstance(job.trigger, IntervalTrigger)
     assert job.trigger.interval == timedelta(seconds=0.25)
     assert not scheduler.running
+
+
+@contextmanager
+def polling(
+    session_factory: Factory,
+    tracker_config: TrackerConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    cycle: Callable[[Poller, BaseScheduler, int], None],
+) -> Iterator[list[float]]:
+    """The tracker's scheduler and Poller, running, with a poll interval of a minute and each
+    cycle replaced by `cycle` (given the poller, the scheduler and how many cycles have begun);
+    yields when each cycle began."""
+    cycles: list[float] = []
+    poller = Poller(session_factory, dataclasses.replace(tracker_config, interval=60.0))
+    scheduler = build_scheduler(poller, poller.config.interval)
+
+    def fake_cycle(*_args: Any, **_kwargs: Any) -> CycleSummary:
+        cycles.append(time.monotonic())
+        cycle(poller, scheduler, len(cycles))
+        return CycleSummary()
+
+    monkeypatch.setattr("tracker.scheduler.run_cycle", fake_cycle)
+    thread = threading.Thread(target=scheduler.start)
+    thread.start()
+    try:
+        yield cycles
+    finally:
+        poller.stopping.set()
+        scheduler.shutdown(wait=False)
+        thread.join(timeout=10)
+
+
+def test_a_wake_up_as_a_poll_ends_runs_the_next_poll_at_once_not_an_interval_later(
+    session_factory: Factory, tracker_config: TrackerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wake-up comes just after the running poll last looked for one: the scheduler still
+    counts that poll as running, so the run the wake-up asks for must wait, not be dropped."""
+
+    class LateWakeUp(threading.Event):
+        """Answers that no wake-up came after the first cycle, and one comes at that moment."""
+
+        armed = False
+
+        def is_set(self) -> bool:
+            found = super().is_set()
+            if not found and self.armed:
+                self.armed = False
+                wake(*poller_and_scheduler[0])
+                time.sleep(0.3)  # the poll is still ending when the scheduler acts on it
+            return found
+
+    poller_and_scheduler: list[tuple[Poller, BaseScheduler]] = []
+
+    def note(poller: Poller, scheduler: BaseScheduler, count: int) -> None:
+        if count == 1:
+            poller_and_scheduler.append((poller, scheduler))
+            poller.woken = LateWakeUp()
+            poller.woken.armed = True
+
+    with polling(session_factory, tracker_config, monkeypatch, note) as cycles:
+        _wait_for(lambda: len(cycles) >= 2, "the poll the wake-up asked for")
+    assert len(cycles) == 2
+
+
+def test_a_wake_up_during_a_poll_runs_one_more_cycle_not_two(
+    session_factory: Factory, tracker_config: TrackerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Woken mid-cycle, the running poll goes round again; the run the scheduler queued behind
+    it then finds nothing left to do, and does nothing."""
+
+    def wake_in_first(poller: Poller, scheduler: BaseScheduler, count: int) -> None:
+        if count == 1:
+            wake(poller, scheduler)
+
+    with polling(session_factory, tracker_config, monkeypatch, wake_in_first) as cycles:
+        _wait_for(lambda: len(cycles) >= 2, "the second cycle")
+        time.sleep(0.5)  # the queued run starts at once if it is to run a cycle at all
+    assert len(cycles) == 2
+
+
+def _wait_for(done: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
