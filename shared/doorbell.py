@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 # The longest socket path every platform binds (sockaddr_un: 108 bytes on Linux, 104 on macOS).
 MAX_PATH_BYTES = 100
 SUFFIX = "-wakeup"
+# The longest a process rings from a listing of the folder it made earlier.
+RELIST_SECONDS = 1.0
 # How long a listener waits before it checks whether it should stop, or bind again.
 CHECK_SECONDS = 1.0
 # A listener's shortest time between two wake-ups: under a flood of flags (each rings), the
@@ -61,19 +65,21 @@ class Ringer:
     """One process's side that rings: a datagram to every tracker listening on the database."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
+        self.folder = str(folder)
         self.sock: socket.socket | None = None
         self.pid = 0
+        # The folder's sockets, listed again when the folder changed (a tracker came or went) or
+        # a second has passed (a change within the clock tick of the last listing leaves the
+        # folder's time as it was): a stat costs a quarter of a listing, on every flag.
+        self.listed: tuple[int, float, list[str]] = (-1, -math.inf, [])
 
     def ring(self) -> None:
         """Wake every tracker listening; never blocks, never raises."""
-        try:
-            names = os.listdir(self.folder)
-        except OSError:  # no tracker has listened yet
+        paths = self._paths()
+        if not paths:
             return
         sock = self._socket()
-        for name in names:
-            path = os.path.join(self.folder, name)
+        for path in paths:
             try:
                 sock.sendto(b"!", path)
             except BlockingIOError:  # its queue is full: it has a wake-up waiting already
@@ -82,6 +88,22 @@ class Ringer:
                 _remove_socket(path)
             except OSError as error:
                 log.debug("Could not ring %s (%s)", path, error)
+
+    def _paths(self) -> list[str]:
+        try:
+            changed = os.stat(self.folder).st_mtime_ns
+        except OSError:  # no tracker has listened yet
+            return []
+        was, listed_at, paths = self.listed
+        now = time.monotonic()
+        if changed != was or now - listed_at >= RELIST_SECONDS:
+            try:
+                names = os.listdir(self.folder)
+            except OSError:
+                return []
+            paths = [os.path.join(self.folder, name) for name in names]
+            self.listed = (changed, now, paths)
+        return paths
 
     def _socket(self) -> socket.socket:
         """This process's sending socket (made again in a process forked from another)."""

@@ -14,7 +14,7 @@ which sends one for all of them when the gap has passed. So a lone flag wakes th
 once, a flag under load waits at most ANNOUNCE_GAP for its announcement (a tracker busy with
 earlier flags finds it in its next batch anyway), and a process sends at most twenty a second
 however many orders it flags. On SQLite a ring costs a few microseconds and holds no lock, so
-every flag rings at once, from its request (the tracker paces its own wake-ups: shared.doorbell).
+the gap is the tracker's own spacing between two wake-ups (shared.doorbell.WAKE_SPACING, 5 ms).
 A NOTIFY that fails (the database is down), or one still waiting
 for its gap when the process stops, only leaves the order to the tracker's next poll, as a lost
 notification always did.
@@ -55,7 +55,7 @@ def announcer_for(engine: Engine) -> Callable[[Connection], None]:
     if engine.dialect.name == "postgresql":
         return FlagAnnouncer(engine).flagged
     if doorbell.folder_for(engine.url) is not None:
-        return FlagAnnouncer(engine, gap=0.0).flagged
+        return FlagAnnouncer(engine, gap=doorbell.WAKE_SPACING).flagged
     return lambda connection: None
 
 

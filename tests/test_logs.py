@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -61,6 +62,26 @@ def test_a_client_request_id_is_echoed_and_one_is_made_when_absent_or_unfit(
     assert HEX_ID.fullmatch(forged.headers["X-Request-ID"])
     refused = client.post("/api/v2/orders/1/complete", headers={"X-Request-ID": "abc"})
     assert (refused.status_code, refused.headers["X-Request-ID"]) == (404, "abc")
+
+
+def test_made_request_ids_differ_between_requests_and_between_forked_workers(
+    client: FlaskClient,
+) -> None:
+    """A made id is a process's random prefix and a count: gunicorn forks its workers from one
+    process, so each must draw its own prefix, or two workers would hand out the same ids."""
+    made = {client.get("/api/sim/tracker").headers["X-Request-ID"] for _ in range(50)}
+    assert len(made) == 50
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a worker forked after the app was made (no database call)
+        os.write(writing, client.get("/no-such-page").headers["X-Request-ID"].encode())
+        os._exit(0)
+    os.close(writing)
+    child_id = os.read(reading, 64).decode()
+    os.waitpid(pid, 0)
+    parent_id = client.get("/no-such-page").headers["X-Request-ID"]
+    assert HEX_ID.fullmatch(child_id) and HEX_ID.fullmatch(parent_id)
+    assert child_id[:16] != parent_id[:16]
 
 
 def test_json_lines_carry_the_fields_and_the_request_id_set(root_logging: None) -> None:

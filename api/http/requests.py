@@ -9,11 +9,12 @@ and the middleware also sees the answers Flask builds for its own errors.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -90,6 +91,25 @@ class ObservedRequest(JSONRequest):
             self.environ[ROUTE_KEY] = rule.rule
 
 
+class _Ids:
+    """Request ids unique to the process: 16 random hex digits drawn once per process (again in
+    a forked worker), then a count. A uuid4 per request cost a getrandom call, 4 µs."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.count):016x}"  # next() on a count is atomic under the GIL
+
+
+_new_id = _Ids()
+
+
 class RequestObserver:
     """Wraps the Flask app (`app.wsgi_app`): ids, metrics and the JSON access line."""
 
@@ -101,7 +121,7 @@ class RequestObserver:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
         given = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = given if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if _CLIENT_ID.fullmatch(given) else _new_id()
         statuses: list[int] = []
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
