@@ -83,10 +83,19 @@ class DriverStatement:
         raw, _ = self._execute(connection, parameters, lambda cursor: cursor.fetchall())
         if self.row is None:
             return []
-        return [
-            self.row(*(p(v) if p else v for p, v in zip(self.results, found, strict=True)))
-            for found in raw
-        ]
+        make = self.row._make
+        # Only the columns whose type converts: a batch of the tracker reads thousands of rows,
+        # and calling nothing for the others halved its time in here.
+        converted = [(i, p) for i, p in enumerate(self.results) if p is not None]
+        if not converted:
+            return list(map(make, raw))
+        rows = []
+        for found in raw:
+            values = list(found)
+            for i, convert in converted:
+                values[i] = convert(values[i])
+            rows.append(make(values))
+        return rows
 
     def count(self, connection: Connection, **parameters: Any) -> int:
         """Run as `fetch` does; the number of rows the statement wrote (or returned), none read.
