@@ -8,7 +8,7 @@ by SQLAlchemy, and values still go through the columns' own types, both ways.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -81,21 +81,15 @@ class DriverStatement:
         # Known from the statement: asking the cursor (description) costs psycopg more than the
         # fetch.
         raw, _ = self._execute(connection, parameters, lambda cursor: cursor.fetchall())
-        if self.row is None:
+        if self.row is None or not raw:
             return []
-        make = self.row._make
-        # Only the columns whose type converts: a batch of the tracker reads thousands of rows,
-        # and calling nothing for the others halved its time in here.
-        converted = [(i, p) for i, p in enumerate(self.results) if p is not None]
-        if not converted:
-            return list(map(make, raw))
-        rows = []
-        for found in raw:
-            values = list(found)
-            for i, convert in converted:
-                values[i] = convert(values[i])
-            rows.append(make(values))
-        return rows
+        # Converted a column at a time, only the columns whose type converts: a tracker batch
+        # reads 2,000 rows, and a loop over each row's values took 5 ms of them, this 1 ms.
+        columns: list[Iterable[Any]] = list(zip(*raw, strict=True))
+        for i, convert in enumerate(self.results):
+            if convert is not None:
+                columns[i] = map(convert, columns[i])
+        return list(map(self.row._make, zip(*columns, strict=True)))
 
     def count(self, connection: Connection, **parameters: Any) -> int:
         """Run as `fetch` does; the number of rows the statement wrote (or returned), none read.
