@@ -1,9 +1,11 @@
 """Core statements compiled once and run on the driver's own cursor.
 
-For the completion call only: there SQLAlchemy's work on each execution (cache key, execution
-context, result wrapping, about 40 us a statement) cost more than the statements themselves and
-held the API to 60% of a bare endpoint's throughput (docs/benchmarks.md). The SQL is still built
-by SQLAlchemy, and values still go through the columns' own types, both ways.
+For the hot paths only. On the completion call SQLAlchemy's work on each execution (cache key,
+execution context, result wrapping, about 40 us a statement) cost more than the statements
+themselves and held the API to 60% of a bare endpoint's throughput (docs/benchmarks.md); in the
+tracker's batch, rendering a list of order numbers and building ORM rows cost more than its SQL
+on SQLite (bench/analysis.md). The SQL is still built by SQLAlchemy, and values still go through
+the columns' own types, both ways.
 """
 
 from __future__ import annotations
