@@ -80,7 +80,7 @@ def to_facts(row: Any) -> OrderFacts:
 
 def to_facts_of_batch(rows: Iterable[Any]) -> Iterator[OrderFacts]:
     """The OrderFacts of each of a batch's rows, read with CHECKED_COLUMNS, as `to_facts` gives
-    them, each distinct list of codes parsed once: orders mostly share their addons and routes,
+    them, each distinct list of codes parsed once: orders often share their addons and routes,
     and parsing the same two JSON arrays again for every order was the tracker's largest cost in
     Python (bench/analysis.md)."""
     parsed: dict[str, frozenset[str]] = {}
@@ -91,7 +91,7 @@ def to_facts_of_batch(rows: Iterable[Any]) -> Iterator[OrderFacts]:
             found = parsed[text] = frozenset(json.loads(text))
         return found
 
-    # Unpacked in CHECKED_COLUMNS' order: reading a row's fields by name cost as much again.
+    # Unpacked in CHECKED_COLUMNS' order: cheaper than reading a named row's fields by name.
     for number, status, on_hold, deleted, job_type, addons, stations in rows:
         yield OrderFacts(number, status, on_hold, deleted, job_type, codes(addons), codes(stations))
 
