@@ -6,6 +6,7 @@ import argparse
 import os
 import pickle
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -50,25 +51,26 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not kinds:
         print(f"bench: unknown database {', '.join(unknown)}; choose from {KINDS}", file=sys.stderr)
         return 2
+    size = SIZES[args.size]
+    if args.only == "tracker":
+        if "postgresql" in kinds and _postgres_version(args.postgres_url) is None:
+            return 1
+        _tracker_rounds(kinds, size, args.postgres_url, args.rounds)
+        return 0
     try:
         endpoint.wrk_path()
     except endpoint.WrkMissing as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
-    size = SIZES[args.size]
     output = Path(args.output).resolve()
     started = time.perf_counter()
     machine = describe()
     if "postgresql" in kinds:
-        try:  # before anything runs: an unreachable server must not cost a SQLite run first
-            machine["PostgreSQL"] = server_version(args.postgres_url)
-        except OperationalError as error:
-            print(
-                f"bench: PostgreSQL at {args.postgres_url} is unreachable ({error.orig});"
-                " start it, pass --postgres-url, or run --databases sqlite",
-                file=sys.stderr,
-            )
+        # Before anything runs: an unreachable server must not cost a SQLite run first.
+        version = _postgres_version(args.postgres_url)
+        if version is None:
             return 1
+        machine["PostgreSQL"] = version
     machine["Load average at start (1/5/15 min)"] = load_average()
     work = Path(tempfile.mkdtemp(prefix="rx-bench-"))
     runs = []
@@ -90,6 +92,49 @@ def main(argv: list[str] | None = None) -> int:
     _write(output, measured)
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _postgres_version(url: str) -> str | None:
+    """The server's version; None, with the reason said, if it cannot be reached."""
+    try:
+        return server_version(url)
+    except OperationalError as error:
+        print(
+            f"bench: PostgreSQL at {url} is unreachable ({error.orig});"
+            " start it, pass --postgres-url, or run --databases sqlite",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _tracker_rounds(kinds: list[str], size: Size, postgres_url: str, rounds: int) -> None:
+    """`--only tracker`: the tracker's drain and the set-based UPDATE, in alternating rounds
+    on each database, printed as they come, then each database's ratios; no report written.
+    For checking a change to the tracker on a shared machine, where one run proves little."""
+    work = Path(tempfile.mkdtemp(prefix="rx-bench-"))
+    ratios: dict[str, list[float]] = {kind: [] for kind in kinds}
+    try:
+        for index in range(1, rounds + 1):
+            for kind in kinds:
+                target = Target(kind, work, postgres_url)
+                drained, _ = tracker.drained_rate(target, size.tracker_orders, 1)
+                limit = tracker.set_based_rate(target, size.tracker_orders)
+                ratios[kind].append(drained / limit)
+                print(
+                    f"{target.label} round {index}: tracker {drained:,.0f} orders/s,"
+                    f" set-based {limit:,.0f} orders/s, ratio {drained / limit:.3f}"
+                    f" (load average {load_average()})",
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for kind, found in ratios.items():
+        label = Target(kind, work).label
+        print(
+            f"{label}: ratio median {statistics.median(found):.3f},"
+            f" min {min(found):.3f}, max {max(found):.3f}, {len(found)} round(s)"
+            f" of {size.tracker_orders:,} orders (batch {tracker.BATCH_SIZE:,})"
+        )
 
 
 def _write(output: Path, measured: Measured) -> None:
@@ -133,6 +178,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the report from a --save-results file, measuring nothing",
     )
+    parser.add_argument(
+        "--only",
+        choices=("tracker",),
+        help="tracker: only the tracker's drain against the set-based UPDATE, in --rounds"
+        " alternating rounds, printed; no report is written",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds for --only (default 3)")
     parser.add_argument(
         "--profile",
         choices=("auto", "never"),

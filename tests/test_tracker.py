@@ -30,6 +30,7 @@ from shared.orders.batch import (
     complete_flagged_orders,
     queue_query,
 )
+from shared.orders.facts import CHECKED_COLUMNS, to_facts, to_facts_of_batch
 from tracker.jobs import CycleSummary, TrackerConfig, beat, process_batch, run_cycle, stop
 from tracker.scheduler import POLL_JOB_ID, Poller, build_scheduler, wake
 
@@ -446,6 +447,32 @@ def test_the_poll_is_served_by_the_queue_index_not_a_table_scan(engine: Engine) 
     assert not any("SCAN orders" in step for step in plan), plan
     # The index gives the rows in queue order: no sort of the whole queue on each poll.
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def test_a_batch_gives_each_order_its_own_facts_as_the_api_reads_them(
+    make_order: MakeOrder, engine: Engine
+) -> None:
+    # The batch parses each distinct list of codes once: orders that share their lists, orders
+    # with lists of their own and orders with none must each still get exactly their own facts.
+    kinds = [
+        ([], []),
+        (["BSC"], ["BSC"]),
+        (["BSC"], ["BSC"]),
+        (["AR", "BSC"], ["GEN", "AR1", "BSC"]),
+        (["HC"], []),
+        ([], ["GEN"]),
+    ]
+    numbers = [int(make_order(addons=addons, stations=stations)) for addons, stations in kinds]
+    query = select(*CHECKED_COLUMNS).where(Order.order_number.in_(numbers))
+    with engine.connect() as connection:
+        rows = connection.execute(query.order_by(Order.order_number)).all()
+
+    batch = list(to_facts_of_batch(rows))
+
+    assert batch == [to_facts(row) for row in rows]
+    assert [(set(f.addons), set(f.stations)) for f in batch] == [
+        (set(addons), set(stations)) for addons, stations in kinds
+    ]
 
 
 def _postgresql_steps(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

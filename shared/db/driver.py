@@ -1,14 +1,16 @@
 """Core statements compiled once and run on the driver's own cursor.
 
-For the completion call only: there SQLAlchemy's work on each execution (cache key, execution
-context, result wrapping, about 40 us a statement) cost more than the statements themselves and
-held the API to 60% of a bare endpoint's throughput (docs/benchmarks.md). The SQL is still built
-by SQLAlchemy, and values still go through the columns' own types, both ways.
+For the hot paths only. On the completion call SQLAlchemy's work on each execution (cache key,
+execution context, result wrapping, about 40 us a statement) cost more than the statements
+themselves and held the API to 60% of a bare endpoint's throughput (docs/benchmarks.md); in the
+tracker's batch, rendering a list of order numbers and building ORM rows cost more than its SQL
+on SQLite (bench/analysis.md). The SQL is still built by SQLAlchemy, and values still go through
+the columns' own types, both ways.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -81,12 +83,15 @@ class DriverStatement:
         # Known from the statement: asking the cursor (description) costs psycopg more than the
         # fetch.
         raw, _ = self._execute(connection, parameters, lambda cursor: cursor.fetchall())
-        if self.row is None:
+        if self.row is None or not raw:
             return []
-        return [
-            self.row(*(p(v) if p else v for p, v in zip(self.results, found, strict=True)))
-            for found in raw
-        ]
+        # Converted a column at a time, only the columns whose type converts: a tracker batch
+        # reads 2,000 rows, and a loop over each row's values took 5 ms of them, this 1 ms.
+        columns: list[Iterable[Any]] = list(zip(*raw, strict=True))
+        for i, convert in enumerate(self.results):
+            if convert is not None:
+                columns[i] = map(convert, columns[i])
+        return list(map(self.row._make, zip(*columns, strict=True)))
 
     def count(self, connection: Connection, **parameters: Any) -> int:
         """Run as `fetch` does; the number of rows the statement wrote (or returned), none read.
