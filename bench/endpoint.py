@@ -152,6 +152,7 @@ def _load(
     name: str,
     *,
     connections: int = CONNECTIONS,
+    extra_env: dict[str, str] | None = None,
 ) -> Load:
     with fresh_database(target, "endpoint") as url:
         engine = engine_for(url)
@@ -159,7 +160,7 @@ def _load(
             warm = seed_orders(engine, size.endpoint_orders // 10)
             numbers = seed_orders(engine, size.endpoint_orders, first=warm.stop)
             server = f"gunicorn-{target.kind}-{name}"
-            with gunicorn(app, url, log_dir, server) as base_url:
+            with gunicorn(app, url, log_dir, server, **(extra_env or {})) as base_url:
                 run_wrk(
                     base_url,
                     COMPLETE_REQUEST,

@@ -26,6 +26,7 @@ from tracker.jobs import TrackerConfig
 
 # The shared assertions (assert_body ...) show what differed, as a test's own asserts do.
 pytest.register_assert_rewrite("helpers")
+from helpers import close_app  # noqa: E402  # after the line above, so it is rewritten
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -96,8 +97,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def app(settings: Settings, lab: Lab) -> Iterator[Flask]:
     app = create_app(settings, lab=lab)
     yield app
-    app.extensions["rx_jobtracker"].engine.dispose()
-    app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture
@@ -136,8 +136,7 @@ def make_client(settings: Settings, lab: Lab) -> Iterator[Callable[..., FlaskCli
 
     yield make
     for app in apps:
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)
 
 
 # An app and the switch that takes its database away (True) and brings it back (False).
@@ -166,8 +165,7 @@ def stoppable(settings: Settings, lab: Lab, tmp_path: Path) -> Iterator[Stoppabl
                 (tmp_path / "gone").rename(folder)
 
         yield app, switch
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)
         return
     with Proxy() as link:
         behind = Settings(
@@ -184,5 +182,4 @@ def stoppable(settings: Settings, lab: Lab, tmp_path: Path) -> Iterator[Stoppabl
                 link.restore()
 
         yield app, cut
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from freezegun import freeze_time
-from helpers import assert_body, completion_error
+from helpers import assert_body, close_app, completion_error
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -272,8 +272,7 @@ def test_a_lab_completing_by_any_identifier_takes_a_tray_or_a_po(
             complete(any_client, "PO-SHARED"), 404, completion_error("01", "Order not found")
         )
     finally:
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)
     assert [status(client, n)["pendingCompletion"] for n in (by_tray, by_po, *shared_po)] == [
         True,
         True,

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
-from helpers import assert_body, completion_error
+from helpers import assert_body, close_app, completion_error
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
@@ -316,8 +316,7 @@ def test_a_lab_without_the_job_tracker_module_refuses_a_cancel(
             {"error": "No record found", "details": ["Provided: 999999"]},
         )
     finally:
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)
     assert client.get(f"/api/v2/orders/{number}").get_json()["deleted"] is False
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers import assert_body, completion_error
+from helpers import assert_body, close_app, completion_error
 from sqlalchemy import Engine, false, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
@@ -234,9 +234,7 @@ def slow_path_app(settings: Settings, lab: Lab, monkeypatch: pytest.MonkeyPatch)
     # A lab object of its own: the statements are cached per lab.
     app = create_app(settings, lab=dataclasses.replace(lab))
     yield app
-    runtime = app.extensions["rx_jobtracker"]
-    runtime.engine.dispose()
-    runtime.autocommit_engine.dispose()
+    close_app(app)
 
 
 def _change_after_each_read(

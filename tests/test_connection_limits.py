@@ -19,6 +19,7 @@ from contextlib import ExitStack
 
 import pytest
 from flask import Flask
+from helpers import close_app
 from sqlalchemy import Connection, Engine, text
 
 from api.app import create_app
@@ -46,8 +47,7 @@ def small_app(settings: Settings, lab: Lab) -> Iterator[Flask]:
         lab=lab,
     )
     yield app
-    app.extensions["rx_jobtracker"].engine.dispose()
-    app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+    close_app(app)
 
 
 def hold_autocommit_connections(engine: Engine, stack: ExitStack) -> None:

@@ -1,11 +1,18 @@
-"""The request journal: every /api/v2 call recorded (none refused for its key), listed newest
-first, filtered, counted, emptied, bounded, switchable, and shared by every API worker."""
+"""The request journal: every /api/v2 call recorded (none refused for its key), on by default,
+listed newest first, filtered, counted, emptied, bounded in rows and in characters, switchable,
+shared by every API worker; written late while the database is busy, never dropped unseen."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +23,10 @@ from helpers import assert_body
 from prometheus_client.parser import text_string_to_metric_families
 
 import live
+from api.sim.journal import MAX_HEADERS_CHARS, WRITER
+from shared.db.engine import make_engine
+from shared.domain.clock import utcnow
+from shared.sim.journal import Exchange
 
 MakeClient = Callable[..., FlaskClient]
 COMPLETE = "/api/v2/orders/42/complete"
@@ -28,8 +39,8 @@ NOT_FOUND_BODY = (
 
 @pytest.fixture
 def client(make_client: MakeClient) -> FlaskClient:
-    """The API with the journal on (it is off by default)."""
-    return make_client(journal=True)
+    """The API with its default settings: the journal on."""
+    return make_client()
 
 
 def listing(client: FlaskClient, query: str = "") -> list[dict[str, Any]]:
@@ -227,10 +238,179 @@ def test_the_journal_keeps_the_newest_journal_size_entries(make_client: MakeClie
     ]
 
 
-def test_with_the_journal_off_the_default_nothing_is_recorded(make_client: MakeClient) -> None:
-    for client in (make_client(), make_client(journal=False)):
-        client.get("/api/v2/orders/1/status")
-        assert count(client) == 0
+def test_the_journal_is_on_by_default(make_client: MakeClient) -> None:
+    client = make_client()
+    client.get("/api/v2/orders/1/status")
+    assert [(e["method"], e["path"]) for e in listing(client)] == [
+        ("GET", "/api/v2/orders/1/status")
+    ]
+
+
+def test_with_the_journal_off_nothing_new_is_recorded(make_client: MakeClient) -> None:
+    recording = make_client()
+    recording.get("/api/v2/orders/1/status")
+    assert count(recording) == 1
+    client = make_client(journal=False)
+    client.get("/api/v2/orders/2/status")
+    assert [e["path"] for e in listing(client)] == ["/api/v2/orders/1/status"]
+
+
+def test_rows_never_exceed_journal_size_over_many_batches(make_client: MakeClient) -> None:
+    client = make_client(journal_size=7)
+    for round_number in range(3):
+        with ThreadPoolExecutor(4) as pool:
+            statuses = pool.map(
+                lambda n: client.get(f"/api/v2/orders/{n}/status").status_code,
+                range(round_number * 20, round_number * 20 + 20),
+            )
+            assert set(statuses) == {404}
+        assert count(client) == 7
+    ids = [e["id"] for e in listing(client)]
+    assert ids == list(range(ids[0], ids[0] - 7, -1))  # the newest seven
+
+
+def metric(client: FlaskClient, name: str, **labels: str) -> float:
+    """A sample of /metrics, 0 if absent."""
+    text = client.get("/metrics").get_data(as_text=True)
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and sample.labels == labels
+    )
+
+
+@contextmanager
+def journal_locked(database_url: str) -> Iterator[None]:
+    """Another connection holding the lock the journal's writes need: SQLite's one write lock
+    (BEGIN IMMEDIATE), or on PostgreSQL the journal table's, in EXCLUSIVE mode (reads go on)."""
+    engine = make_engine(database_url, timeout=30)
+    try:
+        # make_engine's transactions take SQLite's write lock as they begin (BEGIN IMMEDIATE).
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("LOCK TABLE request_journal IN EXCLUSIVE MODE")
+            yield
+    finally:
+        engine.dispose()
+
+
+def test_an_entry_recorded_while_the_journal_is_locked_is_written_once_the_lock_is_gone(
+    make_client: MakeClient, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer's attempts time out (DATABASE_TIMEOUT) while the lock is held, and it tries
+    again: the entry waits, counted in rx_journal_waiting, and none is dropped."""
+    client = make_client(database_timeout=0.2)
+    dropped = metric(client, "rx_journal_dropped_total", reason="full")
+    with journal_locked(database_url):
+        assert client.get("/api/v2/orders/1/status").status_code == 404
+        live.wait_until(
+            lambda: "busy or unavailable, retrying" in caplog.text or None,
+            timeout=10,
+            what="the writer to find the journal locked",
+        )
+        assert metric(client, "rx_journal_waiting") >= 1
+    live.wait_until(lambda: count(client) == 1 or None, timeout=10, what="the entry written")
+    assert [e["path"] for e in listing(client)] == ["/api/v2/orders/1/status"]
+    assert metric(client, "rx_journal_dropped_total", reason="full") == dropped
+
+
+def test_a_full_buffer_drops_new_entries_and_counts_them_in_metrics(
+    make_client: MakeClient, database_url: str
+) -> None:
+    client = make_client(database_timeout=0.2, journal_buffer=2)
+    dropped = metric(client, "rx_journal_dropped_total", reason="full")
+    with journal_locked(database_url):
+        for number in range(1, 6):
+            assert client.get(f"/api/v2/orders/{number}/status").status_code == 404
+        assert metric(client, "rx_journal_dropped_total", reason="full") - dropped == 3
+    live.wait_until(lambda: count(client) == 2 or None, timeout=10, what="the kept two written")
+    assert [e["path"] for e in listing(client)] == [
+        "/api/v2/orders/2/status",
+        "/api/v2/orders/1/status",
+    ]
+
+
+def test_an_entry_that_cannot_be_stored_is_dropped_alone_and_counted(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One entry the write refuses (here one whose time is no time) does not take the rest of
+    its batch with it."""
+    client = make_client()
+    writer = client.application.extensions[WRITER]
+    dropped = metric(client, "rx_journal_dropped_total", reason="unstorable")
+    good = Exchange(utcnow(), "GET", "/api/v2/orders/1/status", "", "{}", "", 404, "", 1.0)
+    writer.submit(good)
+    writer.submit(good._replace(recorded_at="yesterday", path="/api/v2/orders/2/status"))
+    writer.submit(good._replace(path="/api/v2/orders/3/status"))
+    assert [e["path"] for e in listing(client)] == [
+        "/api/v2/orders/3/status",
+        "/api/v2/orders/1/status",
+    ]
+    assert metric(client, "rx_journal_dropped_total", reason="unstorable") - dropped == 1
+    assert "the entry of GET /api/v2/orders/2/status could not be stored" in caplog.text
+
+
+def test_a_clear_is_not_followed_by_entries_of_calls_made_before_it(client: FlaskClient) -> None:
+    for number in range(1, 21):
+        client.get(f"/api/v2/orders/{number}/status")
+    cleared = client.delete("/api/sim/requests").get_json()
+    assert cleared == {"message": "Successful", "requestsDeleted": 20}
+    time.sleep(0.2)  # past the writer's gathering time (LINGER): anything late would be in
+    assert count(client) == 0
+
+
+EXITING = """
+import sys
+from api.app import create_app
+from api.sim.journal import WRITER
+from config.settings import Settings
+
+app = create_app(Settings(database_url=sys.argv[1]))
+app.extensions[WRITER].linger = 30.0  # the writer would still be gathering at exit
+client = app.test_client()
+for number in (1, 2, 3):
+    client.get(f"/api/v2/orders/{number}/status")
+"""
+
+
+def test_a_process_that_exits_writes_its_entries_first(
+    make_client: MakeClient, database_url: str
+) -> None:
+    subprocess.run(
+        [sys.executable, "-c", EXITING, database_url],
+        check=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert [e["path"] for e in listing(make_client())] == [
+        "/api/v2/orders/3/status",
+        "/api/v2/orders/2/status",
+        "/api/v2/orders/1/status",
+    ]
+
+
+def test_headers_are_cut_to_their_bound_and_stay_an_object(client: FlaskClient) -> None:
+    many = {f"X-Filler-{n}": "f" * 2000 for n in range(12)}
+    client.get("/api/v2/orders/1/status", headers={"X-Huge": "h" * 100_000, **many})
+    [entry] = listing(client)
+    stored = json.dumps(entry["headers"])
+    assert len(stored) <= MAX_HEADERS_CHARS
+    assert entry["headers"]["X-Huge"].startswith("hhh")
+    assert entry["headers"]["X-Huge"].endswith(" more characters)")
+    assert entry["headers"]["(cut)"] == "12 more headers not kept"
+    assert entry["headers"]["Host"] == "localhost"
+
+
+def test_a_path_and_a_query_beyond_their_bound_are_cut_with_a_note(client: FlaskClient) -> None:
+    identifier = "9" * 20_000
+    client.get(f"/api/v2/orders/{identifier}/status?x={'q' * 20_000}")
+    [entry] = listing(client)
+    assert entry["path"] == (
+        f"{('/api/v2/orders/' + identifier)[: 16 * 1024]}... "
+        f"({len('/api/v2/orders//status') + 20_000 - 16 * 1024} more characters)"
+    )
+    assert entry["query"].endswith(f"... ({20_002 - 16 * 1024} more characters)")
 
 
 @pytest.mark.e2e
@@ -246,11 +426,17 @@ def test_two_gunicorn_workers_write_to_and_read_from_one_journal(
 
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(complete, range(1, calls + 1))) == {404}
-        # Each worker answers from the same table, whichever serves the read.
+        # Each worker answers from the same table, whichever serves the read, once the other
+        # worker's writer has written its entries (a read waits for its own worker's only).
         for _ in range(4):
-            assert api.call("GET", "/api/sim/requests/count?method=POST") == (
-                200,
-                {"count": calls},
+            live.wait_until(
+                lambda: (
+                    api.call("GET", "/api/sim/requests/count?method=POST")
+                    == (200, {"count": calls})
+                    or None
+                ),
+                timeout=10,
+                what="every call written",
             )
         status, body = api.call("GET", "/api/sim/requests?limit=1000")
         assert status == 200
@@ -285,3 +471,36 @@ def test_a_filter_no_database_could_take_answers_400_not_500(
         400,
         {"error": "Invalid request", "details": details},
     )
+
+
+@pytest.mark.e2e
+def test_under_gunicorn_drops_add_up_in_metrics_whichever_worker_answers(
+    database_url: str, tmp_path: Path
+) -> None:
+    with live.run_gunicorn(
+        database_url, tmp_path, workers=2, JOURNAL_BUFFER=1, DATABASE_TIMEOUT=0.2
+    ) as api:
+        with journal_locked(database_url):
+            statuses = [api.call("GET", f"/api/v2/orders/{n}/status")[0] for n in range(1, 21)]
+            assert set(statuses) == {404}
+
+            def dropped() -> float:
+                with urllib.request.urlopen(api.base_url + "/metrics", timeout=10) as response:
+                    text = response.read().decode()
+                return sum(
+                    sample.value
+                    for family in text_string_to_metric_families(text)
+                    for sample in family.samples
+                    if sample.name == "rx_journal_dropped_total"
+                    and sample.labels == {"reason": "full"}
+                )
+
+            # Each worker keeps one entry; every other call is counted, in either worker.
+            kept = 20 - dropped()
+            assert 1 <= kept <= 2
+            assert all(dropped() == 20 - kept for _ in range(4))
+        live.wait_until(
+            lambda: api.call("GET", "/api/sim/requests/count")[1] == {"count": kept} or None,
+            timeout=10,
+            what="the kept entries written",
+        )

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from freezegun import freeze_time
-from helpers import assert_body
+from helpers import assert_body, close_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
@@ -51,8 +51,7 @@ def strict_client(settings: Settings, lab: Lab) -> Iterator[FlaskClient]:
     strict = dataclasses.replace(lab, pick=dataclasses.replace(lab.pick, partial_picking=False))
     app = create_app(settings, lab=strict)
     yield app.test_client()
-    app.extensions["rx_jobtracker"].engine.dispose()
-    app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+    close_app(app)
 
 
 def test_a_new_order_has_two_lenses_and_a_frame_to_pick_in_the_documented_body(

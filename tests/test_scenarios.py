@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from freezegun import freeze_time
-from helpers import assert_body, completion_error
+from helpers import assert_body, close_app, completion_error
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -288,8 +288,7 @@ def client_on(database_url: str, settings: Settings, lab: Lab) -> Iterator[Flask
     try:
         yield app.test_client()
     finally:
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)
 
 
 def build_a_lab_day(

@@ -7,6 +7,7 @@ import logging
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from helpers import close_app
 from sqlalchemy import Engine, inspect, text
 
 from api.app import create_app
@@ -95,5 +96,4 @@ def test_alembic_speaks_when_it_migrates_and_is_quiet_on_every_other_start(
     apps.append(create_app(settings, lab=lab))  # up to date: nothing to say
     assert alembic_lines() == []
     for app in apps:
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)

@@ -188,6 +188,7 @@ def test_the_service_settings_are_read_with_on_and_off_switches() -> None:
             "COMPLETE_REQUIRES_TRACKER": "on",
             "JOURNAL": "OFF",
             "JOURNAL_SIZE": "500",
+            "JOURNAL_BUFFER": "200",
             "TRACKER_METRICS_PORT": "9464",
         },
         env_file=None,
@@ -197,14 +198,16 @@ def test_the_service_settings_are_read_with_on_and_off_switches() -> None:
         settings.complete_requires_tracker,
         settings.journal,
         settings.journal_size,
+        settings.journal_buffer,
         settings.tracker_metrics_port,
-    ) == ("json", True, False, 500, 9464)
+    ) == ("json", True, False, 500, 200, 9464)
     defaults = Settings()
-    assert (defaults.log_format, defaults.complete_requires_tracker, defaults.sim_api) == (
-        "text",
-        False,
-        True,
-    )
+    assert (
+        defaults.log_format,
+        defaults.complete_requires_tracker,
+        defaults.sim_api,
+        defaults.journal,
+    ) == ("text", False, True, True)
     assert (defaults.api_keys, defaults.sim_admin_key, defaults.cors_origins) == ((), None, ())
 
 
@@ -245,6 +248,10 @@ REFUSED = {
     "COMPLETE_REQUIRES_TRACKER": ("2", "Must be on or off."),
     "JOURNAL": ("maybe", "Must be on or off."),
     "JOURNAL_SIZE": ("lots", "Expected a whole number, 1 to 1000000."),
+    "JOURNAL_BUFFER": (
+        "0",
+        "Must be greater than or equal to 1 and less than or equal to 1000000.",
+    ),
     "TRACKER_METRICS_PORT": ("http", "Expected a port number, 1 to 65535."),
     "SCENARIO": ("../etc", "Must be a scenario's name"),
     "REMOTE_ORDER_PROCESSOR": ("sometimes", "Must be on or off."),

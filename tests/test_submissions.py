@@ -28,7 +28,7 @@ from shared.db.engine import make_engine, make_session_factory
 from shared.db.models import Order, Submission
 from shared.domain.lab_setup import Lab, OrderEntry
 from shared.orders import submissions
-from tests.helpers import assert_body
+from tests.helpers import assert_body, close_app
 from tracker.jobs import TrackerConfig, import_batch, run_cycle
 
 Factory = sessionmaker[Session]
@@ -267,8 +267,7 @@ def test_a_supplied_frame_is_refused_with_a_500_while_frame_inventory_is_offline
         assert submit(client, frameStatusCode="F").status_code == 202
         assert waiting(session_factory) == 1
     finally:
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)
 
 
 @pytest.mark.parametrize(

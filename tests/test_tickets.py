@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from freezegun import freeze_time
-from helpers import assert_body
+from helpers import assert_body, close_app
 
 from api.app import create_app
 from config.settings import Settings
@@ -39,8 +39,7 @@ def lab_client(settings: Settings, lab: Lab) -> Iterator[LabClient]:
 
     yield make
     for app in apps:
-        app.extensions["rx_jobtracker"].engine.dispose()
-        app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+        close_app(app)
 
 
 def test_a_ticket_prints_on_lpt1_by_default_and_the_printer_shows_it(

@@ -57,7 +57,7 @@ TAGS = [
     {
         "name": "Request journal (ours)",
         "description": "Ours, not Rx-Universe's: what each `/api/v2` call sent and got "
-        "(`JOURNAL=on`).",
+        "(`JOURNAL`, on by default).",
     },
     {
         "name": "Faults on demand (ours)",
