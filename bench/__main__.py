@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pickle
 import shutil
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
+    if args.only == "lab":
+        return _lab_only(kinds, size, args.postgres_url)
     machine["Load average at start (1/5/15 min)"] = load_average()
     work = Path(tempfile.mkdtemp(prefix="rx-bench-"))
     runs = []
@@ -88,6 +91,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_results:
         Path(args.save_results).write_bytes(pickle.dumps(measured))
     _write(output, measured)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _lab_only(kinds: list[str], size: Size, postgres_url: str) -> int:
+    """The lab's measurement alone, printed: a report of one section would replace the whole."""
+    work = Path(tempfile.mkdtemp(prefix="rx-bench-"))
+    labs = []
+    try:
+        for kind in kinds:
+            target = Target(kind, work, postgres_url)
+            logs = work / f"logs-{kind}"
+            logs.mkdir()
+            name = f"{target.label}: lab simulator"
+            measure = functools.partial(lab_run.measure, target, size, logs)
+            labs.append((target.label, _step(name, measure)))
+    except BaseException:
+        print(f"bench: stopped; logs and databases kept in {work}", file=sys.stderr)
+        raise
+    print(f"Load average at end (1/5/15 min): {load_average()}\n")
+    print(report.lab_only(labs, size.name))
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
@@ -132,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
         "--from-results",
         metavar="FILE",
         help="write the report from a --save-results file, measuring nothing",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("lab",),
+        help="lab: measure the lab simulator alone (section 7) and print its rows and section"
+        " instead of writing the report",
     )
     parser.add_argument(
         "--profile",
