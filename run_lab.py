@@ -17,6 +17,7 @@ from rich.live import Live
 
 from config.startup import start
 from lab.client import Client, TransportError
+from lab.parallel import Split
 from lab.runner import LabRun, Options
 from lab.tally import Tally
 from lab.view import fitted_board, progress_line, summary_lines
@@ -75,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
         help="orders in progress at once, and the most connections to the API (default 100)",
     )
     parser.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="client processes the orders and the concurrency are split over, for a machine "
+        "with CPUs to spare; one summary for them all (default 1)",
+    )
+    parser.add_argument(
         "--seed", type=int, help="the lab day: one seed plans the same orders (default: random)"
     )
     parser.add_argument("--url", help="the API's base URL (default: http://HOST:PORT)")
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     tally = Tally(seed=seed)
     try:
-        code = asyncio.run(_run(lab, url, options, tally))
+        code = asyncio.run(_run(lab, url, options, tally, args.processes))
     except ValueError as error:
         print(f"run_lab: --url: {error}", file=sys.stderr)
         return 2
@@ -137,14 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if tally.errors else 0
 
 
-async def _run(lab: Lab, url: str, options: Options, tally: Tally) -> int:
-    client = Client(url, options.concurrency)
+async def _run(lab: Lab, url: str, options: Options, tally: Tally, processes: int) -> int:
+    # With one process the lab drives the API from here; with more, this one starts them, shows
+    # their sum and watches for the tracker, over a connection of its own.
+    client = Client(url, options.concurrency if processes == 1 else 1)
     try:
         await client.request("GET", "/api/sim/tracker")
     except TransportError as error:
         print(f"run_lab: cannot reach the API at {url}: {error}", file=sys.stderr)
         return 1
-    run = LabRun(lab, client, options, tally)
+    run: LabRun | Split
+    if processes == 1:
+        run = LabRun(lab, client, options, tally)
+    else:
+        run = Split(lab, url, options, tally, processes)
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, run.stop)
@@ -152,10 +167,14 @@ async def _run(lab: Lab, url: str, options: Options, tally: Tally) -> int:
     try:
         await run.run()
     finally:
+        tally.end()
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
         await client.close()
+    if isinstance(run, Split) and run.crashed:
+        print(f"run_lab: {run.crashed} of the lab's processes failed", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pickle
 import shutil
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         if version is None:
             return 1
         machine["PostgreSQL"] = version
+    if args.only == "lab":
+        return _lab_only(kinds, size, args.postgres_url)
     machine["Load average at start (1/5/15 min)"] = load_average()
     work = Path(tempfile.mkdtemp(prefix="rx-bench-"))
     runs = []
@@ -137,6 +140,27 @@ def _tracker_rounds(kinds: list[str], size: Size, postgres_url: str, rounds: int
         )
 
 
+def _lab_only(kinds: list[str], size: Size, postgres_url: str) -> int:
+    """The lab's measurement alone, printed: a report of one section would replace the whole."""
+    work = Path(tempfile.mkdtemp(prefix="rx-bench-"))
+    labs = []
+    try:
+        for kind in kinds:
+            target = Target(kind, work, postgres_url)
+            logs = work / f"logs-{kind}"
+            logs.mkdir()
+            name = f"{target.label}: lab simulator"
+            measure = functools.partial(lab_run.measure, target, size, logs)
+            labs.append((target.label, _step(name, measure)))
+    except BaseException:
+        print(f"bench: stopped; logs and databases kept in {work}", file=sys.stderr)
+        raise
+    print(f"Load average at end (1/5/15 min): {load_average()}\n")
+    print(report.lab_only(labs, size.name))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def _write(output: Path, measured: Measured) -> None:
     report.write(
         output,
@@ -180,11 +204,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        choices=("tracker",),
+        choices=("tracker", "lab"),
         help="tracker: only the tracker's drain against the set-based UPDATE, in --rounds"
-        " alternating rounds, printed; no report is written",
+        " alternating rounds, printed; lab: only the lab simulator (section 7), its rows and"
+        " section printed; either way no report is written",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds for --only (default 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds for --only tracker (default 3)"
+    )
     parser.add_argument(
         "--profile",
         choices=("auto", "never"),

@@ -199,14 +199,17 @@ def run_wrk(
     log_dir: Path,
     name: str,
     connections: int = CONNECTIONS,
+    prefix: Sequence[str] = (),
 ) -> Load:
-    """wrk against `base_url`, each call made by the Lua `request` line for one of `numbers`."""
+    """wrk against `base_url`, each call made by the Lua `request` line for one of `numbers`,
+    after `prefix` (a `taskset`) if given."""
     threads = min(THREADS, connections)
     script = log_dir / f"wrk-{name}.lua"
     script.write_text(
         _LUA.format(first=numbers.start, count=len(numbers), threads=threads, request=request)
     )
     command = [
+        *prefix,
         wrk_path(),
         f"-t{threads}",
         f"-c{connections}",

@@ -37,10 +37,34 @@ def gunicorn(
 ) -> Iterator[str]:
     """`python -m gunicorn -c gunicorn.conf.py -w 4 -b 127.0.0.1:PORT <app>`; its base URL once
     every worker is up."""
+    with gunicorn_server(app, database_url, log_dir, name, **extra_env) as server:
+        yield server.base_url
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running gunicorn: where it answers, and its master's pid (its workers are its children:
+    `taskset` execs the command it is given, so the pid is gunicorn's own)."""
+
+    base_url: str
+    pid: int
+
+
+@contextmanager
+def gunicorn_server(
+    app: str,
+    database_url: str,
+    log_dir: Path,
+    name: str,
+    *,
+    prefix: Sequence[str] = (),
+    **extra_env: str,
+) -> Iterator[Server]:
+    """`gunicorn`, after `prefix` (a `taskset`) if given; the server once every worker is up."""
     port = live.free_port()
     env = {**live.make_env(database_url, HOST="127.0.0.1", PORT=port), **extra_env}
     log_path = log_dir / f"{name}.log"
-    command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
+    command = [*prefix, sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
     command += ["-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -57,7 +81,7 @@ def gunicorn(
         live.wait_until(lambda: _booted(service), 60, f"{name}'s {WORKERS} workers")
         base_url = f"http://127.0.0.1:{port}"
         live.wait_until(lambda: _answers(base_url), 30, f"{name} to answer")
-        yield base_url
+        yield Server(base_url, process.pid)
     finally:
         # SIGINT is gunicorn's quick stop: nothing is in flight once wrk has finished.
         if process.poll() is None:
@@ -69,14 +93,20 @@ def gunicorn(
 
 @contextmanager
 def tracker_daemon(
-    database_url: str, log_dir: Path, *, interval: float, wake_up: bool
+    database_url: str,
+    log_dir: Path,
+    *,
+    interval: float,
+    wake_up: bool,
+    prefix: Sequence[str] = (),
 ) -> Iterator[live.Service]:
-    """The tracker as the lab runs it; without its PostgreSQL wake-up if `wake_up` is false."""
+    """The tracker as the lab runs it, after `prefix` (a `taskset`) if given; without its
+    PostgreSQL wake-up if `wake_up` is false."""
     module = ["run_tracker.py"] if wake_up else ["-m", "bench.polling_tracker"]
     log_path = log_dir / "tracker.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, *module],
+            [*prefix, sys.executable, *module],
             cwd=ROOT,
             env=live.make_env(database_url, TRACKER_INTERVAL=interval),
             stdin=subprocess.DEVNULL,

@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 
 from bench import ROOT, board, lab_run, submission
 from bench.endpoint import CONNECTIONS, THREADS
+from bench.lab_run import LabResult
 from bench.processes import WORKERS
-from bench.results import DatabaseRun, Row, rows
+from bench.results import DatabaseRun, Row, lab_rows, rows
 from bench.tracker import BATCH_SIZE
 
 ANALYSIS = Path(__file__).with_name("analysis.md")
@@ -387,6 +388,11 @@ def _job_tracking(runs: Sequence[DatabaseRun]) -> list[str]:
 
 
 def _lab(runs: Sequence[DatabaseRun]) -> list[str]:
+    return lab_section([(run.target.label, run.lab) for run in runs if run.lab is not None])
+
+
+def lab_section(labs: Sequence[tuple[str, LabResult]]) -> list[str]:
+    """Section 7: the lab's runs, each under its database's label."""
     lines = [
         "## 7. Lab simulator",
         "",
@@ -399,23 +405,62 @@ def _lab(runs: Sequence[DatabaseRun]) -> list[str]:
         "second: wrk's are check-in requests; the lab's are all its requests, each counted as one",
         "check-in (each reads or writes one order, as a check-in does; the share of real check-ins",
         "is shown). Reaching the API's capacity means the API, not the lab, sets the pace; the",
-        "target is 80% of it. The lab, gunicorn and the tracker share the machine's CPUs.",
+        "target is 80% of it.",
+        "",
+        "With two CPUs or more, the server side (gunicorn, the tracker, a local PostgreSQL's",
+        "processes) runs on the first half of them and the client (wrk, then the lab) on the",
+        "rest (`taskset`), so wrk and the lab get the same CPUs, and the lab's own cost no longer",
+        "takes the server's: the ratio says whether the lab can drive the API. The lab runs in",
+        "one process per client CPU (`run_lab.py --processes`). CPU time is user and system time",
+        "from `/proc`: the lab's processes whole (start-up included), gunicorn's master and",
+        "workers and the tracker over the lab's run, and gunicorn's over wrk's measured run for a",
+        "check-in. Lab busy is the lab's CPU time over its seconds and CPUs: near 100%, the lab",
+        "sets the pace. Server CPUs busy is the share of the server's CPUs (all of them when",
+        "unpinned) busy over each run, whatever ran there (`/proc/stat`; on a shared machine,",
+        "others' work too): near 100%, the server side had nothing to spare.",
+        "",
+    ]
+    lines += [f"- {label}: {lab.pinning}" for label, lab in labs]
+    lines += [
         "",
         "| Database | Orders | Seconds | Orders/s | Lab requests/s | Of which check-ins"
         " | wrk check-ins/s | Ratio | Errors |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for run in runs:
-        if run.lab is None:
-            continue
-        lab = run.lab
+    for label, lab in labs:
         lines.append(
-            f"| {run.target.label} | {lab.orders:,} | {lab.seconds:.1f} |"
+            f"| {label} | {lab.orders:,} | {lab.seconds:.1f} |"
             f" {lab.orders_per_second:,.1f} | {number(lab.requests_per_second, 'req/s')} |"
             f" {lab.checkins / lab.requests:.0%} | {number(lab.wrk.requests_per_second, 'req/s')}"
             f" | {ratio(lab.share)} | {lab.errors} |"
         )
+    lines += [
+        "",
+        "Where the CPU went, per request:",
+        "",
+        "| Database | Lab processes | Lab CPU per request | API CPU per lab request"
+        " | Tracker CPU per lab request | API CPU per wrk check-in | Lab busy"
+        " | Server CPUs busy, lab run | Server CPUs busy, wrk run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, lab in labs:
+        lines.append(
+            f"| {label} | {lab.processes} | {number(lab.lab_us_per_request, 'µs')} |"
+            f" {number(lab.api_us_per_request, 'µs')} | {number(lab.tracker_us_per_request, 'µs')}"
+            f" | {number(lab.api_us_per_checkin, 'µs')} | {_percent(lab.client_busy)} |"
+            f" {_percent(lab.server_busy)} | {_percent(lab.wrk_server_busy)} |"
+        )
     return [*lines, ""]
+
+
+def lab_only(labs: Sequence[tuple[str, LabResult]], size: str) -> str:
+    """The lab's results rows and its section alone, for `--only lab`."""
+    table = [row for label, lab in labs for row in lab_rows(label, lab)]
+    return "\n".join([*_results(table, size), *lab_section(labs)])
+
+
+def _percent(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.0%}"
 
 
 def _board(runs: Sequence[DatabaseRun]) -> list[str]:

@@ -1,8 +1,9 @@
 """A small HTTP/1.1 client on asyncio with kept-alive connections: the lab's one way to the API.
 
-Written on asyncio streams rather than a thread per connection (urllib) so one process can keep
-hundreds of orders in flight and still outrun the API it loads (bench: "Lab simulator"); it
-speaks only what the API answers with: a status line, headers, a body of `Content-Length` bytes.
+Written on asyncio rather than a thread per connection (urllib) so one process can keep hundreds
+of orders in flight and still outrun the API it loads (bench: "Lab simulator"); each connection
+is an asyncio protocol that parses its answer as the bytes arrive. It speaks only what the API
+answers with: a status line, headers, a body of `Content-Length` bytes.
 A request whose answer never came is sent again only if doing it twice is harmless (a GET): a
 POST, PATCH or DELETE may have been applied, and is not.
 """
@@ -13,7 +14,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 # Servers close a connection idle for a while (gunicorn.conf.py: 5 s); one idle this long is
@@ -27,6 +28,8 @@ REQUEST_TIMEOUT = 30.0
 # completion flag) could be applied twice: it is never sent again.
 RESENDABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
 _CLOSED = "the server closed the connection without an answer"
+# As asyncio's streams allowed: an answer whose head is longer is not HTTP the client reads.
+MAX_HEAD_BYTES = 2**16
 
 
 class TransportError(Exception):
@@ -39,18 +42,100 @@ class Reply:
     body: Any
 
 
-class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+class _Connection(asyncio.Protocol):
+    """One kept-alive connection, read as the bytes arrive: the answer to the request in hand
+    is parsed in place and handed over whole, with no stream or task of its own (the lab's
+    costliest part before, bench/analysis.md)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.closed = False  # the server's end has been seen: nothing can be sent on it
         self.last_used = time.monotonic()
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # create_connection's: a TCP one
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is None or self.waiter.done():
+            return
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buffer) > MAX_HEAD_BYTES:
+                self._fail(ValueError("the answer's headers are too long"))
+            return
+        try:
+            status, length, close = _head(bytes(self.buffer[:end]))
+        except ValueError as error:
+            self._fail(error)
+            return
+        body_start = end + 4
+        if len(self.buffer) < body_start + length:
+            return
+        body = bytes(self.buffer[body_start : body_start + length])
+        del self.buffer[: body_start + length]
+        self.waiter.set_result((status, body, close))
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        self._lost(None)
+        return False  # close the transport
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.closed = True
+        self._lost(error)
+
+    def _lost(self, error: Exception | None) -> None:
+        if error is not None:
+            self._fail(error)
+        elif self.buffer:
+            self._fail(ValueError("the answer was cut short"))
+        else:
+            self._fail(_ClosedBeforeAnswer())
+
+    def _fail(self, error: Exception) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+
+    async def exchange(self, message: bytes) -> tuple[int, bytes, bool]:
+        """Send `message`; the answer's status, body, and whether the server closes after it."""
+        if self.closed or self.transport is None:
+            raise _ClosedBeforeAnswer()
+        self.buffer.clear()
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(message)
+        try:
+            return await self.waiter
+        finally:
+            self.waiter = None
+
     def close(self) -> None:
-        self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
 
     def closed_by_server(self) -> bool:
         """The server's end of the connection has been seen: nothing can be sent on it."""
-        return self.reader.at_eof() or self.writer.is_closing()
+        return self.closed or self.transport is None or self.transport.is_closing()
+
+
+def _head(head: bytes) -> tuple[int, int, bool]:
+    """An answer's status, Content-Length, and whether it says `Connection: close`."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+        raise ValueError("the answer is not HTTP")
+    status = int(parts[1])
+    length, close = 0, False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection":
+            close = value.strip().lower() == b"close"
+    return status, length, close
 
 
 class Client:
@@ -107,52 +192,32 @@ class Client:
             if now - connection.last_used < MAX_IDLE_SECONDS and not connection.closed_by_server():
                 return connection, True
             connection.close()
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            _, connection = await loop.create_connection(_Connection, self.host, self.port)
         except OSError as error:
             raise TransportError(str(error)) from None
-        return _Connection(reader, writer), False
+        return connection, False
 
     async def _send(self, connection: _Connection, message: bytes) -> Reply:
         """One exchange on `connection`, closed if it fails: _ClosedBeforeAnswer when the server
         closed it before a byte of the answer came, TransportError for any other failure."""
         try:
-            return await asyncio.wait_for(self._exchange(connection, message), REQUEST_TIMEOUT)
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                status, raw, close = await connection.exchange(message)
+            reply = Reply(status, json.loads(raw) if raw else None)
         except _ClosedBeforeAnswer:
             connection.close()
             raise
         except (OSError, TimeoutError, ValueError) as error:
             connection.close()
             raise TransportError(str(error) or type(error).__name__) from None
-
-    async def _exchange(self, connection: _Connection, message: bytes) -> Reply:
-        connection.writer.write(message)
-        await connection.writer.drain()
-        try:
-            head = await connection.reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as error:
-            if not error.partial:
-                raise _ClosedBeforeAnswer() from None
-            raise ValueError("the answer was cut short") from None
-        except asyncio.LimitOverrunError:
-            raise ValueError("the answer's headers are too long") from None
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        try:
-            raw = await connection.reader.readexactly(int(headers.get("content-length", "0")))
-        except asyncio.IncompleteReadError:
-            raise ValueError("the answer was cut short") from None
-        if headers.get("connection", "").lower() == "close":
+        if close:
             connection.close()
         else:
             connection.last_used = time.monotonic()
             self._idle.append(connection)
-        return Reply(status, json.loads(raw) if raw else None)
+        return reply
 
 
 class _ClosedBeforeAnswer(Exception):

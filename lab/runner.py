@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -50,6 +51,11 @@ class Options:
     station_time: float
     concurrency: int
     seed: int
+    # This process's share of the day when the lab is split over several (run_lab.py
+    # --processes): orders first, first + step, first + 2 step... each started on the whole
+    # lab's schedule, so the processes together start the orders one process would.
+    first: int = 0
+    step: int = 1
 
 
 class _Failed(Exception):
@@ -85,8 +91,11 @@ class LabRun:
         slots = asyncio.Semaphore(options.concurrency)
         tasks: set[asyncio.Task[None]] = set()
         started = time.monotonic()
-        count = itertools.count() if options.orders is None else range(options.orders)
-        for index in count:
+        if options.orders is None:
+            indices: Iterable[int] = itertools.count(options.first, options.step)
+        else:
+            indices = range(options.first, options.orders, options.step)
+        for index in indices:
             if options.rate > 0:
                 await self._pause(started + index / options.rate - time.monotonic())
             await slots.acquire()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -35,6 +36,8 @@ class Tally:
     at_station: Counter[str] = field(default_factory=Counter)
     flagged: int = 0
     last_errors: deque[str] = field(default_factory=lambda: deque(maxlen=5))
+    # When the run ended, once it has: the summary's seconds stop there.
+    ended: float | None = None
 
     def count_request(self) -> None:
         """One request answered."""
@@ -46,8 +49,30 @@ class Tally:
         self.last_errors.append(what)
 
     def elapsed(self) -> float:
-        """Seconds since the run started."""
-        return time.monotonic() - self.started
+        """Seconds since the run started, or until it ended."""
+        return (time.monotonic() if self.ended is None else self.ended) - self.started
+
+    def end(self) -> None:
+        """The run is over: its seconds are counted no further (from its first end on)."""
+        if self.ended is None:
+            self.ended = time.monotonic()
+
+    def take_sum(self, parts: Sequence[Tally]) -> None:
+        """Become the sum of `parts`, the tallies of the processes one run is split over: the
+        counts added, the start the first one's, the end the last one's once all have ended
+        (the monotonic clock is the machine's, the same in every process)."""
+        for name in _SUMMED:
+            setattr(
+                self,
+                name,
+                sum((getattr(part, name) for part in parts), type(getattr(self, name))()),
+            )
+        self.started = min(part.started for part in parts)
+        ends = [part.ended for part in parts]
+        self.ended = None if None in ends else max(end for end in ends if end is not None)
+        self.last_errors.clear()
+        for part in parts:
+            self.last_errors.extend(part.last_errors)
 
     def requests_per_second(self) -> float:
         """Requests answered per second since the start: the one rate the live view, the
@@ -86,3 +111,12 @@ class Tally:
             "ordersPerSecond": round(self.completed / elapsed, 2) if elapsed else 0.0,
             "errors": self.errors,
         }
+
+
+# What one process counts and the run's tally adds up; the rest (the seed, the clock, the last
+# errors) is combined otherwise.
+_SUMMED = tuple(
+    spec.name
+    for spec in fields(Tally)
+    if spec.name not in ("seed", "started", "ended", "last_errors")
+)

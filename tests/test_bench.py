@@ -54,6 +54,7 @@ FIGURES = (
     "Status by tray number",
     "Status by PO number",
     "Lab simulator through gunicorn",
+    "Lab CPU per request",
     "Board data",
     "Submit endpoint throughput",
     "Import, 1 tracker",

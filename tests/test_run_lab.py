@@ -19,7 +19,9 @@ from rich.console import Console
 from sqlalchemy import Engine, func, or_, select
 
 import live
+from lab.parallel import shares
 from lab.plan import plan_order
+from lab.runner import Options
 from lab.tally import Tally
 from lab.view import board, fitted_board, progress_line, summary_lines
 from shared.db.models import JournalEntry, Order, WorkTicket
@@ -96,6 +98,7 @@ def test_help_lists_every_option() -> None:
         "--rate",
         "--station-time S",
         "--concurrency",
+        "--processes N",
         "--seed",
         "--url",
         "--summary-json FILE",
@@ -250,6 +253,63 @@ def test_a_number_of_orders_each_reaches_an_end_and_the_run_stops_by_itself(
             )
         ).scalar_one()
     assert left == 0
+
+
+@pytest.mark.e2e
+def test_a_run_split_over_two_processes_ends_every_order_and_reports_one_summary(
+    database_url: str, engine: Engine, tmp_path: Path, lab: Lab
+) -> None:
+    with running_lab(database_url, tmp_path, 1) as api:
+        summary, stdout = finish(
+            start_lab(
+                api,
+                database_url,
+                *("--orders", "40", "--rate", "0", "--station-time", "0", "--seed", "4"),
+                *("--concurrency", "8", "--processes", "2"),
+            )
+        )
+
+    assert stdout.count("Summary:") == 1
+    assert summary["created"] == 40 and summary["inProcess"] == 0 and summary["errors"] == 0
+    assert summary["completed"] + summary["cancelled"] + summary["givenUp"] == 40
+    assert summary["ticketsPrinted"] == 40 and summary["seconds"] > 0
+    totals = database_totals(engine)
+    assert {key: summary[key] for key in totals} == totals
+    with engine.connect() as connection:
+        numbers = connection.execute(select(Order.po_number)).scalars().all()
+    # The two processes shared the day: its orders 0 to 39, each once.
+    assert sorted(numbers) == sorted(plan_order(lab, 4, index, 0).po_number for index in range(40))
+
+
+def test_a_split_gives_each_process_every_nth_order_and_a_share_of_the_concurrency() -> None:
+    options = Options(orders=10, duration=None, rate=4.0, station_time=0, concurrency=5, seed=1)
+
+    parts = shares(options, 3)
+
+    assert [(part.first, part.step, part.concurrency) for part in parts] == [
+        (0, 3, 2),
+        (1, 3, 2),
+        (2, 3, 1),
+    ]
+    assert {part.rate for part in parts} == {4.0}  # each starts its orders on the day's schedule
+    assert [len(shares(options, n)) for n in (1, 5, 8)] == [1, 5, 5]  # at most one per slot
+
+
+def test_the_tallies_of_a_split_run_add_up_to_one() -> None:
+    first, second = Tally(seed=1, started=10.0), Tally(seed=1, started=9.0)
+    first.requests, second.requests = 30, 12
+    first.refused["20"], second.refused["20"], second.refused["05"] = 2, 1, 1
+    first.at_station["EDG"], second.at_station["EDG"] = 3, 1
+    first.count_error("GET /x: 500")
+    first.ended, second.ended = 20.0, 21.0
+    total = Tally(seed=1)
+
+    total.take_sum([first, second])
+
+    assert total.requests == 42 and total.errors == 1
+    assert total.refused == {"20": 3, "05": 1} and total.at_station["EDG"] == 4
+    assert list(total.last_errors) == ["GET /x: 500"]
+    assert total.elapsed() == 12.0  # from the first start to the last end
 
 
 def test_a_lab_whose_import_gives_no_tray_puts_each_order_in_one_and_prints_its_ticket(
