@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import live
-from bench.cpu import cpu_seconds
 from bench.databases import Target, engine_for, fresh_database
+from bench.pinning import cpu_seconds
 from bench.processes import tracker_daemon
 from bench.seed import seed_orders
 from bench.sizes import Size
@@ -145,8 +145,8 @@ def measure_idle_cpu(target: Target, size: Size, log_dir: Path) -> IdleCpu:
                 )
                 time.sleep(1.0)  # past its start-up and first poll
                 pid = t.process.pid
-                before, started = cpu_seconds([pid]), time.monotonic()
+                before, started = cpu_seconds(pid), time.monotonic()
                 time.sleep(size.idle_seconds)
-                used, span = cpu_seconds([pid]) - before, time.monotonic() - started
+                used, span = cpu_seconds(pid) - before, time.monotonic() - started
             percents[wake_up] = 100 * used / span
     return IdleCpu(size.idle_seconds, percents[True], percents[False])
