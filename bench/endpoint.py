@@ -23,6 +23,8 @@ THREADS = 2
 CONNECTIONS = 16
 WARM_UP_SECONDS = 1
 APP = "api.app:create_app()"
+# The API without its request journal (on by default): what the journal costs, in the same rounds.
+JOURNAL_OFF = {"JOURNAL": "off"}
 BASELINE_APP = "bench.baseline_app:create_app()"
 
 # Each wrk thread walks its own stride of the order numbers, so most calls reach a new order;
@@ -78,9 +80,10 @@ class EndpointResult:
     """The API and its baseline under the same load on the same database engine, pooled over
     rounds, and each round's pair."""
 
-    api: Load
+    api: Load  # as shipped: the request journal on (its default)
     baseline: Load
     rounds: tuple[tuple[Load, Load], ...] = ()
+    api_journal_off: Load | None = None  # the same API with JOURNAL=off, in the same rounds
 
     @property
     def round_shares(self) -> list[float]:
@@ -102,18 +105,32 @@ def measure(target: Target, size: Size, log_dir: Path) -> EndpointResult:
     rounds that take turns going first spread that drift over both servers alike."""
     wrk_path()
     rounds: list[tuple[Load, Load]] = []
+    journal_off: list[Load] = []
+    servers = {  # name: (app, environment)
+        "api": (APP, {}),
+        "api-journal-off": (APP, JOURNAL_OFF),
+        "baseline": (BASELINE_APP, {}),
+    }
     for number in range(1, size.endpoint_rounds + 1):
-        if number % 2:
-            api = _load(target, size, log_dir, APP, f"api-{number}")
-            baseline = _load(target, size, log_dir, BASELINE_APP, f"baseline-{number}")
-        else:
-            baseline = _load(target, size, log_dir, BASELINE_APP, f"baseline-{number}")
-            api = _load(target, size, log_dir, APP, f"api-{number}")
-        rounds.append((api, baseline))
+        order = list(servers) if number % 2 else list(reversed(servers))
+        found = {
+            name: _load(
+                target,
+                size,
+                log_dir,
+                servers[name][0],
+                f"{name}-{number}",
+                extra_env=servers[name][1],
+            )
+            for name in order
+        }
+        rounds.append((found["api"], found["baseline"]))
+        journal_off.append(found["api-journal-off"])
     return EndpointResult(
         api=pooled([api for api, _ in rounds]),
         baseline=pooled([baseline for _, baseline in rounds]),
         rounds=tuple(rounds),
+        api_journal_off=pooled(journal_off),
     )
 
 

@@ -17,8 +17,13 @@ from bench.profiles import Profile
 from bench.submission import SubmissionResult
 from bench.tracker import TrackerResult
 
-# Issue 4 set 0.70; issues 9 and 10 raised it to 0.75, with the HTTP edge and service work in.
-ENDPOINT_SHARE = 0.75
+# Issue 4 set 0.70; issues 9 and 10 raised it to 0.75; issue 24 to 0.85 (stretch: with the
+# journal on), and 0.80 with the journal on, now its default.
+ENDPOINT_SHARE = 0.85
+JOURNAL_ON_SHARE = 0.80
+# Issue 24: the tracker against one set-based UPDATE of the same orders (stretch 0.25).
+TRACKER_SHARE = 0.20
+TRACKER_STRETCH = 0.25
 TRACKER_MINIMUM = {"sqlite": 20_000, "postgresql": 10_000}
 JOB_QUEUE_FACTOR = 30
 POLL_SPREAD = 0.5
@@ -97,18 +102,38 @@ def rows(run: DatabaseRun) -> list[Row]:
 def _endpoint_rows(run: DatabaseRun) -> list[Row]:
     db, api, base = run.target.label, run.endpoint.api, run.endpoint.baseline
     label = "bare Flask + raw driver, same gunicorn"
-    share = api.requests_per_second / base.requests_per_second if base.requests_per_second else 0
-    throughput = Row(
-        db,
-        "Completion endpoint throughput",
-        api.requests_per_second,
-        "req/s",
-        base.requests_per_second,
-        label,
-        f"≥ {ENDPOINT_SHARE:.0%} of baseline",
-        share >= ENDPOINT_SHARE,
-        "endpoint",
-    )
+
+    def share(load: Load) -> float:
+        return load.requests_per_second / base.requests_per_second if base else 0
+
+    throughput = [
+        Row(
+            db,
+            "Completion endpoint throughput, journal on (the default)",
+            api.requests_per_second,
+            "req/s",
+            base.requests_per_second,
+            label,
+            f"≥ {JOURNAL_ON_SHARE:.0%} of baseline (stretch {ENDPOINT_SHARE:.0%})",
+            share(api) >= JOURNAL_ON_SHARE,
+            "endpoint",
+        )
+    ]
+    off = getattr(run.endpoint, "api_journal_off", None)  # a pickle from before issue 24: none
+    if off is not None:
+        throughput.append(
+            Row(
+                db,
+                "Completion endpoint throughput, journal off",
+                off.requests_per_second,
+                "req/s",
+                base.requests_per_second,
+                label,
+                f"≥ {ENDPOINT_SHARE:.0%} of baseline",
+                share(off) >= ENDPOINT_SHARE,
+                "endpoint",
+            )
+        )
     latencies = [
         Row(
             db,
@@ -120,7 +145,7 @@ def _endpoint_rows(run: DatabaseRun) -> list[Row]:
         )
         for p in (50, 95, 99)
     ]
-    return [throughput, *latencies]
+    return [*throughput, *latencies]
 
 
 def _tracker_rows(run: DatabaseRun) -> list[Row]:
@@ -134,8 +159,9 @@ def _tracker_rows(run: DatabaseRun) -> list[Row]:
             "orders/s",
             t.set_based_rate,
             "one set-based UPDATE of the same orders",
-            f"≥ {minimum:,} orders/s",
-            t.tracker_rate >= minimum,
+            f"≥ {TRACKER_SHARE:.2f}x baseline (stretch {TRACKER_STRETCH:.2f}x), ≥ {minimum:,}"
+            " orders/s",
+            t.tracker_rate >= max(minimum, TRACKER_SHARE * t.set_based_rate),
             "tracker",
         ),
         Row(
