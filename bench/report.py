@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import matplotlib
 
@@ -51,7 +54,9 @@ def write(
     command: str,
     seconds: float,
 ) -> None:
-    """Write the report and its PNGs (into `bench/` beside it)."""
+    """Write the report and its PNGs (into `bench/` beside it), each ratio beside the one the
+    report it replaces gave for the same figure."""
+    previous = Previous.read(output)
     images = output.parent / "bench"
     images.mkdir(parents=True, exist_ok=True)
     plots = {
@@ -67,7 +72,7 @@ def write(
         [
             *_intro(size, command, seconds),
             *_machine(machine),
-            *_results(table, size),
+            *_results(table, size, previous),
             *_endpoint(runs, links["endpoint"]),
             *_tracker(runs, links["tracker"]),
             *_poll(runs, links["poll"]),
@@ -138,7 +143,51 @@ def _machine(machine: dict[str, str]) -> list[str]:
     return [*lines, ""]
 
 
-def _results(table: list[Row], size: str) -> list[str]:
+@dataclass(frozen=True)
+class Previous:
+    """The report a run replaces: its code and each figure's ratio, read from its Results table,
+    so that the new ratios stand beside the old."""
+
+    code: str
+    ratios: dict[tuple[str, str], str]
+
+    # Figures renamed since: the old name each continues.
+    RENAMED: ClassVar[dict[str, str]] = {
+        # Before issue 24 the journal was off by default: the endpoint was measured without it.
+        "Completion endpoint throughput, journal off": "Completion endpoint throughput",
+    }
+
+    @classmethod
+    def read(cls, report: Path) -> Previous | None:
+        """The report at `report`, if there is one with a Results table."""
+        try:
+            text = report.read_text()
+        except OSError:
+            return None
+        if "\n## Results\n" not in text:
+            return None
+        code = re.search(r"^\| Code \| (.+?) \|$", text, re.MULTILINE)
+        section = text.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
+        ratios = {}
+        for line in section.splitlines()[1:]:
+            cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+            if len(cells) >= 5 and cells[0] not in ("Database", "---"):
+                ratios[(cells[0], _shape(cells[1]))] = cells[4]
+        return cls(code.group(1) if code else "the previous report", ratios)
+
+    def ratio(self, row: Row) -> str:
+        """The previous ratio of `row`'s figure (its counts aside), or a dash."""
+        figure = self.RENAMED.get(row.figure, row.figure)
+        return self.ratios.get((row.database, _shape(figure)), "-")
+
+
+def _shape(figure: str) -> str:
+    """A figure's name without its counts: `Tracker throughput, 1 process, 20,000 orders` and its
+    100,000-order run are the same figure."""
+    return re.sub(r"[0-9][0-9,.]*", "#", figure)
+
+
+def _results(table: list[Row], size: str, previous: Previous | None = None) -> list[str]:
     lines = ["## Results", ""]
     if size != "full":
         lines += [
@@ -150,9 +199,17 @@ def _results(table: list[Row], size: str) -> list[str]:
         "Ratio is measured over baseline. A load average above the CPU count (see above) means",
         "other work shared the machine during the run: absolute figures moved with it, ratios",
         "much less.",
+    ]
+    if previous is not None:
+        lines += [
+            f"Previous ratio: the same figure's in the report this one replaced ({previous.code});",
+            "a dash where that report had no such figure.",
+        ]
+    lines += [
         "",
-        "| Database | Figure | Measured | Baseline | Ratio | Target | Met? |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| Database | Figure | Measured | Baseline | Ratio | Target | Met? |"
+        + (" Previous ratio |" if previous else ""),
+        "| --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if previous else ""),
     ]
     for row in table:
         met = "" if row.met is None else "yes" if row.met else "**MISSED**"
@@ -160,6 +217,7 @@ def _results(table: list[Row], size: str) -> list[str]:
         lines.append(
             f"| {row.database} | {row.figure} | {number(row.value, row.unit)} | {baseline} |"
             f" {ratio(row.ratio)} | {row.target} | {met} |"
+            + (f" {previous.ratio(row)} |" if previous else "")
         )
     return [*lines, ""]
 

@@ -126,3 +126,46 @@ def test_a_tiny_run_reports_every_section_and_a_figure_beside_a_baseline_for_eac
         image = tmp_path / "bench" / f"{plot}.png"
         assert image.read_bytes().startswith(b"\x89PNG"), plot
         assert f"(bench/{plot}.png)" in report
+
+
+PREVIOUS_REPORT = """# Benchmarks
+
+| Code | commit abc1234 |
+
+## Results
+
+| Database | Figure | Measured | Baseline | Ratio | Target | Met? |
+| --- | --- | --- | --- | --- | --- | --- |
+| SQLite | Completion endpoint throughput | 2,621 req/s | 3,513 req/s: bare | 0.75x | ≥ 75% | no |
+| SQLite | Tracker throughput, 1 process, 20,000 orders | 41,371 orders/s | x | 0.12x |  |  |
+
+## 1. Completion endpoint
+"""
+
+
+@pytest.mark.database_free
+def test_a_new_report_puts_each_ratio_beside_the_one_the_report_it_replaces_gave(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 asks for the ratios side by side with the previous report's: read from the
+    report being replaced, matched by figure whatever its counts, renamed figures followed."""
+    from bench.report import Previous, _results
+    from bench.results import Row
+
+    report = tmp_path / "benchmarks.md"
+    report.write_text(PREVIOUS_REPORT)
+    previous = Previous.read(report)
+    assert previous is not None and previous.code == "commit abc1234"
+    rows = [
+        Row("SQLite", "Completion endpoint throughput, journal off", 3, "req/s", 4, "bare"),
+        Row(
+            "SQLite", "Completion endpoint throughput, journal on (the default)", 2, "req/s", 4, "b"
+        ),
+        Row("SQLite", "Tracker throughput, 1 process, 100,000 orders", 1, "orders/s", 4, "set"),
+        Row("PostgreSQL", "Tracker throughput, 1 process, 100,000 orders", 1, "orders/s", 4, "s"),
+    ]
+    table = [line for line in _results(rows, "full", previous) if line.startswith("| ")]
+    assert table[0].endswith("| Previous ratio |")
+    assert [line.rsplit("|", 2)[-2].strip() for line in table[2:]] == ["0.75x", "-", "0.12x", "-"]
+    assert "commit abc1234" in "\n".join(_results(rows, "full", previous))
+    assert Previous.read(tmp_path / "none.md") is None
