@@ -442,7 +442,7 @@ def _serving(server: Server, database_url: str, log_dir: Path, name: str) -> Ite
         "PROMETHEUS_MULTIPROC_DIR": "",
     }
     with ExitStack() as stack:
-        with _from_tree(processes, processes.gunicorn, server.root):
+        with _from_tree(processes, processes.gunicorn_server, server.root):
             base_url = stack.enter_context(
                 processes.gunicorn(server.app, database_url, log_dir, name, **env)
             )
