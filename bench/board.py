@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from api.app import create_app
+from api.app import close_app, create_app
 from bench.databases import Target, engine_for, fresh_database
 from bench.seed import analyze, seed_orders
 from bench.sizes import Size
@@ -70,8 +70,7 @@ def measure(target: Target, size: Size) -> BoardResult:
                     timed.extend(_time(client, max(1, size.poll_runs // ROUNDS)))
         finally:
             for app in apps:
-                for extension in ("engine", "autocommit_engine"):
-                    getattr(app.extensions["rx_jobtracker"], extension).dispose()
+                close_app(app)
     return BoardResult(
         BoardTimes(size.poll_small + ACTIVE + FLAGGED, statistics.median(times[0])),
         BoardTimes(size.poll_big + ACTIVE + FLAGGED, statistics.median(times[1])),

@@ -12,7 +12,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from api.app import create_app
+from api.app import close_app, create_app
 from bench.databases import Target, engine_for, fresh_database
 from bench.endpoint import WARM_UP_SECONDS, Load, pooled, run_wrk, wrk_path
 from bench.processes import gunicorn
@@ -146,8 +146,7 @@ def _lookups(target: Target, size: Size) -> tuple[LookupTimes, LookupTimes]:
             _give_references(engine, rest)
             big_times = _time_lookups(client, size.poll_big + 1, size.poll_runs)
         finally:
-            for extension in ("engine", "autocommit_engine"):
-                getattr(app.extensions["rx_jobtracker"], extension).dispose()
+            close_app(app)
             engine.dispose()
     return small_times, big_times
 

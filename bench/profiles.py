@@ -84,7 +84,7 @@ def tracker_drain(target: Target, orders: int, work: Path) -> Profile:
 
 def endpoint(target: Target, requests: int) -> Profile:
     """cProfile of the completion endpoint serving `requests` flags in one process."""
-    from api.app import create_app
+    from api.app import close_app, create_app
 
     with fresh_database(target, "profile_endpoint") as url:
         engine = engine_for(url)
@@ -107,8 +107,7 @@ def endpoint(target: Target, requests: int) -> Profile:
             profiler.disable()
             seconds = time.perf_counter() - started
         finally:
-            app.extensions["rx_jobtracker"].engine.dispose()
-            app.extensions["rx_jobtracker"].autocommit_engine.dispose()
+            close_app(app)
     per_request = seconds / requests * 1000
     command = (
         f"cProfile of {requests:,} POST /api/v2/orders/N/complete through Flask's test client,"

@@ -56,7 +56,7 @@ def write(
 ) -> None:
     """Write the report and its PNGs (into `bench/` beside it), each ratio beside the one the
     report it replaces gave for the same figure."""
-    previous = Previous.read(output)
+    previous = Previous.read(output, machine.get("Code", ""))
     images = output.parent / "bench"
     images.mkdir(parents=True, exist_ok=True)
     plots = {
@@ -158,33 +158,45 @@ class Previous:
     }
 
     @classmethod
-    def read(cls, report: Path) -> Previous | None:
-        """The report at `report`, if there is one with a Results table."""
+    def read(cls, report: Path, code: str) -> Previous | None:
+        """The report at `report`, if there is one with a Results table. Should it be of
+        `code` itself (the same run written again, `--from-results`), the one it replaced:
+        its own Previous ratio column."""
         try:
             text = report.read_text()
         except OSError:
             return None
         if "\n## Results\n" not in text:
             return None
-        code = re.search(r"^\| Code \| (.+?) \|$", text, re.MULTILINE)
+        found = re.search(r"^\| Code \| (.+?) \|$", text, re.MULTILINE)
         section = text.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
+        column, name = 4, found.group(1) if found else "the previous report"
+        if name == code:
+            earlier = re.search(r"in the report this one replaced \((.+?)\);", section)
+            if earlier is None:
+                return None
+            column, name = 7, earlier.group(1)
         ratios = {}
         for line in section.splitlines()[1:]:
             cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
-            if len(cells) >= 5 and cells[0] not in ("Database", "---"):
-                ratios[(cells[0], _shape(cells[1]))] = cells[4]
-        return cls(code.group(1) if code else "the previous report", ratios)
+            if len(cells) > column and cells[0] not in ("Database", "---"):
+                ratios[(cells[0], _shape(cells[1]))] = cells[column]
+        return cls(name, ratios)
 
     def ratio(self, row: Row) -> str:
         """The previous ratio of `row`'s figure (its counts aside), or a dash."""
-        figure = self.RENAMED.get(row.figure, row.figure)
-        return self.ratios.get((row.database, _shape(figure)), "-")
+        for figure in (row.figure, self.RENAMED.get(row.figure, row.figure)):
+            found = self.ratios.get((row.database, _shape(figure)))
+            if found is not None:
+                return found
+        return "-"
 
 
 def _shape(figure: str) -> str:
-    """A figure's name without its counts: `Tracker throughput, 1 process, 20,000 orders` and its
-    100,000-order run are the same figure."""
-    return re.sub(r"[0-9][0-9,.]*", "#", figure)
+    """A figure's name without its counts (a number of a thousand or more): `Tracker throughput,
+    1 process, 20,000 orders` and its 100,000-order run are the same figure; `latency p50` and
+    `latency p95` are not."""
+    return re.sub(r"\b[0-9]{1,3}(,[0-9]{3})+\b|\b[0-9]{4,}\b", "#", figure)
 
 
 def _results(table: list[Row], size: str, previous: Previous | None = None) -> list[str]:

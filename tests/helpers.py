@@ -7,12 +7,11 @@ import time
 import uuid
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import Engine, make_url, text
 from werkzeug.test import TestResponse
 
 import live
-from api.sim.journal import WRITER
+from api.app import close_app as close_app  # for the tests: one way to close an app
 from shared.domain.codes import JobType, OrderStatus
 from shared.domain.orders import OrderFacts
 
@@ -125,13 +124,3 @@ def terminate_backends(engine: Engine, name: str, timeout: float = 10.0) -> int:
         assert time.monotonic() < deadline, f"the backends of {name} did not end"
         time.sleep(0.01)
     return int(ended)
-
-
-def close_app(app: Flask) -> None:
-    """Let the app's journal writer write what it holds (its thread outlives the test, and a
-    later test must not see it write into a database gone), then close its connections."""
-    writer = app.extensions.get(WRITER)
-    if writer is not None:
-        writer.wait_until_written(2.0)
-    app.extensions["rx_jobtracker"].engine.dispose()
-    app.extensions["rx_jobtracker"].autocommit_engine.dispose()

@@ -138,6 +138,8 @@ PREVIOUS_REPORT = """# Benchmarks
 | --- | --- | --- | --- | --- | --- | --- |
 | SQLite | Completion endpoint throughput | 2,621 req/s | 3,513 req/s: bare | 0.75x | ≥ 75% | no |
 | SQLite | Tracker throughput, 1 process, 20,000 orders | 41,371 orders/s | x | 0.12x |  |  |
+| SQLite | Completion endpoint latency p50 | 5.72 ms | 3.75 ms | 1.53x |  |  |
+| SQLite | Completion endpoint latency p99 | 29.2 ms | 152 ms | 0.19x |  |  |
 
 ## 1. Completion endpoint
 """
@@ -154,7 +156,7 @@ def test_a_new_report_puts_each_ratio_beside_the_one_the_report_it_replaces_gave
 
     report = tmp_path / "benchmarks.md"
     report.write_text(PREVIOUS_REPORT)
-    previous = Previous.read(report)
+    previous = Previous.read(report, "commit def5678")
     assert previous is not None and previous.code == "commit abc1234"
     rows = [
         Row("SQLite", "Completion endpoint throughput, journal off", 3, "req/s", 4, "bare"),
@@ -163,9 +165,18 @@ def test_a_new_report_puts_each_ratio_beside_the_one_the_report_it_replaces_gave
         ),
         Row("SQLite", "Tracker throughput, 1 process, 100,000 orders", 1, "orders/s", 4, "set"),
         Row("PostgreSQL", "Tracker throughput, 1 process, 100,000 orders", 1, "orders/s", 4, "s"),
+        Row("SQLite", "Completion endpoint latency p50", 1, "ms", 1, "bare"),
+        Row("SQLite", "Completion endpoint latency p95", 1, "ms", 1, "bare"),
     ]
     table = [line for line in _results(rows, "full", previous) if line.startswith("| ")]
     assert table[0].endswith("| Previous ratio |")
-    assert [line.rsplit("|", 2)[-2].strip() for line in table[2:]] == ["0.75x", "-", "0.12x", "-"]
-    assert "commit abc1234" in "\n".join(_results(rows, "full", previous))
-    assert Previous.read(tmp_path / "none.md") is None
+    previous_ratios = [line.rsplit("|", 2)[-2].strip() for line in table[2:]]
+    assert previous_ratios == ["0.75x", "-", "0.12x", "-", "1.53x", "-"]
+    results = _results(rows, "full", previous)
+    assert "commit abc1234" in "\n".join(results)
+    assert Previous.read(tmp_path / "none.md", "commit def5678") is None
+    # The same run written again (--from-results) keeps the comparison with the earlier report.
+    report.write_text("| Code | commit def5678 |\n\n## Results\n" + "\n".join(results) + "\n")
+    again = Previous.read(report, "commit def5678")
+    assert again is not None and again.code == "commit abc1234"
+    assert [again.ratio(row) for row in rows] == [previous.ratio(row) for row in rows]
