@@ -150,8 +150,11 @@ def test_the_api_rings_only_for_a_database_file(tmp_path: Path, stopping: thread
         with file_engine.connect() as connection:
             announcer_for(file_engine)(connection)
         assert rings.wait_past(1)
+        count = rings.count
         with memory_engine.connect() as connection:
-            announcer_for(memory_engine)(connection)  # nobody to wake: nothing happens
+            announcer_for(memory_engine)(connection)  # one process only: nobody to wake
+        assert not rings.wait_past(count, timeout=0.3), "a database in memory rang a tracker"
+        assert not (tmp_path / ":memory:-wakeup").exists()
     finally:
         file_engine.dispose()
         memory_engine.dispose()
