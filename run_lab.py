@@ -18,6 +18,7 @@ from rich.live import Live
 from config.startup import start
 from lab.client import Client, TransportError
 from lab.parallel import Split
+from lab.plan import po_prefix, run_tag
 from lab.runner import LabRun, Options
 from lab.tally import Tally
 from lab.view import fitted_board, progress_line, summary_lines
@@ -128,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         station_time=args.station_time,
         concurrency=args.concurrency,
         seed=seed,
+        run=run_tag(),
     )
-    tally = Tally(seed=seed)
+    tally = Tally(seed=seed, po_prefix=po_prefix(options.run))
     try:
         code = asyncio.run(_run(lab, url, options, tally, args.processes))
     except ValueError as error:

@@ -12,6 +12,7 @@ from multiprocessing.connection import Connection
 from types import FrameType
 
 from lab.client import Client
+from lab.plan import po_prefix
 from lab.runner import LabRun, Options
 from lab.tally import Tally
 from shared.domain.lab_setup import Lab
@@ -49,7 +50,10 @@ class Split:
             self.processes.append(
                 context.Process(target=_drive, args=(lab, url, share, sender), daemon=True)
             )
-        self.parts = [Tally(seed=options.seed, started=tally.started) for _ in self.processes]
+        self.parts = [
+            Tally(seed=options.seed, po_prefix=tally.po_prefix, started=tally.started)
+            for _ in self.processes
+        ]
         self.over = [False for _ in self.processes]
         self.crashed = 0
 
@@ -107,7 +111,7 @@ def _drive(lab: Lab, url: str, options: Options, pipe: Connection) -> None:
         early.append(number)  # a stop before the run began: the run heeds it as it begins
 
     signal.signal(signal.SIGTERM, stop_early)
-    tally = Tally(seed=options.seed)
+    tally = Tally(seed=options.seed, po_prefix=po_prefix(options.run))
     asyncio.run(_run_share(lab, url, options, tally, pipe, early))
     tally.end()
     pipe.send((tally, True))

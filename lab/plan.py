@@ -16,6 +16,10 @@ HOLD_SHARE = 0.10
 CANCEL_SHARE = 0.05
 SKIP_SHARE = 0.10
 MAX_ADDONS = 3
+# Each order's PO number: PO_PREFIX, the run's tag, `-`, the order's index in the day.
+PO_PREFIX = "LAB-"
+RUN_TAG_CHARS = 5
+_TAG_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,7 @@ class OrderPlan:
     job_type: JobType
     addons: tuple[str, ...]
     customer_number: str
-    po_number: str  # unique in the lab day: the order is found by it once imported
+    po_number: str  # unique to the run: the order is found by it once imported
     steps: tuple[Step, ...]  # in flow order, the skipped step included
     station_times: tuple[float, ...]  # seconds at each step's station
     hold_after: int | None  # put on hold (then released) after this many check-ins
@@ -43,8 +47,10 @@ class OrderPlan:
     skip: int | None  # the index of a needed step left out until completion is refused
 
 
-def plan_order(lab: Lab, seed: int, index: int, station_time: float) -> OrderPlan:
-    """The plan of the `index`-th order of the day `seed` names; it depends on nothing else."""
+def plan_order(lab: Lab, seed: int, index: int, station_time: float, *, run: str) -> OrderPlan:
+    """The plan of the `index`-th order of the day `seed` names; it depends on nothing else but
+    its PO number, which holds the `run` (`run_tag`), so that a day replayed on the same database
+    finds its own orders: a PO two orders share names neither."""
     rng = random.Random(f"{seed}:{index}")
     job_type = rng.choices(list(JOB_TYPE_WEIGHTS), weights=list(JOB_TYPE_WEIGHTS.values()))[0]
     addons = tuple(sorted(rng.sample(sorted(lab.addons), rng.randint(0, MAX_ADDONS))))
@@ -63,7 +69,7 @@ def plan_order(lab: Lab, seed: int, index: int, station_time: float) -> OrderPla
         job_type=job_type,
         addons=addons,
         customer_number=rng.choice(sorted(lab.customers)),
-        po_number=f"LAB-{seed % 10**8}-{index}"[:20],
+        po_number=f"{po_prefix(run)}{index}",
         steps=steps,
         station_times=tuple(
             rng.expovariate(1 / station_time) if station_time > 0 else 0.0 for _ in steps
@@ -103,3 +109,16 @@ def _route(
 
 def _operator(station: Station, operators: list[str], rng: random.Random) -> str | None:
     return rng.choice(operators) if station.requires_operator and operators else None
+
+
+def run_tag() -> str:
+    """A new tag for a run's PO numbers (one in 36**5): drawn apart from the seed, so that a day
+    replayed on the database of an earlier run gets PO numbers of its own. The longest PO it makes
+    (`LAB-xxxxx-` and an index of 11 digits) fits the column's 21 characters."""
+    draw = random.SystemRandom()
+    return "".join(draw.choice(_TAG_ALPHABET) for _ in range(RUN_TAG_CHARS))
+
+
+def po_prefix(run: str) -> str:
+    """What the PO numbers of the run tagged `run` start with: `LAB-<run>-`."""
+    return f"{PO_PREFIX}{run}-"

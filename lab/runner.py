@@ -51,6 +51,7 @@ class Options:
     station_time: float
     concurrency: int
     seed: int
+    run: str  # in each order's PO number (lab.plan.run_tag), the same in every process
     # This process's share of the day when the lab is split over several (run_lab.py
     # --processes): orders first, first + step, first + 2 step... each started on the whole
     # lab's schedule, so the processes together start the orders one process would.
@@ -102,7 +103,7 @@ class LabRun:
             if self.stopping.is_set():
                 slots.release()
                 break
-            plan = plan_order(self.lab, options.seed, index, options.station_time)
+            plan = plan_order(self.lab, options.seed, index, options.station_time, run=options.run)
             task = asyncio.create_task(self._order(plan))
             tasks.add(task)
             task.add_done_callback(tasks.discard)

@@ -14,6 +14,7 @@ class Tally:
     """Counts kept by the runner as answers arrive; read by the live view and the summary."""
 
     seed: int
+    po_prefix: str = ""  # the run's PO numbers start with it (lab.plan.run_tag)
     started: float = field(default_factory=time.monotonic)
     # Submitted and not yet imported (found by its PO), then created once imported.
     submitted: int = 0
@@ -90,6 +91,7 @@ class Tally:
         elapsed = self.elapsed()
         return {
             "seed": self.seed,
+            "poPrefix": self.po_prefix,
             "seconds": round(elapsed, 3),
             "created": self.created,
             "completed": self.completed,
@@ -113,10 +115,10 @@ class Tally:
         }
 
 
-# What one process counts and the run's tally adds up; the rest (the seed, the clock, the last
-# errors) is combined otherwise.
+# What one process counts and the run's tally adds up; the rest (the seed, the PO prefix, the
+# clock, the last errors) is combined otherwise.
 _SUMMED = tuple(
     spec.name
     for spec in fields(Tally)
-    if spec.name not in ("seed", "started", "ended", "last_errors")
+    if spec.name not in ("seed", "po_prefix", "started", "ended", "last_errors")
 )

@@ -171,5 +171,6 @@ def summary_lines(tally: Tally) -> list[str]:
         + [
             f"  Check-ins: {tally.checkins}",
             f"  Seed: {tally.seed} (--seed {tally.seed} replays this lab day)",
+            f"  PO numbers: {tally.po_prefix}<n> (this run's own)",
         ]
     )

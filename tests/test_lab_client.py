@@ -165,7 +165,9 @@ def test_the_lab_counts_a_submission_whose_answer_was_lost_as_an_error_and_sends
     lab: Lab,
 ) -> None:
     tally = Tally(seed=7)
-    options = Options(orders=1, duration=None, rate=0.0, station_time=0.0, concurrency=1, seed=7)
+    options = Options(
+        orders=1, duration=None, rate=0.0, station_time=0.0, concurrency=1, seed=7, run="a"
+    )
 
     async def run(server: Server) -> None:
         client = Client(server.url, options.concurrency)

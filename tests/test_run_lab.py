@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,16 @@ RUN_TIMEOUT = 120.0
 
 
 def test_one_seed_plans_the_same_lab_day_and_another_seed_another(lab: Lab) -> None:
-    day = [plan_order(lab, 7, index, 1.0) for index in range(200)]
+    day = [plan_order(lab, 7, index, 1.0, run="a") for index in range(200)]
 
-    assert day == [plan_order(lab, 7, index, 1.0) for index in range(200)]
-    assert day != [plan_order(lab, 8, index, 1.0) for index in range(200)]
+    assert day == [plan_order(lab, 7, index, 1.0, run="a") for index in range(200)]
+    assert day != [plan_order(lab, 8, index, 1.0, run="a") for index in range(200)]
+    # Another run of the same day: the same orders, under PO numbers of its own.
+    again = [plan_order(lab, 7, index, 1.0, run="b") for index in range(200)]
+    assert [replace(plan, po_number="") for plan in again] == [
+        replace(plan, po_number="") for plan in day
+    ]
+    assert {plan.po_number for plan in again}.isdisjoint(plan.po_number for plan in day)
 
 
 def test_a_plan_passes_its_stations_in_flow_order_with_operators_where_required(
@@ -54,7 +61,7 @@ def test_a_plan_passes_its_stations_in_flow_order_with_operators_where_required(
 ) -> None:
     flow = list(lab.stations)
     for index in range(500):
-        plan = plan_order(lab, 11, index, 1.0)
+        plan = plan_order(lab, 11, index, 1.0, run="a")
         codes = [step.station for step in plan.steps]
         assert codes == sorted(codes, key=flow.index)
         assert lab.completion_station not in codes
@@ -76,7 +83,7 @@ def test_a_plan_passes_its_stations_in_flow_order_with_operators_where_required(
 
 
 def test_a_day_mixes_job_types_addons_holds_cancels_and_skips(lab: Lab) -> None:
-    day = [plan_order(lab, 3, index, 1.0) for index in range(500)]
+    day = [plan_order(lab, 3, index, 1.0, run="a") for index in range(500)]
 
     assert {plan.job_type.value for plan in day} == {"F", "U", "E", "A"}
     assert {code for plan in day for code in plan.addons} == set(lab.addons)
@@ -277,12 +284,35 @@ def test_a_run_split_over_two_processes_ends_every_order_and_reports_one_summary
     assert {key: summary[key] for key in totals} == totals
     with engine.connect() as connection:
         numbers = connection.execute(select(Order.po_number)).scalars().all()
-    # The two processes shared the day: its orders 0 to 39, each once.
-    assert sorted(numbers) == sorted(plan_order(lab, 4, index, 0).po_number for index in range(40))
+    # The two processes shared the day and its PO prefix: its orders 0 to 39, each once.
+    assert sorted(numbers) == sorted(f"{summary['poPrefix']}{index}" for index in range(40))
+
+
+@pytest.mark.e2e
+def test_a_day_replayed_on_the_same_database_finds_its_own_orders(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    arguments = ("--orders", "12", "--rate", "0", "--station-time", "0", "--seed", "5")
+    with running_lab(database_url, tmp_path, 1) as api:
+        first, _ = finish(start_lab(api, database_url, *arguments))
+        second, stdout = finish(start_lab(api, database_url, *arguments))
+
+    # Before, the replay's orders shared their PO numbers with the first run's, which then named
+    # no order: the replay waited for imports it could never find.
+    for summary in (first, second):
+        assert summary["created"] == 12 and summary["inProcess"] == 0
+        assert summary["errors"] == 0 and summary["seed"] == 5
+    assert first["poPrefix"] != second["poPrefix"]
+    assert f"PO numbers: {second['poPrefix']}<n>" in stdout
+    with engine.connect() as connection:
+        numbers = connection.execute(select(Order.po_number)).scalars().all()
+    assert len(numbers) == len(set(numbers)) == 24
 
 
 def test_a_split_gives_each_process_every_nth_order_and_a_share_of_the_concurrency() -> None:
-    options = Options(orders=10, duration=None, rate=4.0, station_time=0, concurrency=5, seed=1)
+    options = Options(
+        orders=10, duration=None, rate=4.0, station_time=0, concurrency=5, seed=1, run="a"
+    )
 
     parts = shares(options, 3)
 
