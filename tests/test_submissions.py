@@ -435,6 +435,23 @@ def test_the_import_sets_what_rx_universe_assigns(
         assert '"frameName":"AVIATOR"' in (b.submitted or "")
 
 
+def test_the_import_fills_the_lowest_free_trays_around_those_in_use(
+    client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    for tray in ("1", "2", "4", "10", "012"):  # active orders in these trays ("012" is not 12)
+        client.post("/api/sim/orders", json={"trayNumber": tray})
+    client.post("/api/sim/orders", json={"trayNumber": "3", "status": "C"})  # tray 3 is free again
+    client.post("/api/sim/orders", json={"trayNumber": "5", "deleted": True})  # and tray 5
+    for index in range(8):
+        submit(client, poNumber=f"PO-{index}")
+    assert run_import(session_factory, tracker_config) == 8
+    with session_factory() as session:
+        trays = session.execute(
+            select(Order.tray_number).where(Order.po_number.like("PO-%")).order_by(Order.po_number)
+        ).scalars()
+        assert list(trays) == ["3", "5", "6", "7", "8", "9", "11", "12"]
+
+
 def test_identical_submissions_are_two_orders_and_their_shared_po_names_neither(
     client: FlaskClient, session_factory: Factory, tracker_config: TrackerConfig
 ) -> None:

@@ -9,8 +9,9 @@ queue. A tracker killed mid-batch leaves the whole batch waiting, never half imp
 from __future__ import annotations
 
 import functools
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
@@ -304,14 +305,21 @@ def _mark_imported(session: Session, imported: Mapping[int, int], now: datetime)
     )
 
 
-def _free_trays(session: Session) -> Any:
-    """The tray numbers no active order is in, lowest first (an iterator)."""
-    taken = set(
-        session.execute(
-            select(Order.tray_number).where(active_orders(), Order.tray_number.is_not(None))
-        ).scalars()
-    )
-    return (str(n) for n in range(1, _LAST_TRAY + 1) if str(n) not in taken)
+def _free_trays(session: Session) -> Iterator[str]:
+    """The tray numbers no active order is in, lowest first (an iterator).
+
+    The trays in use come back joined into one string by the database, and the free ones are
+    sought in C (`filterfalse`): with 100,000 orders in trays, a row per tray and a generator
+    took 56 ms of each 2,000-order batch, a third of the import (bench, section 9); this
+    takes a third of that. Tray numbers are digits (api.v2.trays), so a comma parts them.
+    """
+    joined = session.execute(
+        select(func.aggregate_strings(Order.tray_number, ",")).where(
+            active_orders(), Order.tray_number.is_not(None)
+        )
+    ).scalar_one()
+    taken = frozenset(joined.split(",")) if joined else frozenset()
+    return itertools.filterfalse(taken.__contains__, map(str, range(1, _LAST_TRAY + 1)))
 
 
 def processor_paused(connection: Connection) -> bool:
