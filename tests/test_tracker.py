@@ -398,6 +398,42 @@ def test_a_wake_up_soon_after_a_heartbeat_writes_none_but_still_obeys_a_pause(
     assert completion(status(client, number)) == ("C", False, None)
 
 
+@contextmanager
+def queues_locked(database_url: str) -> Iterator[None]:
+    """Another connection holding what a queue's write transaction needs: SQLite's one write
+    lock (BEGIN IMMEDIATE), or on PostgreSQL the queues' tables in EXCLUSIVE mode (plain reads go
+    on; SELECT ... FOR UPDATE waits)."""
+    engine = make_engine(database_url, timeout=30)
+    try:
+        with engine.begin() as connection:  # make_engine's BEGIN takes SQLite's write lock
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql("LOCK TABLE orders, submissions IN EXCLUSIVE MODE")
+            yield
+    finally:
+        engine.dispose()
+
+
+def test_a_wake_up_that_finds_both_queues_empty_takes_no_write_lock(
+    database_url: str, session_factory: Factory, tracker_config: TrackerConfig
+) -> None:
+    """Under load most wake-ups find the queues emptied by the poll before: such a cycle only
+    reads, and leaves the write lock to the API's calls. Before, it took a write transaction for
+    each queue, and here waited for the lock until its database timeout."""
+    config = dataclasses.replace(tracker_config, interval=3600.0)  # no heartbeat due
+    first = run_cycle(session_factory, config)
+    outcome: list[CycleSummary] = []
+    with queues_locked(database_url):
+        woken = threading.Thread(
+            target=lambda: outcome.append(run_cycle(session_factory, config, beat_at=first.beat_at))
+        )
+        woken.start()
+        woken.join(5)
+        finished_under_the_lock = bool(outcome)
+    woken.join()
+    assert finished_under_the_lock
+    assert (outcome[0].imported, outcome[0].batches, outcome[0].beat_at) == (0, 0, first.beat_at)
+
+
 def test_a_stop_asked_for_during_a_drain_ends_the_cycle_after_the_batch_in_hand(
     client: FlaskClient,
     make_order: MakeOrder,

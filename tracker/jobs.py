@@ -15,7 +15,7 @@ from shared.domain.clock import local_date, utcnow
 from shared.domain.lab_setup import Lab
 from shared.monitoring import heartbeats
 from shared.orders import submissions
-from shared.orders.batch import BatchOutcome, complete_flagged_orders
+from shared.orders.batch import BatchOutcome, Waiting, complete_flagged_orders, work_waiting
 from shared.orders.submissions import ImportOutcome
 from shared.sim import faults
 from tracker import metrics
@@ -105,10 +105,13 @@ def beat(
     return fault
 
 
-def fault_in_force(session_factory: sessionmaker[Session]) -> faults.TrackerFault | None:
-    """The tracker fault in force, read without a heartbeat (a read: no write lock taken)."""
+def fault_and_work(
+    session_factory: sessionmaker[Session],
+) -> tuple[faults.TrackerFault | None, Waiting]:
+    """The tracker fault in force, and whether either queue holds anything, read without a
+    heartbeat (a read: no write lock taken)."""
     with transaction(session_factory, write=False) as session:
-        return faults.tracker_fault(session)
+        return faults.tracker_fault(session), work_waiting(session)
 
 
 def run_cycle(
@@ -128,29 +131,33 @@ def run_cycle(
 
     `beat_at` is when the tracker last wrote its heartbeat: a poll less than half an interval
     after it (a wake-up, which can come every few milliseconds under load) only reads the fault
-    in force, rather than take the write lock for a heartbeat nobody needs yet.
+    in force and whether the queues hold anything, rather than take the write lock for a
+    heartbeat nobody needs yet, and takes a queue's write transaction only if it does: under load
+    most wake-ups find the queues emptied by the poll before. A flag committed after that read
+    rings again, and the scheduler's Poller runs the cycle once more.
     """
     unwritable = set() if unwritable is None else unwritable
     summary = CycleSummary()
     now = clock()
     if beat_at is not None and (now - beat_at).total_seconds() < config.interval / 2:
         last_beat = beat_at
-        fault = fault_in_force(session_factory)
+        fault, waiting = fault_and_work(session_factory)
     else:
         last_beat = now
         fault = beat(session_factory, config, last_beat)
+        waiting = Waiting(imports=True, completions=True)  # not read: the batches will see
     summary.beat_at = last_beat
     if fault is not None and fault.action == faults.PAUSE:
         log.debug("Paused by fault %d: taking nothing until it is cleared", fault.id)
         return summary
     reject_all = faults.forced_rejection(fault)
-    while config.import_orders:
+    while config.import_orders and waiting.imports:
         imports = import_batch(session_factory, config, clock=clock)
         _log_import(config, imports)
         summary.imported += len(imports.imported)
         if imports.taken < config.batch_size or should_stop():
             break
-    while not should_stop():
+    while waiting.completions and not should_stop():
         now = clock()
         if (now - last_beat).total_seconds() >= config.interval:
             # A long drain must not look like a dead tracker, and obeys a pause set meanwhile.

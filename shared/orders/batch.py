@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    exists,
     func,
     insert,
     select,
@@ -34,7 +35,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 
 from shared.db.driver import DriverStatement
-from shared.db.models import CheckIn, Order, UTCDateTime
+from shared.db.models import CheckIn, Order, Submission, UTCDateTime
 from shared.domain.codes import OrderStatus
 from shared.domain.completion import check_completable
 from shared.domain.errors import CompletionRejected
@@ -125,6 +126,26 @@ def _number_list_sqlite(element: _NumberList, compiler: SQLCompiler, **kw: Any) 
 def _number_list_postgresql(element: _NumberList, compiler: SQLCompiler, **kw: Any) -> str:
     listing = compiler.process(element.clauses, **kw)
     return f"(SELECT unnest(CAST(string_to_array({listing}, ',') AS BIGINT[])))"
+
+
+class Waiting(NamedTuple):
+    """Whether the tracker's two queues hold anything: submissions to import, flagged orders."""
+
+    imports: bool
+    completions: bool
+
+
+def work_waiting(session: Session) -> Waiting:
+    """Whether any submission waits for its import and any order for the tracker's verdict: one
+    read, each answered by its queue's partial index, so that a poll with nothing to do takes no
+    write transaction (under load most wake-ups find the queues emptied by the poll before)."""
+    imports, completions = session.execute(
+        select(
+            exists().where(Submission.imported_at.is_(None)),
+            exists().where(Order.completion_requested_at.is_not(None)),
+        )
+    ).one()
+    return Waiting(bool(imports), bool(completions))
 
 
 def count_flagged(session: Session) -> int:
