@@ -268,7 +268,7 @@ def _endpoint(runs: Sequence[DatabaseRun], image: str) -> list[str]:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
-        off = getattr(run.endpoint, "api_journal_off", None)
+        off = run.endpoint.api_journal_off
         loads = {
             "API": run.endpoint.api,
             **({"API, journal off": off} if off is not None else {}),

@@ -104,7 +104,9 @@ def _endpoint_rows(run: DatabaseRun) -> list[Row]:
     label = "bare Flask + raw driver, same gunicorn"
 
     def share(load: Load) -> float:
-        return load.requests_per_second / base.requests_per_second if base else 0
+        return (
+            load.requests_per_second / base.requests_per_second if base.requests_per_second else 0
+        )
 
     throughput = [
         Row(
@@ -119,7 +121,7 @@ def _endpoint_rows(run: DatabaseRun) -> list[Row]:
             "endpoint",
         )
     ]
-    off = getattr(run.endpoint, "api_journal_off", None)  # a pickle from before issue 24: none
+    off = run.endpoint.api_journal_off  # None in a pickle from before issue 24 (its default)
     if off is not None:
         throughput.append(
             Row(
